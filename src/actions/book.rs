@@ -1,0 +1,127 @@
+//! `book_appointment {specialty, date, time, professional?, patient_name, document, coverage?}`
+//!
+//! → `{ ok: true, appointment: {id, specialty, professional, date, time, minutes,
+//! patient_name, document, coverage, status} }`, or `{ ok: false, reason, alternatives }` with
+//! reason `missing_<field>`, `invalid_date`, `invalid_time`, `unknown_specialty`,
+//! `unknown_professional`, `past`, `closed`, `no_slots`, `outside_hours` or `taken`.
+//!
+//! Without a professional the first free one of the specialty is taken. The database's
+//! unique slot index settles races: a booking that loses one moves on to the next free
+//! professional, and answers `taken` when there is none.
+
+use serde_json::{Value, json};
+
+use super::args::{Arg, Args, appointment_json, normalize_document, refuse, refuse_with, text};
+use super::find_availability::{Verdict, judge, professionals_arg, specialty_arg};
+use super::slots::{Finder, MAX_ALTERNATIVES, alts_json, starts_at};
+use super::{ActionContext, ActionError};
+use crate::store::{NewAppointment, Slot, StoreError};
+
+pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
+    if text(args, "specialty").is_none() {
+        return Ok(refuse("missing_specialty"));
+    }
+    let date = match super::args::date(args, "date") {
+        Arg::Ok(d) => d,
+        Arg::Missing => return Ok(refuse("missing_date")),
+        Arg::Invalid => return Ok(refuse("invalid_date")),
+    };
+    let time = match super::args::time(args, "time") {
+        Arg::Ok(t) => t,
+        Arg::Missing => return Ok(refuse("missing_time")),
+        Arg::Invalid => return Ok(refuse("invalid_time")),
+    };
+    let Some(patient_name) = text(args, "patient_name") else {
+        return Ok(refuse("missing_patient_name"));
+    };
+    let document = text(args, "document")
+        .map(|d| normalize_document(&d))
+        .unwrap_or_default();
+    if document.is_empty() {
+        return Ok(refuse("missing_document"));
+    }
+    let specialty = match specialty_arg(ctx.clinic, args) {
+        Ok(s) => s,
+        Err(refusal) => return Ok(strip_availability(refusal)),
+    };
+    let pros = match professionals_arg(specialty, args, None) {
+        Ok(p) => p,
+        Err(refusal) => return Ok(strip_availability(refusal)),
+    };
+    let now = ctx.local_now();
+    let finder = Finder::load(
+        ctx.store,
+        ctx.clinic,
+        pros,
+        now.timestamp(),
+        date.max(now.date()),
+        None,
+    )
+    .await?;
+    let free = match judge(&finder, date, time) {
+        Verdict::Free(free) => free,
+        Verdict::Refused(reason) => {
+            let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
+            return Ok(refuse_with(
+                reason,
+                json!({ "alternatives": alts_json(&alternatives) }),
+            ));
+        }
+    };
+    let Some(at) = starts_at(ctx.clinic, date, time) else {
+        return Ok(refuse("invalid_date"));
+    };
+    let coverage = text(args, "coverage");
+    for prof in free {
+        let new = NewAppointment {
+            specialty: specialty.name.clone(),
+            slot: Slot {
+                professional: prof.name.clone(),
+                date,
+                time,
+                starts_at: at,
+                minutes: ctx.clinic.appointment_minutes,
+            },
+            patient_name: patient_name.clone(),
+            document: document.clone(),
+            coverage: coverage.clone(),
+            channel: ctx.session.channel.clone(),
+            user: ctx.session.user.clone(),
+            session: ctx.session.id.clone(),
+            created_at: now.timestamp(),
+        };
+        match ctx.store.create_appointment(&new).await {
+            Ok(a) => return Ok(json!({ "ok": true, "appointment": appointment_json(&a) })),
+            // Someone booked it since we looked: try the next professional.
+            Err(StoreError::SlotTaken) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Reload: the slots we just lost are booked now and must not be offered.
+    let finder = Finder::load(
+        ctx.store,
+        ctx.clinic,
+        finder.pros,
+        now.timestamp(),
+        finder.from,
+        None,
+    )
+    .await?;
+    let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
+    Ok(refuse_with(
+        "taken",
+        json!({ "alternatives": alts_json(&alternatives) }),
+    ))
+}
+
+/// Refusals shared with find_availability carry `available`, which means nothing here.
+fn strip_availability(mut refusal: Value) -> Value {
+    if let Some(map) = refusal.as_object_mut() {
+        map.remove("available");
+    }
+    refusal
+}
+
+#[cfg(test)]
+#[path = "book_tests.rs"]
+mod tests;

@@ -1,0 +1,190 @@
+//! `find_availability {specialty, date, time?, professional?}`
+//!
+//! → `{ ok, available, specialty, date, time, professional, alternatives: [{date, time,
+//! professional}], reason? }`. `ok` is false only for unusable arguments (`missing_specialty`,
+//! `missing_date`, `invalid_date`, `invalid_time`, `unknown_specialty`,
+//! `unknown_professional`). Otherwise `available` says whether that exact slot is free (with
+//! the first free professional), and when it is not, `reason` says why: `past`, `closed`
+//! (holiday or closed day), `no_slots` (nobody of the specialty works that day),
+//! `outside_hours` (not a start time of anyone's schedule inside opening hours), `taken`;
+//! without a time: `no_time` (the day has free slots, listed as alternatives) or `no_slots`
+//! (it has none). Alternatives: up to 3 free slots, that day
+//! first (closest in time to the one asked for), then the following days.
+
+use jiff::civil::{Date, Time};
+use serde_json::{Value, json};
+
+use super::args::{Arg, Args, find_professional, find_specialty, refuse_with, text};
+use super::slots::{Finder, MAX_ALTERNATIVES, alts_json, grid, starts_at};
+use super::{ActionContext, ActionError};
+use crate::flow::clinic::{Clinic, Professional, Specialty};
+use crate::store::time::{fmt_date, fmt_hhmm};
+
+/// Whether a requested slot can be booked, and with whom.
+pub(crate) enum Verdict<'a> {
+    /// Free with these professionals, in preference order.
+    Free(Vec<&'a Professional>),
+    Refused(&'static str),
+}
+
+/// Past, closed, nobody working, outside hours or taken, checked in that order (the first one
+/// that applies is the one worth telling the patient).
+pub(crate) fn judge<'a>(finder: &Finder<'a>, date: Date, time: Time) -> Verdict<'a> {
+    match starts_at(finder.clinic, date, time) {
+        None => return Verdict::Refused("invalid_date"),
+        Some(at) if at <= finder.now => return Verdict::Refused("past"),
+        Some(_) => {}
+    }
+    if finder.clinic.opening(date).is_empty() {
+        return Verdict::Refused("closed");
+    }
+    if finder.scheduled_at(date, time).is_empty() {
+        let works_that_day = finder
+            .pros
+            .iter()
+            .any(|p| !grid(finder.clinic, p, date).is_empty());
+        return Verdict::Refused(if works_that_day {
+            "outside_hours"
+        } else {
+            "no_slots"
+        });
+    }
+    match finder.free_at(date, time) {
+        free if free.is_empty() => Verdict::Refused("taken"),
+        free => Verdict::Free(free),
+    }
+}
+
+/// The specialty named in `args`, or the refusal to return.
+pub(crate) fn specialty_arg<'c>(clinic: &'c Clinic, args: &Args) -> Result<&'c Specialty, Value> {
+    let Some(name) = text(args, "specialty") else {
+        return Err(refuse_with(
+            "missing_specialty",
+            json!({ "available": false, "alternatives": [] }),
+        ));
+    };
+    find_specialty(clinic, &name).ok_or_else(|| {
+        refuse_with(
+            "unknown_specialty",
+            json!({ "available": false, "specialty": name, "alternatives": [] }),
+        )
+    })
+}
+
+/// The candidate professionals: the one named in `args`, else all of the specialty (with
+/// `prefer` first when given).
+pub(crate) fn professionals_arg<'c>(
+    specialty: &'c Specialty,
+    args: &Args,
+    prefer: Option<&str>,
+) -> Result<Vec<&'c Professional>, Value> {
+    if let Some(name) = text(args, "professional") {
+        return match find_professional(specialty, &name) {
+            Some(p) => Ok(vec![p]),
+            None => Err(refuse_with(
+                "unknown_professional",
+                json!({ "available": false, "professional": name, "alternatives": [] }),
+            )),
+        };
+    }
+    let mut pros: Vec<&Professional> = specialty.professionals.iter().collect();
+    if let Some(prefer) = prefer {
+        pros.sort_by_key(|p| p.name != prefer);
+    }
+    Ok(pros)
+}
+
+pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
+    let specialty = match specialty_arg(ctx.clinic, args) {
+        Ok(s) => s,
+        Err(refusal) => return Ok(refusal),
+    };
+    let date = match super::args::date(args, "date") {
+        Arg::Ok(d) => d,
+        Arg::Missing => {
+            return Ok(refuse_with(
+                "missing_date",
+                json!({ "available": false, "alternatives": [] }),
+            ));
+        }
+        Arg::Invalid => {
+            return Ok(refuse_with(
+                "invalid_date",
+                json!({ "available": false, "alternatives": [] }),
+            ));
+        }
+    };
+    let time = match super::args::time(args, "time") {
+        Arg::Ok(t) => Some(t),
+        Arg::Missing => None,
+        Arg::Invalid => {
+            return Ok(refuse_with(
+                "invalid_time",
+                json!({ "available": false, "alternatives": [] }),
+            ));
+        }
+    };
+    let pros = match professionals_arg(specialty, args, None) {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refusal),
+    };
+    let now = ctx.local_now();
+    let from = date.max(now.date());
+    let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), from, None).await?;
+    let requested_professional =
+        text(args, "professional").and(finder.pros.first().map(|p| p.name.clone()));
+
+    let answer = |available: bool,
+                  professional: Option<String>,
+                  alternatives: Value,
+                  reason: Option<&str>| {
+        let mut out = json!({
+            "ok": true,
+            "available": available,
+            "specialty": specialty.name,
+            "date": fmt_date(date),
+            "time": time.map(fmt_hhmm),
+            "professional": professional,
+            "alternatives": alternatives,
+        });
+        if let (Some(reason), Some(map)) = (reason, out.as_object_mut()) {
+            map.insert("reason".into(), json!(reason));
+        }
+        out
+    };
+
+    let Some(time) = time else {
+        let alternatives = finder.alternatives(date, None, MAX_ALTERNATIVES);
+        let reason = if date < now.date() {
+            "past"
+        } else if ctx.clinic.opening(date).is_empty() {
+            "closed"
+        } else if alternatives.first().is_some_and(|a| a.date == date) {
+            "no_time"
+        } else {
+            "no_slots"
+        };
+        return Ok(answer(
+            false,
+            requested_professional,
+            alts_json(&alternatives),
+            Some(reason),
+        ));
+    };
+    Ok(match judge(&finder, date, time) {
+        Verdict::Free(free) => answer(true, free.first().map(|p| p.name.clone()), json!([]), None),
+        Verdict::Refused(reason) => {
+            let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
+            answer(
+                false,
+                requested_professional,
+                alts_json(&alternatives),
+                Some(reason),
+            )
+        }
+    })
+}
+
+#[cfg(test)]
+#[path = "find_availability_tests.rs"]
+mod tests;

@@ -1,0 +1,132 @@
+//! Effects: what the flows ask the outside world to do. `step` only *requests* them
+//! (`ActionRequest`); the service layer performs them against the store and feeds the result
+//! back to the engine as `result`.
+//!
+//! One file per effect. Every action takes JSON arguments (evaluated from the state's `with:`)
+//! and returns a JSON object; errors in the arguments are reported in the result
+//! (`ok: false, reason: ...`) so flows can branch on them, never as a crash.
+//!
+//! `ActionError` is kept for infrastructure failures (the database is unreachable): the turn
+//! cannot complete and the service answers with its generic apology. A refusal that is part
+//! of the domain (slot taken, appointment not found, bad argument) is a normal result.
+//!
+//! Every result carries `ok`. Dates are "YYYY-MM-DD" and times "HH:MM" in the clinic's time
+//! zone, in arguments and results alike.
+
+mod args;
+mod book;
+mod cancel;
+mod escalate;
+mod find_availability;
+mod list;
+mod remind;
+mod reschedule;
+mod slots;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::session::Session;
+use crate::flow::clinic::Clinic;
+use crate::store::{Store, StoreError};
+
+/// What an action may read: the store, the clinic data, the conversation that asked for it
+/// and the time the turn is running at (from the turn's input, so tests can pin it).
+#[derive(Debug, Clone, Copy)]
+pub struct ActionContext<'a> {
+    pub store: &'a Store,
+    pub clinic: &'a Clinic,
+    pub session: &'a Session,
+    pub now: &'a jiff::Zoned,
+}
+
+impl ActionContext<'_> {
+    /// Now, in the clinic's time zone.
+    pub(crate) fn local_now(&self) -> jiff::Zoned {
+        self.now.with_time_zone(self.clinic.tz.clone())
+    }
+}
+
+/// An action could not run for reasons outside the conversation (database down…).
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Performs `req` and returns its result object (see each action's module for its shape).
+pub async fn perform(
+    ctx: &ActionContext<'_>,
+    req: &ActionRequest,
+) -> Result<serde_json::Value, ActionError> {
+    let args = &req.args;
+    let result = match req.action {
+        ActionName::FindAvailability => find_availability::run(ctx, args).await,
+        ActionName::BookAppointment => book::run(ctx, args).await,
+        ActionName::CancelAppointment => cancel::run(ctx, args).await,
+        ActionName::RescheduleAppointment => reschedule::run(ctx, args).await,
+        ActionName::ListAppointments => list::run(ctx, args).await,
+        ActionName::ScheduleReminders => remind::run(ctx, args).await,
+        ActionName::Escalate => escalate::run(ctx, args).await,
+    };
+    match &result {
+        Ok(value) => tracing::debug!(
+            action = req.action.as_str(),
+            session = %ctx.session.id,
+            ok = value.get("ok").and_then(|v| v.as_bool()).unwrap_or(false),
+            reason = value.get("reason").and_then(|v| v.as_str()).unwrap_or(""),
+            "action performed"
+        ),
+        Err(e) => tracing::warn!(action = req.action.as_str(), error = %e, "action failed"),
+    }
+    result
+}
+
+/// The built-in actions a flow can name in `action:` or `do:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    FindAvailability,
+    BookAppointment,
+    CancelAppointment,
+    RescheduleAppointment,
+    ListAppointments,
+    ScheduleReminders,
+    Escalate,
+}
+
+impl ActionName {
+    pub const ALL: [ActionName; 7] = [
+        ActionName::FindAvailability,
+        ActionName::BookAppointment,
+        ActionName::CancelAppointment,
+        ActionName::RescheduleAppointment,
+        ActionName::ListAppointments,
+        ActionName::ScheduleReminders,
+        ActionName::Escalate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionName::FindAvailability => "find_availability",
+            ActionName::BookAppointment => "book_appointment",
+            ActionName::CancelAppointment => "cancel_appointment",
+            ActionName::RescheduleAppointment => "reschedule_appointment",
+            ActionName::ListAppointments => "list_appointments",
+            ActionName::ScheduleReminders => "schedule_reminders",
+            ActionName::Escalate => "escalate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActionName> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// An action the engine wants performed, with its arguments already evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    pub action: ActionName,
+    pub args: serde_json::Map<String, serde_json::Value>,
+}

@@ -1,0 +1,145 @@
+//! The command line: serve (later) · chat · check · test · graph.
+
+mod chat;
+pub mod runner;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::flow::bot::Bot;
+use crate::flow::compile::compile_dir;
+
+#[derive(Parser, Debug)]
+#[command(name = "clinicflow", version, about = "A patient assistant for clinics, run from files the clinic edits")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DirArg {
+    /// Folder holding flows/, prompts/ and schemas/.
+    #[arg(long, env = "CLINICFLOW_DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check every flow, template and schema; print all problems with file:line:column.
+    Check {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Draw a flow as a diagram (Mermaid by default).
+    Graph {
+        /// The flow to draw (its `flow:` name).
+        flow: String,
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Talk to the assistant in the terminal (one message per line when piped).
+    Chat {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Database URL: mem://, surrealkv://path, rocksdb://path, ws://host:port.
+        #[arg(long, env = "CLINICFLOW_DB", default_value = crate::store::DEFAULT_URL)]
+        db: String,
+        /// Pin the clock (clinic time), e.g. 2026-11-23T10:00.
+        #[arg(long)]
+        now: Option<String>,
+        /// Conversation id (continue an earlier conversation stored in the database).
+        #[arg(long, default_value = "cli")]
+        session: String,
+    },
+    /// Run scripted conversations (default: tests/conversations/*.yaml).
+    Test {
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print every turn of every conversation.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { dir } => Ok(check(&dir.dir)),
+        Command::Graph { flow, dir, format } => {
+            let Some(bot) = load(&dir.dir) else { return Ok(ExitCode::FAILURE) };
+            let Some(f) = bot.flow(&flow) else {
+                let names: Vec<&str> = bot.flows.iter().map(|f| f.name.as_str()).collect();
+                eprintln!("there is no flow named `{flow}`; the flows are: {}", names.join(", "));
+                return Ok(ExitCode::FAILURE);
+            };
+            match format {
+                GraphFormat::Mermaid => print!("{}", crate::flow::graph::mermaid(f)),
+                GraphFormat::Dot => print!("{}", crate::flow::graph::dot(f)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Chat { dir, db, now, session } => {
+            let Some(bot) = load(&dir.dir) else { return Ok(ExitCode::FAILURE) };
+            chat::run(Arc::new(bot), &db, now.as_deref(), &session).await
+        }
+        Command::Test { files, dir, verbose } => {
+            let Some(bot) = load(&dir.dir) else { return Ok(ExitCode::FAILURE) };
+            let files = if files.is_empty() { runner::default_files(&dir.dir)? } else { files };
+            let report = runner::run_files(Arc::new(bot), &files, verbose).await;
+            Ok(if report.failed == 0 && report.passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+/// Compiles the bot, printing every problem when it does not compile.
+pub fn load(dir: &std::path::Path) -> Option<Bot> {
+    match compile_dir(dir) {
+        Ok(bot) => Some(bot),
+        Err(diags) => {
+            eprintln!("{}", diags.render());
+            eprintln!("{} problem(s) found; fix them and try again (`clinicflow check` lists them)", diags.len());
+            None
+        }
+    }
+}
+
+fn check(dir: &std::path::Path) -> ExitCode {
+    match compile_dir(dir) {
+        Ok(bot) => {
+            let states: usize = bot.flows.iter().map(|f| f.states.len()).sum();
+            println!(
+                "ok: {} flows, {} states, {} intents, {} files: no problems found",
+                bot.flows.len(),
+                states,
+                bot.intents.len(),
+                bot.files
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diags) => {
+            print!("{}", diags.render());
+            println!("{} problem(s) found", diags.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses `--now` (clinic-local `2026-11-23T10:00`) in the clinic's time zone.
+pub fn parse_now(s: &str, tz: &jiff::tz::TimeZone) -> anyhow::Result<jiff::Zoned> {
+    let dt: jiff::civil::DateTime = s
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("`{s}` is not a date and time like 2026-11-23T10:00 ({e})"))?;
+    Ok(dt.to_zoned(tz.clone())?)
+}

@@ -1,0 +1,9 @@
+//! The interpreter. `step(bot, session, input, now) -> Outcome` is pure: no I/O, no clock.
+//! Actions are *requested* in the outcome (`pending`); the service performs them and calls
+//! `step` again with their result, so every decision stays inside this module and testable.
+
+mod context;
+pub mod session;
+mod step;
+
+pub use step::{Input, Outcome, nlu_context, step};

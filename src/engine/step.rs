@@ -1,0 +1,667 @@
+//! One turn of the interpreter. See docs/flows.md ("How a turn runs") for the rules in plain words.
+
+use jiff::Zoned;
+use serde_json::{Map, Value};
+
+use super::context;
+use super::session::{Frame, Session, Wait};
+use crate::actions::{ActionName, ActionRequest};
+use crate::flow::bot::{ActionCall, Arg, Behaviour, Bot, Flow, State, StateKind, Target};
+use crate::flow::script::{Context, EvalError, Expr};
+use crate::flow::templates::Text;
+use crate::nlu::{NluContext, Understanding};
+
+/// What arrives at the engine.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A patient message with what the NLU understood of it.
+    Message { text: String, nlu: Understanding },
+    /// The result of the action the previous outcome asked for.
+    ActionResult(Value),
+}
+
+/// What the engine decided.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub session: Option<Session>,
+    pub replies: Vec<String>,
+    /// Fire-and-forget effects (`do:`, escalations), in order.
+    pub effects: Vec<ActionRequest>,
+    /// An action whose result the flow needs: perform it, then call `step` with `ActionResult`.
+    pub pending: Option<ActionRequest>,
+    /// Problems met while running the admin's flows (bad guard at run time, no transition).
+    pub diagnostics: Vec<String>,
+    /// The intent the turn was understood as, if any.
+    pub intent: Option<String>,
+    /// A flow ended and nothing else is active.
+    pub ended: bool,
+}
+
+/// What the NLU should expect, given where the conversation is.
+pub fn nlu_context(bot: &Bot, s: &Session) -> NluContext {
+    let mut ctx = NluContext { lang: s.lang, ..Default::default() };
+    if let Some(frame) = s.top()
+        && let Some(flow) = bot.flow(&frame.flow)
+    {
+        ctx.in_scope = flow.slots.iter().filter_map(|sl| sl.entity).collect();
+        match &frame.wait {
+            Wait::Slot(name) => ctx.asking = flow.slot(name).and_then(|sl| sl.entity),
+            Wait::Intent => {
+                if let Some(StateKind::Expect(list)) = flow.state(&frame.state).map(|st| &st.kind) {
+                    ctx.expecting = list.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+    ctx
+}
+
+/// Runs one step. Never panics: flow errors become diagnostics and a fallback reply.
+pub fn step(bot: &Bot, session: &Session, input: Input, now: &Zoned) -> Outcome {
+    let mut m = Machine { bot, s: session.clone(), out: Outcome::default(), now, intent: String::new(), budget: 64 };
+    match input {
+        Input::Message { text, nlu } => {
+            m.s.turns += 1;
+            m.message(&text, &nlu);
+        }
+        Input::ActionResult(v) => m.action_result(v),
+    }
+    m.out.ended = m.out.ended && m.s.stack.is_empty();
+    m.out.session = Some(m.s);
+    m.out
+}
+
+struct Machine<'a> {
+    bot: &'a Bot,
+    s: Session,
+    out: Outcome,
+    now: &'a Zoned,
+    intent: String,
+    /// State entries left in this step; a flow that loops without waiting is stopped.
+    budget: u32,
+}
+
+/// What the message did to the active frame.
+#[derive(Default)]
+struct Assigned {
+    pending_filled: bool,
+    pending_invalid: bool,
+    filled: Vec<String>,
+    corrected: Vec<String>,
+}
+
+impl<'a> Machine<'a> {
+    fn message(&mut self, text: &str, nlu: &Understanding) {
+        if let Some(lang) = nlu.lang {
+            self.s.lang = lang;
+        }
+        let intent = nlu.intent_name().map(str::to_string);
+        self.out.intent = intent.clone();
+        self.intent = intent.clone().unwrap_or_default();
+        let g = &self.bot.global;
+
+        if self.s.waiting_for_staff {
+            self.say_text(&g.waiting_for_staff);
+            return;
+        }
+        if !self.s.out_of_hours_noted
+            && !self.bot.clinic.is_open(self.now.date(), self.now.time())
+            && let Some(t) = &g.out_of_hours
+        {
+            self.s.out_of_hours_noted = true;
+            self.say_text(t);
+        }
+
+        let expecting = self.expected_intents();
+        let global_intent = intent.as_deref().filter(|i| !expecting.iter().any(|e| e == i));
+        if is_match(&g.restart, text, global_intent) {
+            self.s.stack.clear();
+            self.s.failures = 0;
+            self.say_text(&g.restart.say);
+            return;
+        }
+        if is_match(&g.handoff, text, global_intent) {
+            self.say_text(&g.handoff.say);
+            self.escalate("the patient asked for a person");
+            return;
+        }
+        if is_match(&g.cancel, text, global_intent) {
+            self.s.failures = 0;
+            self.s.stack.pop();
+            self.say_text(&g.cancel.say);
+            self.reask();
+            return;
+        }
+        if is_match(&g.help, text, global_intent) {
+            self.say_text(&g.help.say);
+            self.reask();
+            return;
+        }
+
+        if self.consume(nlu) {
+            self.s.failures = 0;
+            self.run();
+            return;
+        }
+        if let Some(flow) = intent.as_deref().and_then(|i| self.bot.flow_for_intent(i)) {
+            self.s.failures = 0;
+            let same = self.s.top().is_some_and(|f| f.flow == flow.name);
+            if same {
+                self.reask();
+                return;
+            }
+            let can_interrupt = self.s.top().and_then(|f| self.bot.flow(&f.flow)).is_none_or(|f| f.interruptible);
+            if can_interrupt {
+                if self.s.stack.is_empty() && !self.s.greeted && self.s.turns == 1 {
+                    // A conversation that opens with a request still gets the clinic's greeting.
+                    self.s.greeted = true;
+                    self.say_text(&g.greeting.say);
+                }
+                self.start_flow(flow, nlu, Default::default());
+                self.run();
+                return;
+            }
+        }
+        if is_match(&g.greeting, text, intent.as_deref()) {
+            self.s.failures = 0;
+            self.s.greeted = true;
+            self.say_text(&g.greeting.say);
+            self.reask();
+            return;
+        }
+        self.fallback();
+    }
+
+    fn expected_intents(&self) -> Vec<String> {
+        let Some(frame) = self.s.top() else { return Vec::new() };
+        if frame.wait != Wait::Intent {
+            return Vec::new();
+        }
+        match self.bot.flow(&frame.flow).and_then(|f| f.state(&frame.state)).map(|s| &s.kind) {
+            Some(StateKind::Expect(list)) => list.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Tries to use the message for the active frame. True when it answered something.
+    fn consume(&mut self, nlu: &Understanding) -> bool {
+        let Some(frame) = self.s.top().cloned() else { return false };
+        let Some(flow) = self.bot.flow(&frame.flow) else { return false };
+        let triggers_other = self
+            .out
+            .intent
+            .as_deref()
+            .and_then(|i| self.bot.flow_for_intent(i))
+            .is_some_and(|f| f.name != flow.name && nlu.sure && flow.interruptible);
+        match frame.wait.clone() {
+            Wait::Slot(pending) => {
+                let a = self.assign(flow, nlu, Some(&pending));
+                if a.pending_invalid {
+                    self.s.failures += 1;
+                    if self.s.failures >= self.bot.global.max_attempts {
+                        self.escalate_after_failures();
+                        return true;
+                    }
+                    let slot = flow.slot(&pending);
+                    match slot.and_then(|s| s.invalid.as_ref()) {
+                        Some(t) => self.say_text(t),
+                        None => self.say_text(&self.bot.global.fallback),
+                    }
+                    self.ask(&pending);
+                    // The invalid value is answered; nothing else runs this turn.
+                    self.out.pending = None;
+                    self.budget = 0;
+                    return true;
+                }
+                if !a.pending_filled && triggers_other {
+                    self.undo(&frame);
+                    return false;
+                }
+                if let Some(slot) = a.corrected.first() {
+                    self.goto_collector(flow, slot);
+                    return true;
+                }
+                a.pending_filled || !a.filled.is_empty()
+            }
+            Wait::Intent => {
+                let a = self.assign(flow, nlu, None);
+                if let Some(slot) = a.corrected.first() {
+                    self.goto_collector(flow, slot);
+                    return true;
+                }
+                if self.expected_intents().iter().any(|e| *e == self.intent) {
+                    return true;
+                }
+                if !a.filled.is_empty() && !triggers_other {
+                    self.reask();
+                    self.budget = 0;
+                    return true;
+                }
+                self.undo(&frame);
+                false
+            }
+            Wait::Enter | Wait::Action => false,
+        }
+    }
+
+    fn undo(&mut self, frame: &Frame) {
+        if let Some(top) = self.s.top_mut() {
+            *top = frame.clone();
+        }
+    }
+
+    /// Maps the NLU's entities to the frame's slots, validating each against its schema.
+    fn assign(&mut self, flow: &Flow, nlu: &Understanding, pending: Option<&str>) -> Assigned {
+        let mut a = Assigned::default();
+        let pending_kind = pending.and_then(|p| flow.slot(p)).and_then(|s| s.entity);
+        let Some(frame) = self.s.stack.last_mut() else { return a };
+        let mut used: Vec<String> = Vec::new();
+        for e in &nlu.entities {
+            let target = if pending_kind == Some(e.kind) {
+                pending.map(str::to_string)
+            } else {
+                let same: Vec<&str> = flow.slots.iter().filter(|s| s.entity == Some(e.kind)).map(|s| s.name.as_str()).collect();
+                match same.as_slice() {
+                    [one] => Some(one.to_string()),
+                    [] => None,
+                    many => many.iter().find(|n| !frame.slots.contains_key(**n)).map(|n| n.to_string()),
+                }
+            };
+            let Some(target) = target else { continue };
+            if used.contains(&target) {
+                continue;
+            }
+            used.push(target.clone());
+            let Some(slot) = flow.slot(&target) else { continue };
+            let is_pending = pending == Some(target.as_str());
+            if !slot.schema.is_valid(&e.value) {
+                if is_pending {
+                    a.pending_invalid = true;
+                }
+                continue;
+            }
+            match frame.slots.get(&target) {
+                Some(old) if *old == e.value => {
+                    if is_pending {
+                        a.pending_filled = true;
+                    }
+                }
+                Some(_) => {
+                    frame.slots.insert(target.clone(), e.value.clone());
+                    if is_pending {
+                        a.pending_filled = true;
+                    } else {
+                        a.corrected.push(target);
+                    }
+                }
+                None => {
+                    frame.slots.insert(target.clone(), e.value.clone());
+                    if is_pending {
+                        a.pending_filled = true;
+                    } else {
+                        a.filled.push(target);
+                    }
+                }
+            }
+        }
+        if a.pending_filled {
+            a.pending_invalid = false;
+        }
+        a
+    }
+
+    /// A correction: go back to the first state that collects the slot and run forward again.
+    fn goto_collector(&mut self, flow: &Flow, slot: &str) {
+        let idx = flow.collector_of(slot);
+        if let (Some(i), Some(frame)) = (idx, self.s.top_mut())
+            && let Some(st) = flow.states.get(i)
+        {
+            frame.state = st.name.clone();
+            frame.wait = Wait::Enter;
+        }
+    }
+
+    fn start_flow(&mut self, flow: &Flow, nlu: &Understanding, carry: super::session::Slots) {
+        let start = flow.states.get(flow.start).map(|s| s.name.clone()).unwrap_or_default();
+        self.s.stack.push(Frame { flow: flow.name.clone(), state: start, slots: carry, wait: Wait::Enter, result: Value::Null });
+        let _ = self.assign(flow, nlu, None);
+    }
+
+    fn action_result(&mut self, v: Value) {
+        match self.s.top_mut() {
+            Some(frame) if frame.wait == Wait::Action => {
+                frame.result = v;
+                self.run();
+            }
+            _ => self.out.diagnostics.push("an action result arrived but no action was pending".into()),
+        }
+    }
+
+    /// Runs states until the conversation waits for the patient or for an action.
+    fn run(&mut self) {
+        while self.budget > 0 {
+            let Some(frame) = self.s.top().cloned() else { return };
+            let Some(flow) = self.bot.flow(&frame.flow) else {
+                // The flow was removed by an edit: drop it politely.
+                self.s.stack.pop();
+                continue;
+            };
+            let Some(state) = flow.state(&frame.state) else {
+                // The state was removed by an edit: restart the flow.
+                if let Some(f) = self.s.top_mut() {
+                    f.state = flow.states.get(flow.start).map(|s| s.name.clone()).unwrap_or_default();
+                    f.wait = Wait::Enter;
+                }
+                self.budget -= 1;
+                continue;
+            };
+            match frame.wait {
+                Wait::Enter => {
+                    self.budget -= 1;
+                    if !self.enter(flow, state) {
+                        return;
+                    }
+                }
+                Wait::Slot(_) => {
+                    if let StateKind::Collect(list) = &state.kind
+                        && let Some(missing) = list.iter().find(|s| !frame.slots.contains_key(*s))
+                    {
+                        self.set_wait(Wait::Slot(missing.clone()));
+                        self.ask(missing);
+                        return;
+                    }
+                    if !self.transition(flow, state) {
+                        return;
+                    }
+                }
+                Wait::Intent | Wait::Action => {
+                    if !self.transition(flow, state) {
+                        return;
+                    }
+                }
+            }
+        }
+        if self.budget == 0 && self.out.pending.is_none() && self.s.top().is_some_and(|f| f.wait == Wait::Enter) {
+            self.flow_error("the flow went from state to state without stopping to ask anything".into());
+        }
+    }
+
+    fn set_wait(&mut self, w: Wait) {
+        if let Some(f) = self.s.top_mut() {
+            f.wait = w;
+        }
+    }
+
+    /// Runs a state's entry. Returns false when the turn must stop here (waiting).
+    fn enter(&mut self, flow: &Flow, state: &State) -> bool {
+        if !self.apply_set(&state.set) {
+            return false;
+        }
+        self.clear(&state.clear);
+        if let Some(t) = &state.say {
+            self.say_text(t);
+        }
+        match &state.kind {
+            StateKind::Collect(list) => {
+                let slots = self.s.top().map(|f| f.slots.clone()).unwrap_or_default();
+                match list.iter().find(|s| !slots.contains_key(*s)) {
+                    Some(missing) => {
+                        self.set_wait(Wait::Slot(missing.clone()));
+                        self.ask(missing);
+                        false
+                    }
+                    None => self.transition(flow, state),
+                }
+            }
+            StateKind::Action(call) => match self.request(call) {
+                Some(req) => {
+                    self.set_wait(Wait::Action);
+                    self.out.pending = Some(req);
+                    false
+                }
+                None => false,
+            },
+            StateKind::Expect(_) => {
+                self.set_wait(Wait::Intent);
+                false
+            }
+            StateKind::Plain => self.transition(flow, state),
+        }
+    }
+
+    /// Takes the first transition whose guard holds. Returns false when the turn must stop.
+    fn transition(&mut self, flow: &Flow, state: &State) -> bool {
+        if state.end && state.next.is_empty() {
+            return self.end_flow();
+        }
+        for t in &state.next {
+            let ok = match &t.guard {
+                None => true,
+                Some(g) => match self.guard(g) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.flow_error(e.to_string());
+                        return false;
+                    }
+                },
+            };
+            if !ok {
+                continue;
+            }
+            if !self.apply_set(&t.set) {
+                return false;
+            }
+            self.clear(&t.clear);
+            if let Some(text) = &t.say {
+                self.say_text(text);
+            }
+            for call in &t.effects {
+                match self.request(call) {
+                    Some(req) => self.out.effects.push(req),
+                    None => return false,
+                }
+            }
+            return match &t.target {
+                Target::Goto(i) => {
+                    let name = flow.states.get(*i).map(|s| s.name.clone()).unwrap_or_default();
+                    if let Some(f) = self.s.top_mut() {
+                        f.state = name;
+                        f.wait = Wait::Enter;
+                    }
+                    true
+                }
+                Target::End => self.end_flow(),
+                Target::Flow(name) => match self.bot.flow(name) {
+                    Some(next) => {
+                        let carry = self.s.stack.pop().map(|f| f.slots).unwrap_or_default();
+                        let carry = carry.into_iter().filter(|(k, _)| next.slot(k).is_some()).collect();
+                        self.start_flow(next, &Understanding::default(), carry);
+                        true
+                    }
+                    None => {
+                        self.flow_error(format!("flow `{name}` does not exist"));
+                        false
+                    }
+                },
+            };
+        }
+        self.flow_error(format!("no transition of state `{}` matched", state.name));
+        false
+    }
+
+    /// Ends the top flow; the interrupted one, if any, asks its question again.
+    fn end_flow(&mut self) -> bool {
+        self.s.stack.pop();
+        if self.s.stack.is_empty() {
+            self.out.ended = true;
+            return false;
+        }
+        let resumable = self.s.top().is_some_and(|f| f.wait == Wait::Enter);
+        if resumable {
+            return true;
+        }
+        self.reask();
+        false
+    }
+
+    /// Repeats the pending question of the active frame, if it waits for the patient.
+    fn reask(&mut self) {
+        let Some(frame) = self.s.top().cloned() else { return };
+        match &frame.wait {
+            Wait::Slot(slot) => self.ask(slot),
+            Wait::Intent => {
+                if let Some(t) = self.bot.flow(&frame.flow).and_then(|f| f.state(&frame.state)).and_then(|s| s.say.as_ref()) {
+                    self.say_text(t);
+                }
+            }
+            Wait::Enter | Wait::Action => {}
+        }
+    }
+
+    fn ask(&mut self, slot: &str) {
+        let text = self.s.top().and_then(|f| self.bot.flow(&f.flow)).and_then(|f| f.slot(slot)).map(|s| s.ask.clone());
+        if let Some(t) = text {
+            self.say_text(&t);
+        }
+    }
+
+    fn fallback(&mut self) {
+        self.s.failures += 1;
+        if self.s.failures >= self.bot.global.max_attempts {
+            self.escalate_after_failures();
+            return;
+        }
+        self.say_text(&self.bot.global.fallback);
+        self.reask();
+    }
+
+    fn escalate_after_failures(&mut self) {
+        self.say_text(&self.bot.global.escalate_say);
+        self.escalate("the assistant did not understand the patient");
+    }
+
+    fn escalate(&mut self, reason: &str) {
+        let mut args = Map::new();
+        args.insert("reason".into(), Value::String(reason.into()));
+        args.insert("flow".into(), self.s.top().map(|f| Value::String(f.flow.clone())).unwrap_or(Value::Null));
+        self.out.effects.push(ActionRequest { action: ActionName::Escalate, args });
+        self.s.waiting_for_staff = true;
+        self.s.failures = 0;
+        self.s.stack.clear();
+    }
+
+    /// A problem in the admin's flow at run time: logged with where it happened, the patient
+    /// gets the fallback reply, and the broken flow is left so the conversation goes on.
+    fn flow_error(&mut self, msg: String) {
+        let at = self.s.position();
+        self.out.diagnostics.push(format!("{at}: {msg}"));
+        tracing::warn!(position = %at, "flow error: {msg}");
+        self.s.stack.pop();
+        self.out.pending = None;
+        self.say_text(&self.bot.global.fallback);
+        self.reask();
+    }
+
+    fn ctx(&self) -> Value {
+        context::build(self.bot, &self.s, self.s.top(), &self.intent, self.now)
+    }
+
+    fn say_text(&mut self, text: &Text) {
+        let ctx = self.ctx();
+        match self.bot.templates.render(text, self.s.lang, &ctx) {
+            Ok(s) if !s.is_empty() => self.out.replies.push(s),
+            Ok(_) => {}
+            Err(e) => {
+                self.out.diagnostics.push(e.to_string());
+                tracing::warn!("template error: {e}");
+            }
+        }
+    }
+
+    fn eval(&self, e: &Expr) -> Result<Value, EvalError> {
+        let ctx = self.ctx();
+        let c = Context {
+            slots: &ctx["slots"],
+            intent: &self.intent,
+            result: &ctx["result"],
+            session: &ctx["session"],
+            clinic: &ctx["clinic"],
+            now: &ctx["now"],
+        };
+        self.bot.scripts.eval(e, &c)
+    }
+
+    fn guard(&self, e: &Expr) -> Result<bool, EvalError> {
+        match self.eval(e)? {
+            Value::Bool(b) => Ok(b),
+            Value::Null => Ok(false),
+            other => Err(EvalError {
+                file: e.file.clone(),
+                line: e.line,
+                source_text: e.source.clone(),
+                message: format!("a condition must be true or false, but this gave {other}"),
+            }),
+        }
+    }
+
+    fn apply_set(&mut self, set: &[(String, Expr)]) -> bool {
+        for (slot, e) in set {
+            match self.eval(e) {
+                Ok(Value::Null) => {
+                    if let Some(f) = self.s.top_mut() {
+                        f.slots.remove(slot);
+                    }
+                }
+                Ok(v) => {
+                    if let Some(f) = self.s.top_mut() {
+                        f.slots.insert(slot.clone(), v);
+                    }
+                }
+                Err(err) => {
+                    self.flow_error(err.to_string());
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn clear(&mut self, slots: &[String]) {
+        if let Some(f) = self.s.top_mut() {
+            for s in slots {
+                f.slots.remove(s);
+            }
+        }
+    }
+
+    /// Evaluates an action's arguments. With no `with:`, the flow's slots are the arguments.
+    fn request(&mut self, call: &ActionCall) -> Option<ActionRequest> {
+        let mut args = Map::new();
+        if call.args.is_empty()
+            && let Some(f) = self.s.top()
+        {
+            for (k, v) in &f.slots {
+                args.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, a) in &call.args {
+            let v = match a {
+                Arg::Literal(v) => v.clone(),
+                Arg::Expr(e) => match self.eval(e) {
+                    Ok(v) => v,
+                    Err(err) => {
+                        self.flow_error(err.to_string());
+                        return None;
+                    }
+                },
+            };
+            args.insert(k.clone(), v);
+        }
+        Some(ActionRequest { action: call.action, args })
+    }
+}
+
+fn is_match(b: &Behaviour, text: &str, intent: Option<&str>) -> bool {
+    b.matches(text, intent)
+}

@@ -1,0 +1,209 @@
+//! Clinic data (flows/clinic.yaml): name, time zone, opening hours, specialties with their
+//! professionals and weekly schedules, coverages. Editable by the admin like the flows.
+//!
+//! `RawClinic` is what the file says; `Clinic` is the checked, compiled form the engine,
+//! the NLU and the actions read (hours parsed, time zone resolved).
+
+use std::collections::BTreeMap;
+
+use jiff::civil::{Date, Time, Weekday};
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use crate::lang::Lang;
+
+/// `flows/clinic.yaml`, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClinicFile {
+    pub clinic: RawClinic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClinic {
+    pub name: String,
+    pub timezone: String,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub website: Option<String>,
+    /// Weekday (mon..sun) → "08:00-20:00". Days not listed are closed.
+    pub hours: BTreeMap<String, String>,
+    /// Length of one appointment in minutes (default 30).
+    #[serde(default)]
+    pub appointment_minutes: Option<u32>,
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    pub specialties: Vec<RawSpecialty>,
+    #[serde(default)]
+    pub coverages: Vec<RawCoverage>,
+    /// Whether private (paying, no coverage) patients are seen. Default true.
+    #[serde(default)]
+    pub private_patients: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpecialty {
+    pub name: String,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub synonyms: Vec<String>,
+    pub professionals: Vec<RawProfessional>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfessional {
+    pub name: String,
+    /// Weekday (mon..sun) → "08:00-12:00" or several ranges "08:00-12:00, 14:00-18:00".
+    pub schedule: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCoverage {
+    pub name: String,
+    #[serde(default)]
+    pub synonyms: Vec<String>,
+    #[serde(default)]
+    pub plans: Vec<String>,
+}
+
+/// A half-open range of clock time within one day: [start, end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TimeRange {
+    pub start: Time,
+    pub end: Time,
+}
+
+/// The checked clinic data.
+#[derive(Debug, Clone)]
+pub struct Clinic {
+    pub name: String,
+    pub tz: TimeZone,
+    pub tz_name: String,
+    pub language: Lang,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub website: Option<String>,
+    /// Opening hours per weekday (empty = closed).
+    pub hours: BTreeMap<WeekdayKey, Vec<TimeRange>>,
+    pub appointment_minutes: u32,
+    pub holidays: Vec<Date>,
+    pub specialties: Vec<Specialty>,
+    pub coverages: Vec<Coverage>,
+    pub private_patients: bool,
+    /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Specialty {
+    pub name: String,
+    pub name_en: Option<String>,
+    pub synonyms: Vec<String>,
+    pub professionals: Vec<Professional>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Professional {
+    pub name: String,
+    pub schedule: BTreeMap<WeekdayKey, Vec<TimeRange>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    pub name: String,
+    pub synonyms: Vec<String>,
+    pub plans: Vec<String>,
+}
+
+/// Weekday as an ordered key (Monday first), so maps iterate in calendar order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WeekdayKey(pub u8);
+
+impl WeekdayKey {
+    pub const NAMES: [&'static str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+    pub fn parse(s: &str) -> Option<WeekdayKey> {
+        let s = s.trim().to_ascii_lowercase();
+        Self::NAMES.iter().position(|n| *n == s).map(|i| WeekdayKey(i as u8))
+    }
+
+    pub fn of(day: Weekday) -> WeekdayKey {
+        WeekdayKey(day.to_monday_zero_offset() as u8)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self.0 as usize % 7]
+    }
+}
+
+impl Clinic {
+    pub fn specialty(&self, name: &str) -> Option<&Specialty> {
+        self.specialties.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn coverage(&self, name: &str) -> Option<&Coverage> {
+        self.coverages.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Opening ranges of that date (empty on closed days and holidays).
+    pub fn opening(&self, date: Date) -> &[TimeRange] {
+        if self.holidays.contains(&date) {
+            return &[];
+        }
+        self.hours
+            .get(&WeekdayKey::of(date.weekday()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Whether the clinic is open at that local date and time.
+    pub fn is_open(&self, date: Date, time: Time) -> bool {
+        self.opening(date).iter().any(|r| r.start <= time && time < r.end)
+    }
+}
+
+/// Parses "08:00-12:00" or "08:00-12:00, 14:00-18:00".
+pub fn parse_ranges(s: &str) -> Result<Vec<TimeRange>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').ok_or_else(|| {
+            format!("`{part}` is not a time range; write it like 08:00-12:00")
+        })?;
+        let start = parse_hhmm(a).ok_or_else(|| format!("`{a}` is not a time like 08:00"))?;
+        let end = parse_hhmm(b).ok_or_else(|| format!("`{b}` is not a time like 20:00"))?;
+        if end <= start {
+            return Err(format!("`{part}` ends before it starts"));
+        }
+        out.push(TimeRange { start, end });
+    }
+    Ok(out)
+}
+
+/// Parses "8:00", "08:00" or "08:00:00".
+pub fn parse_hhmm(s: &str) -> Option<Time> {
+    let s = s.trim();
+    let mut it = s.split(':');
+    let h: i8 = it.next()?.parse().ok()?;
+    let m: i8 = it.next()?.parse().ok()?;
+    let sec: i8 = match it.next() {
+        Some(x) => x.parse().ok()?,
+        None => 0,
+    };
+    if it.next().is_some() {
+        return None;
+    }
+    Time::new(h, m, sec, 0).ok()
+}

@@ -1,0 +1,383 @@
+//! `compile()`: every file of a bot folder → one immutable `Bot`, or every error at once.
+//!
+//! Stage one deserializes each file into the raw structs (deny_unknown_fields); stage two
+//! resolves names, parses Rhai and templates, compiles schemas, and checks the graph of states.
+//! Errors never stop the pass early: each is collected with file:line:column so an admin sees
+//! everything wrong in one `clinicflow check`.
+
+mod clinic;
+mod flows;
+mod global;
+mod sources;
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use sources::Sources;
+
+use super::bot::Bot;
+use super::diag::{Diagnostic, Diagnostics, did_you_mean};
+use super::script::Scripts;
+use super::templates::{Templates, Text};
+use super::yaml::{self, Doc, Pos};
+use crate::lang::Lang;
+use crate::nlu::IntentDef;
+
+/// Compiles the bot in `sources`. Returns every problem found when anything is wrong.
+pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let mut templates = Templates::new();
+    let scripts = Scripts::new();
+
+    load_prompts(sources, &mut templates, &mut diags);
+    let schemas = load_schemas(sources, &mut diags);
+
+    let mut docs: Vec<(String, Doc)> = Vec::new();
+    for (path, src) in sources.yaml_files() {
+        match yaml::parse(src) {
+            Ok(doc) => docs.push((path.to_string(), doc)),
+            Err(e) => diags.push(
+                Diagnostic::new(path, src, e.pos, format!("this file is not valid YAML: {}", e.message)).with_help(
+                    "check the indentation (spaces, not tabs; items of one block start in the same column) \
+                     and that every `key:` has a space after the colon",
+                ),
+            ),
+        }
+    }
+    let find = |name: &str| docs.iter().find(|(p, _)| p == &format!("flows/{name}"));
+
+    let clinic = match find("clinic.yaml") {
+        Some((p, doc)) => clinic::compile(&mut File::new(p, sources.text(p), doc, &mut diags)),
+        None => {
+            if !sources.has("flows/clinic.yaml") {
+                diags.push(Diagnostic::file_level(
+                    "flows/clinic.yaml",
+                    "flows/clinic.yaml is missing: it holds the clinic's name, time zone, hours and specialties",
+                ));
+            }
+            None
+        }
+    };
+
+    let intents = match find("intents.yaml") {
+        Some((p, doc)) => compile_intents(&mut File::new(p, sources.text(p), doc, &mut diags)),
+        None => {
+            if !sources.has("flows/intents.yaml") {
+                diags.push(Diagnostic::file_level(
+                    "flows/intents.yaml",
+                    "flows/intents.yaml is missing: it lists what patients may want, with example phrases",
+                ));
+            }
+            Vec::new()
+        }
+    };
+    let intent_names: Vec<&str> = intents.iter().map(|i| i.name.as_str()).collect();
+
+    let mut env = Env { sources, templates: &mut templates, scripts: &scripts, schemas: &schemas, intents: &intent_names };
+
+    let global = match find("global.yaml") {
+        Some((p, doc)) => global::compile(&mut File::new(p, sources.text(p), doc, &mut diags), &mut env),
+        None => {
+            if !sources.has("flows/global.yaml") {
+                diags.push(Diagnostic::file_level(
+                    "flows/global.yaml",
+                    "flows/global.yaml is missing: it holds help, restart, handoff and fallback replies",
+                ));
+            }
+            None
+        }
+    };
+
+    let mut flows = Vec::new();
+    let mut seen: HashMap<String, (String, usize)> = HashMap::new();
+    for (path, doc) in &docs {
+        if ["flows/clinic.yaml", "flows/intents.yaml", "flows/global.yaml"].contains(&path.as_str()) {
+            continue;
+        }
+        let mut file = File::new(path, sources.text(path), doc, &mut diags);
+        if let Some(flow) = flows::compile(&mut file, &mut env) {
+            if let Some((other, line)) = seen.get(&flow.name) {
+                let msg = format!("there is already a flow named `{}` in {other}:{line}", flow.name);
+                file.err("flow", msg, "give each flow its own name");
+            } else {
+                let line = file.doc.pos("flow").map(|p| p.line).unwrap_or(1);
+                seen.insert(flow.name.clone(), (path.clone(), line));
+                flows.push(flow);
+            }
+        }
+    }
+    flows::check_cross_references(&flows, &docs, sources, &mut diags);
+
+    match (clinic, global) {
+        (Some(clinic), Some(global)) if diags.is_empty() => {
+            let nlu = crate::nlu::rules_for(&clinic, &intents);
+            let flow_index = flows.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
+            Ok(Bot { clinic, intents, flows, flow_index, global, templates, scripts, nlu, files: sources.len() })
+        }
+        _ => {
+            if diags.is_empty() {
+                diags.push(Diagnostic::file_level("flows/", "the bot could not be compiled"));
+            }
+            diags.sort();
+            Err(diags)
+        }
+    }
+}
+
+/// Compiles the bot in a folder (flows/, prompts/, schemas/).
+pub fn compile_dir(dir: &std::path::Path) -> Result<Bot, Diagnostics> {
+    match Sources::from_dir(dir) {
+        Ok(s) => compile(&s),
+        Err(e) => {
+            let mut d = Diagnostics::default();
+            d.push(Diagnostic::file_level(&dir.display().to_string(), format!("cannot read the bot folder: {e}")));
+            Err(d)
+        }
+    }
+}
+
+/// What the per-file compilers share.
+pub(crate) struct Env<'a> {
+    pub sources: &'a Sources,
+    pub templates: &'a mut Templates,
+    pub scripts: &'a Scripts,
+    pub schemas: &'a HashMap<String, std::sync::Arc<jsonschema::Validator>>,
+    pub intents: &'a [&'a str],
+}
+
+/// One YAML file being compiled: reports errors at YAML paths.
+pub(crate) struct File<'a> {
+    pub path: &'a str,
+    pub src: &'a str,
+    pub doc: &'a Doc,
+    pub diags: &'a mut Diagnostics,
+}
+
+impl<'a> File<'a> {
+    pub fn new(path: &'a str, src: &'a str, doc: &'a Doc, diags: &'a mut Diagnostics) -> Self {
+        File { path, src, doc, diags }
+    }
+
+    pub fn at(&self, pos: Pos, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(self.path, self.src, pos, msg)
+    }
+
+    /// An error at the value of `path` (or its nearest known parent).
+    pub fn err(&mut self, path: &str, msg: impl Into<String>, help: impl Into<String>) {
+        let pos = self.doc.pos(path).unwrap_or_else(|| self.doc.nearest(path));
+        let d = self.at(pos, msg);
+        let help: String = help.into();
+        self.diags.push(if help.is_empty() { d } else { d.with_help(help) });
+    }
+
+    /// An error at the key of `path`.
+    pub fn err_key(&mut self, path: &str, msg: impl Into<String>, help: impl Into<String>) {
+        let pos = self.doc.key_pos(path).unwrap_or_else(|| self.doc.nearest(path));
+        let d = self.at(pos, msg);
+        let help: String = help.into();
+        self.diags.push(if help.is_empty() { d } else { d.with_help(help) });
+    }
+
+    /// Stage one: the raw struct at `path`, or a diagnostic in plain words.
+    pub fn deser<T: DeserializeOwned>(&mut self, value: &Value, path: &str) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let inner = e.inner().to_string();
+                let sub = e.path().to_string();
+                let full = join(path, if sub == "." { "" } else { &sub });
+                self.report_serde(&full, &inner);
+                None
+            }
+        }
+    }
+
+    fn report_serde(&mut self, path: &str, msg: &str) {
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+            let allowed: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            let help = match did_you_mean(key, allowed.iter().copied()) {
+                Some(h) => format!("{h} Keys allowed here: {}", allowed.join(", ")),
+                None => format!("keys allowed here: {}", allowed.join(", ")),
+            };
+            self.err_key(&join(path, key), format!("unknown key `{key}`"), help);
+        } else if let Some(rest) = msg.strip_prefix("missing field `") {
+            let key = rest.split('`').next().unwrap_or(rest);
+            self.err_key(path, format!("`{key}` is missing here"), format!("add `{key}:` to this block"));
+        } else if msg.contains("untagged enum RawText") {
+            self.err(path, "expected a text: an inline template, a `.j2` file name, or `{es: ..., en: ...}`", "");
+        } else if msg.contains("untagged enum RawNext") {
+            self.err(path, "`next` must be a state name or a list of transitions (`- goto: state`)", "");
+        } else {
+            self.err(path, format!("wrong value here: {msg}"), "see docs/flows.md for what this key takes");
+        }
+    }
+}
+
+pub(crate) fn join(base: &str, sub: &str) -> String {
+    match (base.is_empty(), sub.is_empty()) {
+        (true, _) => sub.to_string(),
+        (_, true) => base.to_string(),
+        _ if sub.starts_with('[') => format!("{base}{sub}"),
+        _ => format!("{base}.{sub}"),
+    }
+}
+
+fn load_prompts(sources: &Sources, templates: &mut Templates, diags: &mut Diagnostics) {
+    for (path, src) in sources.prompt_files() {
+        if let Err((msg, line, range)) = templates.add(path, src) {
+            let offset = range.as_ref().map(|r| r.start).unwrap_or_else(|| line_offset(src, line));
+            let col = src[..offset.min(src.len())].rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+            let pos = Pos { line, col, offset };
+            diags.push(
+                Diagnostic::new(path, src, pos, format!("template error: {msg}"))
+                    .with_help("check that every `{{` has its `}}` and every `{% if %}` its `{% endif %}`"),
+            );
+        }
+    }
+}
+
+fn line_offset(src: &str, line: usize) -> usize {
+    src.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum()
+}
+
+fn load_schemas(sources: &Sources, diags: &mut Diagnostics) -> HashMap<String, std::sync::Arc<jsonschema::Validator>> {
+    let mut out = HashMap::new();
+    for (path, src) in sources.schema_files() {
+        if path.ends_with("flow.schema.json") {
+            continue; // the editor schema for the YAML files, not a slot schema
+        }
+        let value: Value = match serde_json::from_str(src) {
+            Ok(v) => v,
+            Err(e) => {
+                let pos = Pos { line: e.line(), col: e.column(), offset: line_offset(src, e.line()) + e.column().saturating_sub(1) };
+                diags.push(Diagnostic::new(path, src, pos, format!("this schema is not valid JSON: {e}")));
+                continue;
+            }
+        };
+        match jsonschema::validator_for(&value) {
+            Ok(v) => {
+                let name = path.trim_start_matches("schemas/").to_string();
+                out.insert(name, std::sync::Arc::new(v));
+            }
+            Err(e) => diags.push(Diagnostic::new(path, src, Pos { line: 1, col: 1, offset: 0 }, format!("invalid JSON Schema: {e}"))),
+        }
+    }
+    out
+}
+
+fn compile_intents(file: &mut File<'_>) -> Vec<IntentDef> {
+    let Some(raw) = file.deser::<super::raw::RawIntentsFile>(&file.doc.value.clone(), "") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, intent) in raw.intents.iter() {
+        let path = format!("intents.{name}");
+        if super::bot::BUILTIN_INTENTS.contains(&name.as_str()) {
+            file.err_key(&path, format!("`{name}` is built in (yes/no words); it cannot be redefined"), "remove it");
+            continue;
+        }
+        let mut examples = Vec::new();
+        for (lang, list) in &intent.examples {
+            match Lang::parse(lang) {
+                Some(l) => examples.extend(list.iter().map(|e| (l, e.clone()))),
+                None => file.err_key(&format!("{path}.examples.{lang}"), format!("unknown language `{lang}`"), "use `es` or `en`"),
+            }
+        }
+        if examples.is_empty() {
+            file.err_key(&path, format!("intent `{name}` has no examples"), "add a few phrases patients would write");
+        }
+        out.push(IntentDef { name: name.clone(), description: intent.description.clone(), examples });
+    }
+    out
+}
+
+/// Compiles a `say`/`ask` text at `path` of `file`.
+pub(crate) fn compile_text(file: &mut File<'_>, env: &mut Env<'_>, raw: &super::raw::RawText, path: &str) -> Text {
+    use super::raw::RawText;
+    let mut text = Text::default();
+    match raw {
+        RawText::One(s) if is_file_ref(s) => {
+            // A file name: each language gets its own prompts/<lang>/ copy when there is one.
+            text.es = one_text(file, env, s, path, Some(Lang::Es));
+            if text.es.is_some() {
+                text.en = one_text(file, env, s, path, Some(Lang::En));
+            }
+        }
+        RawText::One(s) => {
+            let name = one_text(file, env, s, path, None);
+            text.es = name.clone();
+            text.en = name;
+        }
+        RawText::PerLang(map) => {
+            for (lang, s) in map {
+                let p = join(path, lang);
+                match Lang::parse(lang) {
+                    Some(Lang::Es) => text.es = one_text(file, env, s, &p, Some(Lang::Es)),
+                    Some(Lang::En) => text.en = one_text(file, env, s, &p, Some(Lang::En)),
+                    None => file.err_key(&p, format!("unknown language `{lang}`"), "use `es` or `en`"),
+                }
+            }
+        }
+    }
+    text
+}
+
+fn is_file_ref(s: &str) -> bool {
+    let t = s.trim();
+    t.ends_with(".j2") && !t.contains(char::is_whitespace)
+}
+
+fn one_text(file: &mut File<'_>, env: &mut Env<'_>, s: &str, path: &str, lang: Option<Lang>) -> Option<String> {
+    let trimmed = s.trim();
+    if is_file_ref(trimmed) {
+        let langs: Vec<Lang> = lang.map(|l| vec![l]).unwrap_or_else(|| vec![Lang::Es, Lang::En]);
+        for l in &langs {
+            let candidate = format!("prompts/{}/{trimmed}", l.code());
+            if env.sources.has(&candidate) {
+                return Some(candidate);
+            }
+        }
+        let plain = format!("prompts/{trimmed}");
+        if env.sources.has(&plain) {
+            return Some(plain);
+        }
+        let known: Vec<String> = env.sources.prompt_names();
+        let help = did_you_mean(trimmed, known.iter().map(String::as_str))
+            .unwrap_or_else(|| "create the file in prompts/es/ (and prompts/en/ for English) or write the text inline".into());
+        file.err(path, format!("template file `{trimmed}` not found in prompts/"), help);
+        return None;
+    }
+    let pos = file.doc.pos(path).unwrap_or_else(|| file.doc.nearest(path));
+    let name = format!("{}:{}:{}", file.path, pos.line, pos.col);
+    if let Err((msg, line, _)) = env.templates.add(&name, s) {
+        let at = Pos { line: pos.line + line.saturating_sub(1), ..pos };
+        let d = file.at(at, format!("template error: {msg}"));
+        file.diags.push(d.with_help("check that every `{{` has its `}}` and every `{% if %}` its `{% endif %}`"));
+        return None;
+    }
+    Some(name)
+}
+
+/// Compiles a Rhai expression found at `path`, mapping its error position into the YAML.
+pub(crate) fn compile_expr(file: &mut File<'_>, env: &Env<'_>, src: &str, path: &str) -> Option<super::script::Expr> {
+    let pos = file.doc.pos(path).unwrap_or_else(|| file.doc.nearest(path));
+    match env.scripts.compile(src, file.path, pos.line) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            let quoted = matches!(file.src.as_bytes().get(pos.offset), Some(b'"' | b'\''));
+            let shift = e.col.saturating_sub(1) + usize::from(quoted);
+            let at = if e.line <= 1 { Pos { col: pos.col + shift, offset: pos.offset + shift, ..pos } } else { Pos { line: pos.line + e.line - 1, ..pos } };
+            let help = if e.message.contains("Variable not found") {
+                format!("expressions can read {}", super::script::VARIABLES.join(", "))
+            } else {
+                "check the expression; see docs/flows.md, section Conditions".to_string()
+            };
+            let d = file.at(at, format!("invalid expression `{src}`: {}", e.message));
+            file.diags.push(d.with_help(help));
+            None
+        }
+    }
+}

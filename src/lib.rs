@@ -1,0 +1,12 @@
+//! clinicflow: a rules-plus-LLM conversation engine for medical clinics.
+//!
+//! See docs/architecture.md for the folder map.
+
+pub mod actions;
+pub mod engine;
+pub mod flow;
+pub mod lang;
+pub mod nlu;
+pub mod store;
+pub mod service;
+pub mod cli;

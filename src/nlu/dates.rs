@@ -1,0 +1,457 @@
+//! Dates in Spanish and English, resolved against the clinic's "today".
+//!
+//! Passes run from the most explicit form to the loosest, and every pass skips text an earlier
+//! one claimed, so "el lunes 30 de noviembre" is one date and "26/11" never becomes a time.
+
+use std::sync::LazyLock;
+
+use jiff::ToSpan;
+use jiff::civil::{Date, Weekday};
+use regex::{Captures, Regex};
+
+use super::normalize::{Found, Normalized, Span, ascii_regex, is_claimed};
+
+const MONTHS: &str = "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|\
+octubre|noviembre|diciembre|january|february|march|april|may|june|july|august|september|\
+october|november|december|ene|jan|feb|mar|abr|apr|jun|jul|ago|aug|sept|sep|set|oct|nov|dic|dec";
+
+const WEEKDAYS: &str = "lunes|martes|miercoles|jueves|viernes|sabado|domingo|monday|tuesday|\
+wednesday|thursday|friday|saturday|sunday";
+
+static ISO: LazyLock<Regex> =
+    LazyLock::new(|| ascii_regex(r"\b([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\b"));
+static NUMERIC: LazyLock<Regex> =
+    LazyLock::new(|| ascii_regex(r"\b([0-9]{1,2})[/-]([0-9]{1,2})(?:[/-]([0-9]{4}|[0-9]{2}))?\b"));
+// Dots only with a year: "10.30" is a time.
+static DOTTED: LazyLock<Regex> =
+    LazyLock::new(|| ascii_regex(r"\b([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4}|[0-9]{2})\b"));
+static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(&format!(
+        r"\b([0-9]{{1,2}})(?:st|nd|rd|th|ro|er|o)?\s*(?:de\s+|of\s+)?({MONTHS})\b\.?(?:\s*(?:de|del|,)?\s*([0-9]{{4}})\b)?"
+    ))
+});
+static MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(&format!(
+        r"\b({MONTHS})\.?\s+([0-9]{{1,2}})(?:st|nd|rd|th)?\b(?:\s*,?\s*([0-9]{{4}})\b)?"
+    ))
+});
+static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(r"\b(pasado\s+manana|day\s+after\s+tomorrow|hoy|today|tonight|manana|tomorrow)\b")
+});
+static WEEKDAY_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(&format!(
+        r"\b(?:(?:el|on)\s+)?({WEEKDAYS})\s*,?\s+(?:the\s+)?([0-9]{{1,2}})(?:st|nd|rd|th)?"
+    ))
+});
+static DAY_ONLY: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(
+        r"\b(?:(?:para|for)\s+)?(?:el\s+dia|el|on\s+the|the|dia)\s+([0-9]{1,2})(?:st|nd|rd|th)?",
+    )
+});
+static WEEKDAY: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(&format!(
+        r"\b(?:(el\s+proximo|la\s+proxima|proximo|el|este|this|on|next)\s+)?({WEEKDAYS})\b(?:\s+(que\s+viene|proximo|next))?\b"
+    ))
+});
+// What, right after a number, makes it a time or part of something else rather than a day.
+static NOT_A_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(
+        r"^(?:[:./-][0-9]|\s*(?:hs|hrs|hr|h|horas|am|pm|a\.\s?m|p\.\s?m|o'?\s?clock|y\s+media|y\s+cuarto|menos\s+cuarto|de\s+la\s+(?:manana|tarde|noche|madrugada))\b)",
+    )
+});
+
+/// Every date in the message, in order of appearance. Spans found are added to `claimed`.
+pub fn find_dates(
+    n: &Normalized,
+    today: Date,
+    asking_date: bool,
+    claimed: &mut Vec<Span>,
+) -> Vec<Found<Date>> {
+    let mut out = Vec::new();
+    let text = n.text.as_str();
+
+    scan(&ISO, text, claimed, &mut out, |c| {
+        let y = num::<i16>(c, 1)?;
+        Date::new(y, num(c, 2)?, num(c, 3)?).ok()
+    });
+    scan(&NUMERIC, text, claimed, &mut out, |c| {
+        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today)
+    });
+    scan(&DOTTED, text, claimed, &mut out, |c| {
+        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today)
+    });
+    scan(&DAY_MONTH, text, claimed, &mut out, |c| {
+        let month = month_number(c.get(2)?.as_str())?;
+        day_month_year(num(c, 1)?, month, c.get(3).map(|m| m.as_str()), today)
+    });
+    scan(&MONTH_DAY, text, claimed, &mut out, |c| {
+        let month = month_number(c.get(1)?.as_str())?;
+        day_month_year(num(c, 2)?, month, c.get(3).map(|m| m.as_str()), today)
+    });
+    for c in RELATIVE.captures_iter(text) {
+        let (Some(all), Some(word)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        let span = Span::new(all.start(), all.end());
+        if is_claimed(claimed, span) {
+            continue;
+        }
+        let w = word.as_str();
+        let days = match w {
+            "hoy" | "today" | "tonight" => 0,
+            "manana" | "tomorrow" => {
+                // "a la mañana", "por la mañana", "esta mañana" are times of day.
+                let prev = previous_word(n.before(all.start()));
+                if matches!(prev, "la" | "esta") {
+                    continue;
+                }
+                1
+            }
+            _ => 2,
+        };
+        if let Some(d) = add_days(today, days) {
+            push(&mut out, claimed, span, d);
+        }
+    }
+    for c in WEEKDAY_DAY.captures_iter(text) {
+        let (Some(all), Some(day)) = (c.get(0), c.get(2)) else {
+            continue;
+        };
+        let span = Span::new(all.start(), all.end());
+        if is_claimed(claimed, span) || !day_can_end_here(n, all.end()) {
+            continue;
+        }
+        if let Some(d) = day
+            .as_str()
+            .parse()
+            .ok()
+            .and_then(|d| day_of_month(d, today))
+        {
+            push(&mut out, claimed, span, d);
+        }
+    }
+    for c in DAY_ONLY.captures_iter(text) {
+        let (Some(all), Some(day)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        let span = Span::new(all.start(), all.end());
+        if is_claimed(claimed, span) || !day_can_end_here(n, all.end()) {
+            continue;
+        }
+        if let Some(d) = day
+            .as_str()
+            .parse()
+            .ok()
+            .and_then(|d| day_of_month(d, today))
+        {
+            push(&mut out, claimed, span, d);
+        }
+    }
+    for c in WEEKDAY.captures_iter(text) {
+        let (Some(all), Some(day)) = (c.get(0), c.get(2)) else {
+            continue;
+        };
+        let span = Span::new(all.start(), all.end());
+        if is_claimed(claimed, span)
+            || precedes_claimed(n, all.end(), claimed)
+            || follows_claimed(n, all.start(), claimed)
+        {
+            continue;
+        }
+        let Some(wd) = weekday(day.as_str()) else {
+            continue;
+        };
+        let this = matches!(c.get(1).map(|m| m.as_str()), Some("este" | "this"));
+        if let Some(d) = next_weekday(today, wd, this) {
+            push(&mut out, claimed, span, d);
+        }
+    }
+    if asking_date
+        && out.is_empty()
+        && let [only] = n.tokens.as_slice()
+        && let Ok(day) = only.text.parse::<i8>()
+        && let Some(d) = day_of_month(day, today)
+    {
+        push(&mut out, claimed, only.span, d);
+    }
+
+    out.sort_by_key(|f| f.span.start);
+    out
+}
+
+fn scan(
+    re: &Regex,
+    text: &str,
+    claimed: &mut Vec<Span>,
+    out: &mut Vec<Found<Date>>,
+    build: impl Fn(&Captures) -> Option<Date>,
+) {
+    for c in re.captures_iter(text) {
+        let Some(all) = c.get(0) else { continue };
+        let span = Span::new(all.start(), all.end());
+        if is_claimed(claimed, span) {
+            continue;
+        }
+        if let Some(d) = build(&c) {
+            push(out, claimed, span, d);
+        }
+    }
+}
+
+fn push(out: &mut Vec<Found<Date>>, claimed: &mut Vec<Span>, span: Span, value: Date) {
+    claimed.push(span);
+    out.push(Found { span, value });
+}
+
+fn num<T: std::str::FromStr>(c: &Captures, i: usize) -> Option<T> {
+    c.get(i)?.as_str().parse().ok()
+}
+
+/// Day and month as written (day first), swapped only when that is the one possible reading
+/// ("11/26"). Without a year: this year, or next year once the date has passed.
+fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option<Date> {
+    let (day, month) = if month > 12 && day <= 12 {
+        (month, day)
+    } else {
+        (day, month)
+    };
+    match year {
+        Some(y) => {
+            let y: i16 = y.parse().ok()?;
+            let y = if y < 100 { 2000 + y } else { y };
+            Date::new(y, month, day).ok()
+        }
+        None => {
+            let this_year = Date::new(today.year(), month, day).ok();
+            match this_year {
+                Some(d) if d >= today => Some(d),
+                _ => Date::new(today.year().checked_add(1)?, month, day).ok(),
+            }
+        }
+    }
+}
+
+/// "el 26": this month, or the next month that has that day once it has passed.
+fn day_of_month(day: i8, today: Date) -> Option<Date> {
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut first = today.first_of_month();
+    for _ in 0..3 {
+        if let Ok(d) = Date::new(first.year(), first.month(), day)
+            && d >= today
+        {
+            return Some(d);
+        }
+        first = first.last_of_month().tomorrow().ok()?;
+    }
+    None
+}
+
+/// The next `wd` strictly after today, or today itself when `this` ("este martes") says so.
+fn next_weekday(today: Date, wd: Weekday, this: bool) -> Option<Date> {
+    let from = i64::from(today.weekday().to_monday_zero_offset());
+    let to = i64::from(wd.to_monday_zero_offset());
+    let mut delta = (to - from).rem_euclid(7);
+    if delta == 0 && !this {
+        delta = 7;
+    }
+    add_days(today, delta)
+}
+
+fn add_days(d: Date, days: i64) -> Option<Date> {
+    d.checked_add(days.days()).ok()
+}
+
+fn previous_word(before: &str) -> &str {
+    before
+        .trim_end()
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+}
+
+/// A day number ends here only if no digit, letter or time marker follows.
+fn day_can_end_here(n: &Normalized, end: usize) -> bool {
+    let rest = n.rest(end);
+    if rest.chars().next().is_some_and(char::is_alphanumeric) {
+        return false;
+    }
+    !NOT_A_DAY.is_match(rest)
+}
+
+/// "el lunes 30 de noviembre": the weekday only labels the date that follows it.
+fn precedes_claimed(n: &Normalized, end: usize, claimed: &[Span]) -> bool {
+    let rest = n.rest(end);
+    let skipped = rest.len() - rest.trim_start_matches([' ', ',']).len();
+    let next = end + skipped;
+    claimed.iter().any(|c| c.start == next)
+}
+
+/// "hoy martes", "mañana jueves": the weekday only labels the date before it.
+fn follows_claimed(n: &Normalized, start: usize, claimed: &[Span]) -> bool {
+    let before = n.before(start).trim_end_matches([' ', ',']);
+    let prev_end = before.len();
+    prev_end > 0 && claimed.iter().any(|c| c.end == prev_end)
+}
+
+fn month_number(m: &str) -> Option<i8> {
+    let n = match m {
+        "enero" | "ene" | "january" | "jan" => 1,
+        "febrero" | "feb" | "february" => 2,
+        "marzo" | "mar" | "march" => 3,
+        "abril" | "abr" | "april" | "apr" => 4,
+        "mayo" | "may" => 5,
+        "junio" | "jun" | "june" => 6,
+        "julio" | "jul" | "july" => 7,
+        "agosto" | "ago" | "august" | "aug" => 8,
+        "septiembre" | "setiembre" | "september" | "sept" | "sep" | "set" => 9,
+        "octubre" | "october" | "oct" => 10,
+        "noviembre" | "november" | "nov" => 11,
+        "diciembre" | "december" | "dic" | "dec" => 12,
+        _ => return None,
+    };
+    Some(n)
+}
+
+fn weekday(w: &str) -> Option<Weekday> {
+    let d = match w {
+        "lunes" | "monday" => Weekday::Monday,
+        "martes" | "tuesday" => Weekday::Tuesday,
+        "miercoles" | "wednesday" => Weekday::Wednesday,
+        "jueves" | "thursday" => Weekday::Thursday,
+        "viernes" | "friday" => Weekday::Friday,
+        "sabado" | "saturday" => Weekday::Saturday,
+        "domingo" | "sunday" => Weekday::Sunday,
+        _ => return None,
+    };
+    Some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    // Sunday.
+    const TODAY: Date = date(2026, 11, 22);
+
+    fn dates(s: &str) -> Vec<String> {
+        dates_asking(s, false)
+    }
+
+    fn dates_asking(s: &str, asking: bool) -> Vec<String> {
+        let n = Normalized::new(s);
+        let mut claimed = Vec::new();
+        find_dates(&n, TODAY, asking, &mut claimed)
+            .into_iter()
+            .map(|f| f.value.to_string())
+            .collect()
+    }
+
+    fn one(s: &str) -> String {
+        let all = dates(s);
+        assert_eq!(all.len(), 1, "{s:?} gave {all:?}");
+        all[0].clone()
+    }
+
+    #[test]
+    fn relative_days() {
+        assert_eq!(one("hoy"), "2026-11-22");
+        assert_eq!(one("Mañana"), "2026-11-23");
+        assert_eq!(one("pasado mañana"), "2026-11-24");
+        assert_eq!(one("today please"), "2026-11-22");
+        assert_eq!(one("tomorrow"), "2026-11-23");
+        assert_eq!(one("the day after tomorrow"), "2026-11-24");
+    }
+
+    #[test]
+    fn morning_is_not_tomorrow() {
+        assert!(dates("a la mañana").is_empty());
+        assert!(dates("por la mañana").is_empty());
+        assert!(dates("a las 9 de la mañana").is_empty());
+        assert_eq!(dates("mañana por la mañana"), ["2026-11-23"]);
+    }
+
+    #[test]
+    fn weekdays_are_the_next_one() {
+        assert_eq!(one("el martes"), "2026-11-24");
+        assert_eq!(one("el próximo martes"), "2026-11-24");
+        assert_eq!(one("el martes que viene"), "2026-11-24");
+        assert_eq!(one("el sábado"), "2026-11-28");
+        // Today is Sunday: "el domingo" is next week's, "este domingo" today.
+        assert_eq!(one("el domingo"), "2026-11-29");
+        assert_eq!(one("este domingo"), "2026-11-22");
+        assert_eq!(one("next tuesday"), "2026-11-24");
+        assert_eq!(one("on Wednesday"), "2026-11-25");
+        assert_eq!(one("el miércoles"), "2026-11-25");
+    }
+
+    #[test]
+    fn numeric_dates() {
+        assert_eq!(one("26/11"), "2026-11-26");
+        assert_eq!(one("26/11/2026"), "2026-11-26");
+        assert_eq!(one("26-11"), "2026-11-26");
+        assert_eq!(one("26/11/27"), "2027-11-26");
+        assert_eq!(one("2026-12-01"), "2026-12-01");
+        assert_eq!(one("26.11.2026"), "2026-11-26");
+        // Day/month first; swapped only when impossible otherwise.
+        assert_eq!(one("11/26"), "2026-11-26");
+        assert_eq!(one("3/12"), "2026-12-03");
+        // Already past this year: next year.
+        assert_eq!(one("5/1"), "2027-01-05");
+        assert!(dates("31/02").is_empty());
+        assert!(dates("45/45").is_empty());
+    }
+
+    #[test]
+    fn month_names() {
+        assert_eq!(one("26 de noviembre"), "2026-11-26");
+        assert_eq!(one("el 26 de Noviembre de 2027"), "2027-11-26");
+        assert_eq!(one("1º de diciembre"), "2026-12-01");
+        assert_eq!(one("november 26"), "2026-11-26");
+        assert_eq!(one("November 26th, 2026"), "2026-11-26");
+        assert_eq!(one("26th november"), "2026-11-26");
+        assert_eq!(one("the 3rd of December"), "2026-12-03");
+        assert_eq!(one("3 de marzo"), "2027-03-03");
+        assert_eq!(one("el lunes 30 de noviembre"), "2026-11-30");
+        assert_eq!(one("mañana lunes"), "2026-11-23");
+        assert_eq!(one("hoy domingo"), "2026-11-22");
+        assert_eq!(dates("mañana o el martes"), ["2026-11-23", "2026-11-24"]);
+    }
+
+    #[test]
+    fn day_of_month_only() {
+        assert_eq!(one("el 26"), "2026-11-26");
+        assert_eq!(one("para el día 26"), "2026-11-26");
+        assert_eq!(one("el 22"), "2026-11-22");
+        assert_eq!(one("el 5"), "2026-12-05");
+        // November has no 31st.
+        assert_eq!(one("el 31"), "2026-12-31");
+        assert_eq!(one("the 28th"), "2026-11-28");
+        assert_eq!(one("el lunes 30"), "2026-11-30");
+        assert!(dates("el 10:30").is_empty());
+        assert!(dates("el 10 hs").is_empty());
+        assert!(dates("el 45").is_empty());
+    }
+
+    #[test]
+    fn bare_numbers_are_days_only_when_a_date_is_asked() {
+        assert!(dates("26").is_empty());
+        assert_eq!(dates_asking("26", true), ["2026-11-26"]);
+        assert!(dates_asking("99", true).is_empty());
+    }
+
+    #[test]
+    fn several_dates_in_order() {
+        assert_eq!(dates("hoy o el 26/11"), ["2026-11-22", "2026-11-26"]);
+    }
+
+    #[test]
+    fn documents_and_times_are_not_dates() {
+        assert!(dates("12.345.678").is_empty());
+        assert!(dates("10:30").is_empty());
+        assert!(dates("10.30").is_empty());
+        assert!(dates("a las 10").is_empty());
+    }
+}

@@ -1,0 +1,393 @@
+//! Yes/no lexicons and language detection: small closed word lists, no examples needed.
+
+use std::sync::LazyLock;
+
+use super::normalize::{Normalized, Span, squeeze};
+
+/// Tokens looked at: a yes/no or a language shows in the first words.
+const MAX_TOKENS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polarity {
+    Affirm,
+    Deny,
+}
+
+impl Polarity {
+    pub fn intent(self) -> &'static str {
+        match self {
+            Polarity::Affirm => "affirm",
+            Polarity::Deny => "deny",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct YesNo {
+    pub polarity: Polarity,
+    /// The whole message is a yes/no (plus thanks/please), not just its first words.
+    pub exact: bool,
+}
+
+const AFFIRM: &[&str] = &[
+    "si",
+    "sip",
+    "dale",
+    "ok",
+    "okey",
+    "okay",
+    "oka",
+    "de acuerdo",
+    "perfecto",
+    "confirmo",
+    "confirmado",
+    "correcto",
+    "exacto",
+    "claro",
+    "por supuesto",
+    "bueno",
+    "va",
+    "vale",
+    "genial",
+    "listo",
+    "esta bien",
+    "ta bien",
+    "muy bien",
+    "bien",
+    "afirmativo",
+    "obvio",
+    "asi es",
+    "yes",
+    "sure",
+    "yeah",
+    "yep",
+    "yup",
+    "of course",
+    "correct",
+    "confirm",
+    "confirmed",
+    "right",
+    "that s right",
+    "sounds good",
+    "great",
+    "perfect",
+    "fine",
+    "absolutely",
+    "agreed",
+];
+const DENY: &[&str] = &[
+    "no",
+    "nop",
+    "nope",
+    "nah",
+    "para nada",
+    "negativo",
+    "tampoco",
+    "no quiero",
+    "mejor no",
+    "de ninguna manera",
+    "ni ahi",
+    "no way",
+    "not really",
+    "no thanks",
+    "not now",
+    "ahora no",
+    "todavia no",
+    "aun no",
+    "no por ahora",
+];
+const POLITE: &[&str] = &[
+    "gracias", "muchas", "mil", "thanks", "thank", "you", "por", "favor", "please", "much",
+];
+
+static LEXICON: LazyLock<Vec<(Vec<String>, Polarity)>> = LazyLock::new(|| {
+    let mut v: Vec<(Vec<String>, Polarity)> = AFFIRM
+        .iter()
+        .map(|p| (p, Polarity::Affirm))
+        .chain(DENY.iter().map(|p| (p, Polarity::Deny)))
+        .map(|(p, pol)| (p.split(' ').map(squeeze).collect(), pol))
+        .collect();
+    v.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+    v
+});
+
+/// Yes or no at the start of the message; `exact` when nothing else is said. A first word that
+/// belongs to an entity ("no tengo obra social") is not a "no".
+pub fn yes_no(n: &Normalized, claimed: &[Span]) -> Option<YesNo> {
+    if n.tokens.is_empty() {
+        return emoji_yes_no(&n.original).map(|polarity| YesNo {
+            polarity,
+            exact: true,
+        });
+    }
+    if claimed.iter().any(|c| c.overlaps(&n.tokens[0].span)) {
+        return None;
+    }
+    let toks: Vec<String> = n
+        .tokens
+        .iter()
+        .take(MAX_TOKENS)
+        .map(|t| squeeze(&t.text))
+        .collect();
+    let mut i = 0;
+    let mut polarity = None;
+    while i < toks.len() {
+        let hit = LEXICON.iter().find(|(phrase, _)| {
+            toks.get(i..i + phrase.len())
+                .is_some_and(|w| w == phrase.as_slice())
+        });
+        match hit {
+            Some((phrase, pol)) if polarity.is_none_or(|p| p == *pol) => {
+                polarity = Some(*pol);
+                i += phrase.len();
+            }
+            _ if POLITE.contains(&toks[i].as_str()) && polarity.is_some() => i += 1,
+            _ => break,
+        }
+    }
+    let polarity = polarity?;
+    let rest_polite = toks[i..].iter().all(|t| POLITE.contains(&t.as_str()));
+    Some(YesNo {
+        polarity,
+        exact: rest_polite,
+    })
+}
+
+fn emoji_yes_no(original: &str) -> Option<Polarity> {
+    let t = original.trim();
+    if t.starts_with('👍') || t.starts_with('👌') || t.starts_with('✅') {
+        Some(Polarity::Affirm)
+    } else if t.starts_with('👎') || t.starts_with('❌') {
+        Some(Polarity::Deny)
+    } else {
+        None
+    }
+}
+
+const SPANISH: &[&str] = &[
+    "hola",
+    "buenos",
+    "buenas",
+    "buen",
+    "dias",
+    "tardes",
+    "noches",
+    "quiero",
+    "quisiera",
+    "queria",
+    "necesito",
+    "turno",
+    "turnos",
+    "gracias",
+    "el",
+    "la",
+    "los",
+    "las",
+    "de",
+    "del",
+    "que",
+    "para",
+    "por",
+    "con",
+    "una",
+    "un",
+    "mi",
+    "es",
+    "esta",
+    "estoy",
+    "tengo",
+    "puedo",
+    "como",
+    "cuando",
+    "donde",
+    "hay",
+    "si",
+    "manana",
+    "hoy",
+    "y",
+    "pero",
+    "medico",
+    "obra",
+    "social",
+    "sacar",
+    "cancelar",
+    "hablar",
+    "persona",
+    "trabajan",
+    "aceptan",
+    "favor",
+    "soy",
+    "llamo",
+    "semana",
+    "proximo",
+    "tarde",
+    "lunes",
+    "martes",
+    "miercoles",
+    "jueves",
+    "viernes",
+    "sabado",
+    "domingo",
+    "en",
+    "al",
+    "dale",
+    "nombre",
+    "ayuda",
+    "usted",
+    "ustedes",
+    "cual",
+];
+const ENGLISH: &[&str] = &[
+    "hello",
+    "hi",
+    "hey",
+    "good",
+    "morning",
+    "afternoon",
+    "evening",
+    "i",
+    "want",
+    "need",
+    "would",
+    "like",
+    "to",
+    "the",
+    "an",
+    "my",
+    "is",
+    "are",
+    "you",
+    "do",
+    "can",
+    "could",
+    "please",
+    "thanks",
+    "thank",
+    "appointment",
+    "book",
+    "cancel",
+    "with",
+    "for",
+    "on",
+    "at",
+    "today",
+    "tomorrow",
+    "next",
+    "what",
+    "which",
+    "when",
+    "where",
+    "how",
+    "yes",
+    "yeah",
+    "sure",
+    "of",
+    "and",
+    "have",
+    "it",
+    "this",
+    "that",
+    "doctor",
+    "insurance",
+    "speak",
+    "talk",
+    "human",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "name",
+    "help",
+    "your",
+    "does",
+];
+
+/// The message's language when its function words say so clearly.
+pub fn detect_lang(n: &Normalized) -> Option<crate::lang::Lang> {
+    let (mut es, mut en) = (0, 0);
+    for t in n.tokens.iter().take(MAX_TOKENS) {
+        let w = t.text.as_str();
+        es += usize::from(SPANISH.contains(&w));
+        en += usize::from(ENGLISH.contains(&w));
+    }
+    match es.cmp(&en) {
+        std::cmp::Ordering::Greater => Some(crate::lang::Lang::Es),
+        std::cmp::Ordering::Less => Some(crate::lang::Lang::En),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::Lang;
+
+    fn yn(s: &str) -> Option<(Polarity, bool)> {
+        yes_no(&Normalized::new(s), &[]).map(|y| (y.polarity, y.exact))
+    }
+
+    #[test]
+    fn yes_no_lexicons() {
+        use Polarity::*;
+        for s in [
+            "sí",
+            "si",
+            "Siii",
+            "dale",
+            "ok",
+            "de acuerdo",
+            "perfecto",
+            "confirmo",
+        ] {
+            assert_eq!(yn(s), Some((Affirm, true)), "{s}");
+        }
+        for s in [
+            "correcto",
+            "yes",
+            "sure",
+            "yeah",
+            "Sí, perfecto",
+            "si gracias",
+            "👍",
+        ] {
+            assert_eq!(yn(s), Some((Affirm, true)), "{s}");
+        }
+        for s in [
+            "no",
+            "nop",
+            "para nada",
+            "no gracias",
+            "No, gracias!",
+            "nope",
+            "no thanks",
+        ] {
+            assert_eq!(yn(s), Some((Deny, true)), "{s}");
+        }
+        assert_eq!(yn("si, el martes"), Some((Affirm, false)));
+        assert_eq!(yn("no puedo ese día"), Some((Deny, false)));
+        assert_eq!(yn("si no"), Some((Affirm, false)));
+        assert_eq!(yn("gracias"), None);
+        assert_eq!(yn("nosotros"), None);
+        assert_eq!(yn(""), None);
+    }
+
+    #[test]
+    fn a_claimed_first_word_is_not_a_no() {
+        let n = Normalized::new("no tengo obra social");
+        assert_eq!(yes_no(&n, &[Span::new(0, 20)]), None);
+    }
+
+    #[test]
+    fn languages() {
+        let l = |s: &str| detect_lang(&Normalized::new(s));
+        assert_eq!(l("hola, quiero un turno"), Some(Lang::Es));
+        assert_eq!(l("Hello, I want to book an appointment"), Some(Lang::En));
+        assert_eq!(l("hello"), Some(Lang::En));
+        assert_eq!(l("María López"), None);
+        assert_eq!(l("12345678"), None);
+        assert_eq!(l("ok"), None);
+    }
+}

@@ -1,0 +1,256 @@
+//! The deterministic rules NLU: lexicons, regexes and example similarity; no network.
+//!
+//! Everything that depends only on the clinic and the intents (phrase indexes, example
+//! tokens, token weights) is built in `new`; `understand` only reads.
+
+use jiff::civil::Date;
+
+use super::dates::find_dates;
+use super::entities::{PhraseIndex, extract_name, find_documents, find_number};
+use super::intents::{IntentIndex, content_tokens, without_greetings};
+use super::lexicons::{YesNo, detect_lang, yes_no};
+use super::normalize::{Normalized, Span, is_stop_word};
+use super::times::find_times;
+use super::{Entity, EntityKind, IntentDef, IntentGuess, NluContext, Understand, Understanding};
+use crate::flow::clinic::Clinic;
+
+/// An intent this confident, with no rival within `MARGIN`, needs no LLM.
+const SURE: f32 = 0.75;
+const MARGIN: f32 = 0.15;
+/// Below this an intent guess is noise and is not reported.
+const MIN_INTENT: f32 = 0.4;
+/// A would-be name that scores this much as an intent ("hablar con una persona") is not one.
+const NAME_MAX_INTENT: f32 = 0.6;
+
+pub struct RulesNlu {
+    specialties: PhraseIndex,
+    coverages: PhraseIndex,
+    intents: IntentIndex,
+}
+
+/// Entities found in one message, with where they were.
+struct Extracted {
+    entities: Vec<(Span, Entity)>,
+    claimed: Vec<Span>,
+}
+
+impl Extracted {
+    fn marks(&self) -> Vec<(Span, &'static str)> {
+        self.entities
+            .iter()
+            .map(|(s, e)| (*s, e.kind.as_str()))
+            .collect()
+    }
+}
+
+impl RulesNlu {
+    pub fn new(clinic: &Clinic, intents: &[IntentDef]) -> Self {
+        let mut nlu = RulesNlu {
+            specialties: PhraseIndex::specialties(clinic),
+            coverages: PhraseIndex::coverages(clinic),
+            intents: IntentIndex::default(),
+        };
+        // Examples are tokenized exactly like messages, so entities in them ("con OSDE")
+        // become the same placeholders; the date only matters for what counts as a date.
+        let any_day = jiff::civil::date(2000, 1, 1);
+        let ctx = NluContext::default();
+        let examples = intents
+            .iter()
+            .flat_map(|def| {
+                def.examples
+                    .iter()
+                    .map(move |(_, ex)| (def.name.clone(), ex))
+            })
+            .map(|(name, ex)| {
+                let n = Normalized::new(ex);
+                let found = nlu.extract(&n, any_day, &ctx);
+                (name, content_tokens(&n, &found.marks()))
+            })
+            .collect();
+        nlu.intents = IntentIndex::new(examples);
+        nlu
+    }
+
+    fn extract(&self, n: &Normalized, today: Date, ctx: &NluContext) -> Extracted {
+        let asking = |k: EntityKind| ctx.asking == Some(k);
+        let mut claimed = Vec::new();
+        let mut entities: Vec<(Span, Entity)> = Vec::new();
+        let mut push = |span: Span, kind: EntityKind, value: serde_json::Value| {
+            let dup = entities
+                .iter()
+                .any(|(_, e)| e.kind == kind && e.value == value);
+            if !dup {
+                let text = n.original_of(span).to_string();
+                entities.push((span, Entity { kind, value, text }));
+            }
+        };
+        let dates = find_dates(n, today, asking(EntityKind::Date), &mut claimed);
+        let times = find_times(n, asking(EntityKind::Time), &mut claimed);
+        let specialties = self.specialties.find(n, &mut claimed);
+        let coverages = self.coverages.find(n, &mut claimed);
+        let documents = find_documents(n, &claimed, asking(EntityKind::Document));
+        claimed.extend(documents.iter().map(|d| d.span));
+
+        for f in specialties {
+            push(f.span, EntityKind::Specialty, f.value.into());
+        }
+        for f in coverages {
+            push(f.span, EntityKind::Coverage, f.value.into());
+        }
+        for f in dates {
+            push(f.span, EntityKind::Date, f.value.to_string().into());
+        }
+        for f in times {
+            let hhmm = format!("{:02}:{:02}", f.value.hour(), f.value.minute());
+            push(f.span, EntityKind::Time, hhmm.into());
+        }
+        for f in documents {
+            push(f.span, EntityKind::Document, f.value.into());
+        }
+        if let Some(f) = find_number(n, asking(EntityKind::Number)) {
+            push(f.span, EntityKind::Number, f.value.into());
+        }
+        Extracted { entities, claimed }
+    }
+
+    fn is_request(&self, words: &str) -> bool {
+        let n = Normalized::new(words);
+        let tokens = content_tokens(&n, &[]);
+        self.intents
+            .score(&tokens)
+            .first()
+            .is_some_and(|(_, s)| *s >= NAME_MAX_INTENT)
+    }
+
+    /// The best example-based intent and the best score of any other intent.
+    fn scored_intent(&self, tokens: &[String], ctx: &NluContext) -> (Option<(String, f32)>, f32) {
+        let mut raw = self.intents.score(tokens);
+        // "Buen día, quisiera un turno…": the request is the intent, the greeting a preamble.
+        if let Some(rest) = without_greetings(tokens) {
+            let s = self.intents.score(&rest);
+            if s.first().is_some_and(|(_, x)| *x >= MIN_INTENT) {
+                raw = s;
+            }
+        }
+        let mut scored: Vec<(String, f32)> = raw
+            .into_iter()
+            .map(|(i, s)| {
+                let name = self.intents.name(i).to_string();
+                // A state that expects an intent makes it a little more likely.
+                let boost = if ctx.expecting.contains(&name) {
+                    0.05
+                } else {
+                    0.0
+                };
+                (name, (s + boost).min(1.0))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let second = scored.get(1).map_or(0.0, |s| s.1);
+        (scored.into_iter().next(), second)
+    }
+}
+
+impl Understand for RulesNlu {
+    fn understand(&self, text: &str, ctx: &NluContext, now: &jiff::Zoned) -> Understanding {
+        let mut u = Understanding {
+            source: "rules".to_string(),
+            ..Understanding::default()
+        };
+        // The engine matches slash commands itself.
+        if text.trim_start().starts_with('/') {
+            u.sure = true;
+            return u;
+        }
+        let n = Normalized::new(text);
+        let found = self.extract(&n, now.date(), ctx);
+        u.lang = detect_lang(&n);
+
+        let yn = yes_no(&n, &found.claimed);
+        let marks = found.marks();
+        let tokens = content_tokens(&n, &marks);
+        let (scored, mut second) = self.scored_intent(&tokens, ctx);
+        let expecting_yn = ctx.expecting.iter().any(|e| e == "affirm" || e == "deny");
+
+        let mut intent = scored.filter(|(_, s)| *s >= MIN_INTENT);
+        let exact_yn = yn.is_some_and(|y| y.exact);
+        if let Some(YesNo { polarity, exact }) = yn {
+            let conf = match (exact, expecting_yn) {
+                (true, true) => 1.0,
+                (true, false) => 0.9,
+                (false, true) => 0.7,
+                (false, false) => 0.6,
+            };
+            let beats = exact || intent.as_ref().is_none_or(|(_, s)| conf >= *s);
+            if beats {
+                if let Some((_, s)) = &intent {
+                    second = second.max(*s);
+                }
+                intent = Some((polarity.intent().to_string(), conf));
+            } else {
+                second = second.max(conf);
+            }
+        }
+        let intent_conf = intent.as_ref().map_or(0.0, |(_, s)| *s);
+
+        let mut entities = found.entities;
+        if ctx.asking == Some(EntityKind::Name)
+            && yn.is_none()
+            && let Some(name) = extract_name(&n.original)
+            && !self.is_request(&name)
+        {
+            let span = Span::new(0, n.text.len());
+            let text = n.original.trim().to_string();
+            let entity = Entity {
+                kind: EntityKind::Name,
+                value: name.into(),
+                text,
+            };
+            entities.push((span, entity));
+        }
+        if ctx.asking == Some(EntityKind::Text) {
+            let whole = n.original.trim();
+            if !whole.is_empty() {
+                let entity = Entity {
+                    kind: EntityKind::Text,
+                    value: whole.into(),
+                    text: whole.to_string(),
+                };
+                entities.push((Span::new(0, n.text.len()), entity));
+            }
+        }
+        entities.sort_by_key(|(s, e)| (kind_order(e.kind), s.start));
+        u.entities = entities.into_iter().map(|(_, e)| e).collect();
+
+        let asked_found = ctx.asking.is_some_and(|k| u.entity(k).is_some());
+        let intent_sure = intent_conf >= SURE && intent_conf - second >= MARGIN;
+        // The answer to the question wins over a weak side guess ("Hola, soy Pedro" is a name,
+        // not a greeting).
+        if asked_found && !intent_sure && !exact_yn {
+            intent = None;
+        }
+        // "cardiología" while booking: nothing but a value for a slot in scope.
+        let only_slot_values = intent.is_none()
+            && !u.entities.is_empty()
+            && u.entities.iter().all(|e| ctx.in_scope.contains(&e.kind))
+            && tokens.iter().all(|t| t.starts_with('@') || is_stop_word(t));
+        u.sure = exact_yn || asked_found || intent_sure || only_slot_values;
+        u.intent = intent.map(|(name, confidence)| IntentGuess {
+            name,
+            confidence: confidence.clamp(0.0, 1.0),
+        });
+        u
+    }
+}
+
+fn kind_order(k: EntityKind) -> usize {
+    EntityKind::ALL
+        .iter()
+        .position(|x| *x == k)
+        .unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+//! The one place that runs a turn with I/O: lock the conversation → NLU → `step` → perform
+//! effects → persist session + turn log in one transaction. The CLI chat, the scripted tests
+//! and (later) the HTTP API and Twilio all call `Service::handle`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use jiff::Zoned;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::actions::{self, ActionContext, ActionRequest};
+use crate::engine::session::{Session, Slots};
+use crate::engine::{Input, Outcome, nlu_context, step};
+use crate::flow::bot::Bot;
+use crate::nlu::Understand;
+use crate::store::TurnRecord;
+use crate::store::{Store, StoreError};
+
+/// One incoming message.
+#[derive(Debug, Clone)]
+pub struct TurnRequest {
+    pub session_id: String,
+    pub channel: String,
+    pub user: String,
+    pub text: String,
+    /// The time of the turn; the engine never reads the clock itself.
+    pub now: Zoned,
+}
+
+/// What the patient gets back, plus where the conversation stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct TurnResponse {
+    pub replies: Vec<String>,
+    pub state: String,
+    pub slots: Slots,
+    pub waiting_for_staff: bool,
+    pub ended: bool,
+    pub intent: Option<String>,
+    /// Problems in the flows met during this turn (for logs and `clinicflow test`).
+    #[serde(skip)]
+    pub diagnostics: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the message is too long ({0} characters; the limit is {MAX_TEXT})")]
+    TooLong(usize),
+}
+
+/// Longest message accepted; longer ones are refused before any work.
+pub const MAX_TEXT: usize = 4_000;
+
+/// How many action round trips one turn may take (a flow that chains actions forever stops).
+const MAX_ACTIONS: usize = 8;
+
+pub struct Service {
+    pub store: Store,
+    bot: Arc<Bot>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Service {
+    pub fn new(store: Store, bot: Arc<Bot>) -> Self {
+        Service { store, bot, locks: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn bot(&self) -> Arc<Bot> {
+        self.bot.clone()
+    }
+
+    /// The current time in the clinic's time zone.
+    pub fn now(&self) -> Zoned {
+        Zoned::now().with_time_zone(self.bot.clinic.tz.clone())
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Runs one turn. Turns of one conversation are serialized; others run in parallel.
+    pub async fn handle(&self, req: TurnRequest) -> Result<TurnResponse, ServiceError> {
+        let chars = req.text.chars().count();
+        if chars > MAX_TEXT {
+            return Err(ServiceError::TooLong(chars));
+        }
+        let lock = self.lock_for(&req.session_id);
+        let _guard = lock.lock().await;
+        let started = Instant::now();
+        // One snapshot of the bot for the whole turn.
+        let bot = self.bot.clone();
+        let now = req.now.with_time_zone(bot.clinic.tz.clone());
+
+        let session = match self.store.load_session(&req.session_id).await? {
+            Some(s) => s,
+            None => Session::new(&req.session_id, &req.channel, &req.user, bot.clinic.language),
+        };
+        let before = session.position();
+        let ctx = nlu_context(&bot, &session);
+        let nlu = bot.nlu.understand(&req.text, &ctx, &now);
+        let nlu_source = nlu.source.clone();
+        let mut out = step(&bot, &session, Input::Message { text: req.text.clone(), nlu }, &now);
+
+        let mut replies = std::mem::take(&mut out.replies);
+        let mut diagnostics = std::mem::take(&mut out.diagnostics);
+        let intent = out.intent.clone();
+        let mut ended = out.ended;
+        let mut effects_log = Vec::new();
+        let mut session = out.session.take().unwrap_or(session);
+        for _ in 0..MAX_ACTIONS {
+            for effect in std::mem::take(&mut out.effects) {
+                let result = self.perform(&bot, &session, &now, &effect).await;
+                effects_log.push(json!({ "action": effect.action.as_str(), "result": result }));
+            }
+            let Some(pending) = out.pending.take() else { break };
+            let result = self.perform(&bot, &session, &now, &pending).await;
+            effects_log.push(json!({ "action": pending.action.as_str(), "result": result }));
+            out = step(&bot, &session, Input::ActionResult(result), &now);
+            replies.append(&mut out.replies);
+            diagnostics.append(&mut out.diagnostics);
+            ended = out.ended;
+            if let Some(s) = out.session.take() {
+                session = s;
+            }
+        }
+        finish_pending(&mut out, &mut diagnostics);
+
+        session.version += 1;
+        let turn = TurnRecord {
+            session: session.id.clone(),
+            seq: session.turns,
+            at: now.timestamp(),
+            input: req.text.clone(),
+            replies: replies.clone(),
+            intent: intent.clone(),
+            nlu_source: Some(nlu_source),
+            state_before: before,
+            state_after: session.position(),
+            latency_us: started.elapsed().as_micros() as u64,
+            llm_tokens: None,
+            effects: effects_log,
+        };
+        self.store.commit_turn(&session, &turn, None).await?;
+        for d in &diagnostics {
+            tracing::warn!(session = %redact(&session.id), "flow problem: {d}");
+        }
+        tracing::info!(
+            session = %redact(&session.id),
+            state = %session.position(),
+            intent = intent.as_deref().unwrap_or("-"),
+            latency_us = turn.latency_us,
+            "turn"
+        );
+        Ok(TurnResponse {
+            replies,
+            state: session.position(),
+            slots: session.top().map(|f| f.slots.clone()).unwrap_or_default(),
+            waiting_for_staff: session.waiting_for_staff,
+            ended,
+            intent,
+            diagnostics,
+        })
+    }
+
+    /// Performs one action. A failure of the database becomes a result the flow can branch
+    /// on (`ok: false, reason: "unavailable"`) instead of a broken conversation.
+    async fn perform(&self, bot: &Bot, session: &Session, now: &Zoned, req: &ActionRequest) -> Value {
+        let ctx = ActionContext { store: &self.store, clinic: &bot.clinic, session, now };
+        match actions::perform(&ctx, req).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(action = req.action.as_str(), "action failed: {e}");
+                json!({ "ok": false, "available": false, "reason": "unavailable", "alternatives": [] })
+            }
+        }
+    }
+}
+
+fn finish_pending(out: &mut Outcome, diagnostics: &mut Vec<String>) {
+    if out.pending.is_some() {
+        diagnostics.push(format!("more than {MAX_ACTIONS} actions in one turn; stopped"));
+    }
+}
+
+/// Conversation ids often contain phone numbers: keep the last 4 characters only.
+pub fn redact(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= 4 {
+        return "****".into();
+    }
+    let tail: String = s.chars().skip(n - 4).collect();
+    format!("…{tail}")
+}

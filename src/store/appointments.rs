@@ -1,0 +1,382 @@
+//! Appointments. A booked appointment owns its slot through the UNIQUE `slot_key`
+//! ("professional|date|time"); cancelling rewrites the key to "cancelled:<id>", which frees
+//! the slot in the same write. Double booking is therefore refused by the database itself,
+//! across any number of replicas.
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::reminders::Reminder;
+use super::time::{fmt_date, fmt_hhmm, fmt_instant};
+use super::{PLAIN_ID, Store, StoreError, decode_rows, rows, to_doc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Booked,
+    Cancelled,
+}
+
+impl AppointmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppointmentStatus::Booked => "booked",
+            AppointmentStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AppointmentStatus> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "booked" => Some(AppointmentStatus::Booked),
+            "cancelled" | "canceled" => Some(AppointmentStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// One bookable position: who, when (local date and time in the clinic's zone) and the same
+/// moment as an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub professional: String,
+    pub date: Date,
+    pub time: Time,
+    pub starts_at: Timestamp,
+    pub minutes: u32,
+}
+
+impl Slot {
+    /// The value of the UNIQUE index while the slot is booked.
+    pub fn key(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.professional,
+            fmt_date(self.date),
+            fmt_hhmm(self.time)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAppointment {
+    pub specialty: String,
+    pub slot: Slot,
+    pub patient_name: String,
+    pub document: String,
+    pub coverage: Option<String>,
+    pub channel: String,
+    pub user: String,
+    pub session: String,
+    pub created_at: Timestamp,
+}
+
+/// A stored appointment. Holds personal data (name, document): never log it at info level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Appointment {
+    pub id: String,
+    pub specialty: String,
+    pub professional: String,
+    pub date: Date,
+    #[serde(with = "super::time::hhmm")]
+    pub time: Time,
+    #[serde(with = "super::time::instant")]
+    pub starts_at: Timestamp,
+    pub minutes: u32,
+    pub patient_name: String,
+    pub document: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<String>,
+    pub status: AppointmentStatus,
+    pub channel: String,
+    pub user: String,
+    pub session: String,
+    #[serde(with = "super::time::instant")]
+    pub created_at: Timestamp,
+    #[serde(
+        default,
+        with = "super::time::opt_instant",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cancelled_at: Option<Timestamp>,
+    pub slot_key: String,
+}
+
+/// Filters for [`Store::list_appointments`]; `None` means "any". Results are sorted by
+/// start time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppointmentFilter {
+    pub document: Option<String>,
+    pub date: Option<Date>,
+    pub professional: Option<String>,
+    pub status: Option<AppointmentStatus>,
+    pub session: Option<String>,
+    /// Only appointments starting strictly after this instant.
+    pub starts_after: Option<Timestamp>,
+    pub limit: Option<usize>,
+}
+
+/// A thrown tag meaning "the appointment is not booked (any more)".
+const NOT_BOOKED: &str = "cf_not_booked";
+/// A thrown tag meaning "its reminders changed between our read and our write".
+const REMINDERS_CHANGED: &str = "cf_reminders_changed";
+
+fn thrown(e: &StoreError, tag: &str) -> bool {
+    matches!(e, StoreError::Query(msg) if msg.contains(tag))
+}
+
+impl Store {
+    /// Books a slot. `StoreError::SlotTaken` when someone else holds it, even if they
+    /// booked it a microsecond earlier from another replica.
+    pub async fn create_appointment(
+        &self,
+        new: &NewAppointment,
+    ) -> Result<Appointment, StoreError> {
+        let appointment = Appointment {
+            id: String::new(),
+            specialty: new.specialty.clone(),
+            professional: new.slot.professional.clone(),
+            date: new.slot.date,
+            time: new.slot.time,
+            starts_at: new.slot.starts_at,
+            minutes: new.slot.minutes,
+            patient_name: new.patient_name.clone(),
+            document: new.document.clone(),
+            coverage: new.coverage.clone(),
+            status: AppointmentStatus::Booked,
+            channel: new.channel.clone(),
+            user: new.user.clone(),
+            session: new.session.clone(),
+            created_at: new.created_at,
+            cancelled_at: None,
+            slot_key: new.slot.key(),
+        };
+        let sql = format!("CREATE appointment CONTENT $doc RETURN {PLAIN_ID}");
+        // A lost transaction race is retried: the retry meets the unique index and turns into
+        // a clean SlotTaken (or succeeds if the winner rolled back).
+        let mut resp = self
+            .run_retry(&sql, json!({ "doc": to_doc(&appointment)? }))
+            .await?;
+        decode_rows(&mut resp, 0, "appointment")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Query("CREATE returned no appointment".into()))
+    }
+
+    pub async fn get_appointment(&self, id: &str) -> Result<Option<Appointment>, StoreError> {
+        let sql = format!("SELECT {PLAIN_ID} FROM ONLY type::record('appointment', $id)");
+        let mut resp = self.run(&sql, json!({ "id": id })).await?;
+        Ok(decode_rows(&mut resp, 0, "appointment")?.into_iter().next())
+    }
+
+    pub async fn list_appointments(
+        &self,
+        filter: &AppointmentFilter,
+    ) -> Result<Vec<Appointment>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut vars = serde_json::Map::new();
+        let mut add = |cond: &str, name: &str, value: serde_json::Value| {
+            conditions.push(cond.to_string());
+            vars.insert(name.to_string(), value);
+        };
+        if let Some(d) = &filter.document {
+            add("document = $document", "document", json!(d));
+        }
+        if let Some(d) = filter.date {
+            add("date = $date", "date", json!(fmt_date(d)));
+        }
+        if let Some(p) = &filter.professional {
+            add("professional = $professional", "professional", json!(p));
+        }
+        if let Some(s) = filter.status {
+            add("status = $status", "status", json!(s.as_str()));
+        }
+        if let Some(s) = &filter.session {
+            add("session = $session_id", "session_id", json!(s));
+        }
+        if let Some(t) = filter.starts_after {
+            add(
+                "starts_at > $starts_after",
+                "starts_after",
+                json!(fmt_instant(t)),
+            );
+        }
+        let mut sql = format!("SELECT {PLAIN_ID} FROM appointment");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(" ORDER BY starts_at ASC");
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT $limit");
+            vars.insert("limit".into(), json!(limit));
+        }
+        let mut resp = self.run(&sql, serde_json::Value::Object(vars)).await?;
+        decode_rows(&mut resp, 0, "appointment")
+    }
+
+    /// Cancels a booked appointment and its pending reminders in one transaction, freeing the
+    /// slot. `None` when there is no booked appointment with that id.
+    pub async fn cancel_appointment(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<Appointment>, StoreError> {
+        let sql = format!(
+            "BEGIN TRANSACTION;
+             IF (SELECT VALUE status FROM ONLY type::record('appointment', $id)) != 'booked' {{
+                 THROW '{NOT_BOOKED}'
+             }};
+             UPDATE reminder SET status = 'cancelled', lease_until = NONE, lease_owner = NONE
+                 WHERE appointment = $id AND status = 'pending' RETURN NONE;
+             UPDATE type::record('appointment', $id)
+                 SET status = 'cancelled', slot_key = 'cancelled:' + $id, cancelled_at = $now
+                 WHERE status = 'booked' RETURN {PLAIN_ID};
+             COMMIT TRANSACTION;"
+        );
+        let vars = json!({ "id": id, "now": fmt_instant(now) });
+        match self.run_retry(&sql, vars).await {
+            Ok(mut resp) => Ok(decode_rows(&mut resp, 3, "appointment")?.into_iter().next()),
+            Err(e) if thrown(&e, NOT_BOOKED) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves a booked appointment to `to` and its pending reminders with it (a reminder whose
+    /// new due time has already passed is cancelled), all in one transaction: if the new slot
+    /// is taken (`StoreError::SlotTaken`) nothing changes. `None` when there is no booked
+    /// appointment with that id.
+    pub async fn reschedule_appointment(
+        &self,
+        id: &str,
+        to: &Slot,
+        now: Timestamp,
+    ) -> Result<Option<Appointment>, StoreError> {
+        for _ in 0..super::RETRIES {
+            match self.try_reschedule(id, to, now).await {
+                Err(e) if thrown(&e, REMINDERS_CHANGED) => continue,
+                Err(e) if thrown(&e, NOT_BOOKED) => return Ok(None),
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict(
+            "reminders kept changing during a reschedule".into(),
+        ))
+    }
+
+    async fn try_reschedule(
+        &self,
+        id: &str,
+        to: &Slot,
+        now: Timestamp,
+    ) -> Result<Option<Appointment>, StoreError> {
+        let reminders = self.reminders_of(id).await?;
+        let pending: Vec<&Reminder> = reminders
+            .iter()
+            .filter(|r| r.status == super::ReminderStatus::Pending)
+            .collect();
+        let mut sql = format!(
+            "BEGIN TRANSACTION;
+             IF (SELECT VALUE status FROM ONLY type::record('appointment', $id)) != 'booked' {{
+                 THROW '{NOT_BOOKED}'
+             }};
+             IF count(SELECT id FROM reminder WHERE appointment = $id AND status = 'pending') != $pending {{
+                 THROW '{REMINDERS_CHANGED}'
+             }};"
+        );
+        let mut vars = serde_json::Map::new();
+        for (i, r) in pending.iter().enumerate() {
+            let due = to
+                .starts_at
+                .checked_sub(jiff::SignedDuration::from_mins(i64::from(r.offset_minutes)))
+                .unwrap_or(to.starts_at);
+            vars.insert(format!("r{i}"), json!(r.id));
+            if due > now {
+                vars.insert(format!("d{i}"), json!(fmt_instant(due)));
+                sql.push_str(&format!(
+                    " UPDATE type::record('reminder', $r{i}) SET due_at = $d{i}, lease_until = NONE,
+                      lease_owner = NONE WHERE status = 'pending' RETURN NONE;"
+                ));
+            } else {
+                sql.push_str(&format!(
+                    " UPDATE type::record('reminder', $r{i}) SET status = 'cancelled', lease_until = NONE,
+                      lease_owner = NONE WHERE status = 'pending' RETURN NONE;"
+                ));
+            }
+        }
+        let last = 3 + pending.len();
+        sql.push_str(&format!(
+            " UPDATE type::record('appointment', $id)
+                  SET professional = $professional, date = $date, time = $time,
+                      starts_at = $starts_at, minutes = $minutes, slot_key = $slot_key
+                  WHERE status = 'booked' RETURN {PLAIN_ID};
+              COMMIT TRANSACTION;"
+        ));
+        vars.insert("id".into(), json!(id));
+        vars.insert("pending".into(), json!(pending.len()));
+        vars.insert("professional".into(), json!(to.professional));
+        vars.insert("date".into(), json!(fmt_date(to.date)));
+        vars.insert("time".into(), json!(fmt_hhmm(to.time)));
+        vars.insert("starts_at".into(), json!(fmt_instant(to.starts_at)));
+        vars.insert("minutes".into(), json!(to.minutes));
+        vars.insert("slot_key".into(), json!(to.key()));
+        let mut resp = self
+            .run_retry(&sql, serde_json::Value::Object(vars))
+            .await?;
+        Ok(decode_rows(&mut resp, last, "appointment")?
+            .into_iter()
+            .next())
+    }
+
+    /// Start times already booked for a professional on a date.
+    pub async fn booked_slots(
+        &self,
+        professional: &str,
+        date: Date,
+    ) -> Result<Vec<Time>, StoreError> {
+        Ok(self
+            .booked_between(date, date)
+            .await?
+            .into_iter()
+            .filter(|(p, _, _)| p == professional)
+            .map(|(_, _, t)| t)
+            .collect())
+    }
+
+    /// Every booked (professional, date, time) with `from <= date <= to`: one query for a
+    /// whole availability search instead of one per day and professional.
+    pub async fn booked_between(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<(String, Date, Time)>, StoreError> {
+        let mut resp = self
+            .run(
+                "SELECT professional, date, time FROM appointment
+                 WHERE date >= $from AND date <= $to AND status = 'booked'",
+                json!({ "from": fmt_date(from), "to": fmt_date(to) }),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for row in rows(&mut resp, 0)? {
+            let field = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+            let date = field("date").parse::<Date>();
+            let time = crate::flow::clinic::parse_hhmm(field("time"));
+            match (date, time) {
+                (Ok(d), Some(t)) => out.push((field("professional").to_string(), d, t)),
+                _ => {
+                    return Err(StoreError::Decode {
+                        what: "appointment slot",
+                        reason: format!("bad date/time in {row}"),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[path = "appointments_tests.rs"]
+pub(crate) mod tests;

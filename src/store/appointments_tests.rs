@@ -1,0 +1,289 @@
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+
+use super::super::testing::mem;
+use super::*;
+
+pub(crate) fn slot(professional: &str, date: &str, time: &str) -> Slot {
+    let date: Date = date.parse().unwrap();
+    let time: Time = time.parse().unwrap();
+    let tz = TimeZone::get("America/Argentina/Buenos_Aires").unwrap();
+    let starts_at = date.to_datetime(time).to_zoned(tz).unwrap().timestamp();
+    Slot {
+        professional: professional.into(),
+        date,
+        time,
+        starts_at,
+        minutes: 30,
+    }
+}
+
+pub(crate) fn booking(slot: Slot, document: &str) -> NewAppointment {
+    NewAppointment {
+        specialty: "Cardiología".into(),
+        slot,
+        patient_name: "Ana Gómez".into(),
+        document: document.into(),
+        coverage: Some("OSDE".into()),
+        channel: "whatsapp".into(),
+        user: "whatsapp:+5491100000000".into(),
+        session: "s1".into(),
+        created_at: "2025-06-09T12:00:00Z".parse().unwrap(),
+    }
+}
+
+fn now() -> Timestamp {
+    "2025-06-09T12:10:00Z".parse().unwrap()
+}
+
+#[tokio::test]
+async fn book_read_back_and_refuse_a_double_booking() {
+    let store = mem().await;
+    let a = store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-10", "09:00"),
+            "30111222",
+        ))
+        .await
+        .unwrap();
+    assert!(!a.id.is_empty() && !a.id.contains(':'), "{}", a.id);
+    assert_eq!(a.slot_key, "Dr. Juan Pérez|2025-06-10|09:00");
+    assert_eq!(
+        a.starts_at,
+        "2025-06-10T12:00:00Z".parse::<Timestamp>().unwrap()
+    );
+    assert_eq!(
+        (a.status, a.coverage.as_deref()),
+        (AppointmentStatus::Booked, Some("OSDE"))
+    );
+    assert_eq!(store.get_appointment(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_appointment("nope").await.unwrap(), None);
+
+    let twice = store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-10", "09:00"),
+            "99888777",
+        ))
+        .await;
+    assert!(matches!(twice, Err(StoreError::SlotTaken)), "{twice:?}");
+    // Same time with another professional is another slot.
+    let mut other = booking(slot("Dra. Laura Díaz", "2025-06-10", "09:00"), "99888777");
+    other.coverage = None;
+    let b = store.create_appointment(&other).await.unwrap();
+    assert_eq!(b.coverage, None);
+    assert_eq!(
+        store
+            .booked_slots("Dr. Juan Pérez", "2025-06-10".parse().unwrap())
+            .await
+            .unwrap(),
+        vec![Time::constant(9, 0, 0, 0)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_bookings_of_one_slot_make_one_appointment() {
+    let store = mem().await;
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = store.clone();
+        let new = booking(
+            slot("Dr. Juan Pérez", "2025-06-11", "10:30"),
+            &format!("3000000{i}"),
+        );
+        tasks.push(tokio::spawn(
+            async move { store.create_appointment(&new).await },
+        ));
+    }
+    let (mut ok, mut taken) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::SlotTaken) => taken += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((ok, taken), (1, 9));
+    let all = store
+        .list_appointments(&AppointmentFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_frees_the_slot() {
+    let store = mem().await;
+    let s = slot("Dr. Juan Pérez", "2025-06-10", "09:30");
+    let a = store
+        .create_appointment(&booking(s.clone(), "30111222"))
+        .await
+        .unwrap();
+    let c = store
+        .cancel_appointment(&a.id, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.status, AppointmentStatus::Cancelled);
+    assert_eq!(c.slot_key, format!("cancelled:{}", a.id));
+    assert_eq!(c.cancelled_at, Some(now()));
+    // Cancelling twice or an unknown id changes nothing.
+    assert_eq!(store.cancel_appointment(&a.id, now()).await.unwrap(), None);
+    assert_eq!(store.cancel_appointment("nope", now()).await.unwrap(), None);
+    assert!(
+        store
+            .booked_slots("Dr. Juan Pérez", s.date)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .create_appointment(&booking(s, "40222333"))
+        .await
+        .unwrap();
+    assert_eq!(again.status, AppointmentStatus::Booked);
+}
+
+#[tokio::test]
+async fn list_filters_and_sorts_by_start() {
+    let store = mem().await;
+    let late = store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-12", "11:00"),
+            "30111222",
+        ))
+        .await
+        .unwrap();
+    let early = store
+        .create_appointment(&booking(
+            slot("Dra. Laura Díaz", "2025-06-10", "08:00"),
+            "30111222",
+        ))
+        .await
+        .unwrap();
+    let past = store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-02", "08:00"),
+            "30111222",
+        ))
+        .await
+        .unwrap();
+    let other = store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-10", "08:00"),
+            "55555555",
+        ))
+        .await
+        .unwrap();
+    let cancelled = store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-13", "08:00"),
+            "30111222",
+        ))
+        .await
+        .unwrap();
+    store
+        .cancel_appointment(&cancelled.id, now())
+        .await
+        .unwrap();
+
+    let ids = |list: Vec<Appointment>| list.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    let mine = AppointmentFilter {
+        document: Some("30111222".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_appointments(&mine).await.unwrap()),
+        [past.id, early.id.clone(), late.id.clone(), cancelled.id]
+    );
+    let upcoming_booked = AppointmentFilter {
+        status: Some(AppointmentStatus::Booked),
+        starts_after: Some(now()),
+        ..mine.clone()
+    };
+    assert_eq!(
+        ids(store.list_appointments(&upcoming_booked).await.unwrap()),
+        [early.id.clone(), late.id]
+    );
+    let that_day = AppointmentFilter {
+        date: Some("2025-06-10".parse().unwrap()),
+        ..Default::default()
+    };
+    let mut day = ids(store.list_appointments(&that_day).await.unwrap());
+    day.sort();
+    let mut expected = vec![early.id.clone(), other.id.clone()];
+    expected.sort();
+    assert_eq!(day, expected);
+    let booked = store
+        .booked_between("2025-06-10".parse().unwrap(), "2025-06-13".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(booked.len(), 3, "{booked:?}");
+}
+
+#[tokio::test]
+async fn reschedule_is_atomic() {
+    let store = mem().await;
+    let a = store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-10", "09:00"),
+            "30111222",
+        ))
+        .await
+        .unwrap();
+    let b = store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-10", "10:00"),
+            "40222333",
+        ))
+        .await
+        .unwrap();
+    // Onto b's slot: refused, and a keeps its own.
+    let onto_b = store
+        .reschedule_appointment(&a.id, &slot("Dr. Juan Pérez", "2025-06-10", "10:00"), now())
+        .await;
+    assert!(matches!(onto_b, Err(StoreError::SlotTaken)), "{onto_b:?}");
+    assert_eq!(store.get_appointment(&a.id).await.unwrap(), Some(a.clone()));
+
+    let moved = store
+        .reschedule_appointment(
+            &a.id,
+            &slot("Dra. Laura Díaz", "2025-06-11", "08:30"),
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            moved.professional.as_str(),
+            moved.date.to_string(),
+            moved.time
+        ),
+        (
+            "Dra. Laura Díaz",
+            "2025-06-11".to_string(),
+            Time::constant(8, 30, 0, 0)
+        )
+    );
+    assert_eq!(moved.slot_key, "Dra. Laura Díaz|2025-06-11|08:30");
+    assert_eq!(
+        moved.starts_at,
+        "2025-06-11T11:30:00Z".parse::<Timestamp>().unwrap()
+    );
+    // The old slot is free again.
+    store
+        .create_appointment(&booking(
+            slot("Dr. Juan Pérez", "2025-06-10", "09:00"),
+            "77777777",
+        ))
+        .await
+        .unwrap();
+    // A cancelled appointment cannot be moved.
+    store.cancel_appointment(&b.id, now()).await.unwrap();
+    let gone = store
+        .reschedule_appointment(&b.id, &slot("Dr. Juan Pérez", "2025-06-12", "10:00"), now())
+        .await
+        .unwrap();
+    assert_eq!(gone, None);
+}

@@ -1,0 +1,249 @@
+//! SurrealDB storage: sessions, the turn log, appointments, reminders, escalations and
+//! processed message ids.
+//!
+//! One `Store` (cheap to clone) wraps a `Surreal<Any>`, so the same code runs embedded
+//! (`mem://`, `surrealkv://`, `rocksdb://`) and against a server (`ws://`, `wss://`) shared by
+//! any number of clinicflow replicas. Everything that must hold under concurrency is enforced
+//! by the database, not by this process: optimistic versions for sessions, a UNIQUE index for
+//! appointment slots, conditional updates for reminder leases.
+//!
+//! Values cross the SDK as `serde_json::Value` and are converted to our serde structs here;
+//! record ids are exposed as their plain key (`abc`, not `appointment:abc`).
+
+mod appointments;
+mod connect;
+mod escalations;
+mod processed;
+mod reminders;
+mod schema;
+mod sessions;
+pub mod time;
+mod turns;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+use surrealdb::types::QueryError;
+
+pub use appointments::{Appointment, AppointmentFilter, AppointmentStatus, NewAppointment, Slot};
+pub use connect::{DEFAULT_DB, DEFAULT_NS, DEFAULT_URL};
+pub use escalations::{Escalation, EscalationStatus, NewEscalation};
+pub use processed::Processed;
+pub use reminders::{NewReminder, Reminder, ReminderStatus};
+pub use turns::TurnRecord;
+
+/// Storage failures. `Conflict` and `SlotTaken` are expected under concurrency and callers
+/// branch on them; the rest mean the database could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("bad database URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database query failed: {0}")]
+    Query(String),
+    /// A concurrent writer won: the stored version was not the expected one, a unique key
+    /// already exists, or the transaction collided with another one.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+    /// The appointment slot (professional, date, time) is already booked.
+    #[error("that appointment slot is already booked")]
+    SlotTaken,
+    #[error("{table} `{id}` not found")]
+    NotFound { table: &'static str, id: String },
+    /// A stored document does not match the shape this version of clinicflow expects.
+    #[error("cannot read a stored {what}: {reason}")]
+    Decode { what: &'static str, reason: String },
+}
+
+/// A handle on the database. Clone it freely: clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    db: Surreal<Any>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+/// How many times a write that lost an optimistic transaction race is retried. The retry
+/// re-evaluates every guard (unique index, status checks), so it never double-applies.
+const RETRIES: u32 = 8;
+
+impl Store {
+    /// Connects to `url` and defines the schema (idempotent). Schemes: `mem://`,
+    /// `surrealkv://path`, `rocksdb://path` (cargo feature `rocksdb`), `ws://` / `wss://`
+    /// (`ws://user:pass@host:port`, or SURREAL_USER / SURREAL_PASS). Query parameters
+    /// `ns` and `db` pick the namespace and database (default `clinicflow` / `main`).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let db = connect::open(url).await?;
+        schema::define(&db).await?;
+        Ok(Store { db })
+    }
+
+    /// The underlying client, for callers that need a query this module does not offer.
+    pub fn client(&self) -> &Surreal<Any> {
+        &self.db
+    }
+
+    /// Runs `sql` with `vars` (a JSON object) bound, and fails on the first statement error.
+    async fn run(
+        &self,
+        sql: &str,
+        vars: serde_json::Value,
+    ) -> Result<surrealdb::IndexedResults, StoreError> {
+        let resp = self.db.query(sql).bind(vars).await.map_err(classify)?;
+        first_error(resp)
+    }
+
+    /// Like [`Store::run`], retrying when the transaction lost a write race. Only for
+    /// statements whose guards make a retry safe.
+    async fn run_retry(
+        &self,
+        sql: &str,
+        vars: serde_json::Value,
+    ) -> Result<surrealdb::IndexedResults, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let resp = self.db.query(sql).bind(vars.clone()).await;
+            let result = match resp {
+                Ok(resp) => first_error_raw(resp),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(resp) => return Ok(resp),
+                Err(e) if is_txn_conflict(&e) && attempt < RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
+    }
+}
+
+/// Jittered so that racing writers do not collide again in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = u64::from(nanos % 1000);
+    Duration::from_micros(u64::from(attempt) * 500 + jitter)
+}
+
+fn is_txn_conflict(e: &surrealdb::Error) -> bool {
+    matches!(e.query_details(), Some(QueryError::TransactionConflict))
+}
+
+/// Maps an SDK error to ours. Unique-index violations only carry their meaning in the
+/// message (kind `Internal`), so that is where we look.
+fn classify(e: surrealdb::Error) -> StoreError {
+    let msg = e.message().to_string();
+    if is_txn_conflict(&e) {
+        StoreError::Conflict(msg)
+    } else if msg.contains("index `appointment_slot` already contains") {
+        StoreError::SlotTaken
+    } else if e.is_already_exists()
+        || (msg.contains("Database index") && msg.contains("already contains"))
+    {
+        StoreError::Conflict(msg)
+    } else if e.is_thrown() && msg.contains(VERSION_CONFLICT) {
+        StoreError::Conflict("the session was saved by someone else".into())
+    } else if e.is_connection() {
+        StoreError::Connect(msg)
+    } else {
+        StoreError::Query(msg)
+    }
+}
+
+/// What our transactions THROW when an optimistic version check fails.
+const VERSION_CONFLICT: &str = "version_conflict";
+
+fn first_error(resp: surrealdb::IndexedResults) -> Result<surrealdb::IndexedResults, StoreError> {
+    first_error_raw(resp).map_err(classify)
+}
+
+/// In a failed transaction every statement reports "not executed" and only one carries the
+/// cause (`.check()` would return the first, useless one); pick the cause.
+fn first_error_raw(
+    mut resp: surrealdb::IndexedResults,
+) -> Result<surrealdb::IndexedResults, surrealdb::Error> {
+    let mut errors: Vec<(usize, surrealdb::Error)> = resp.take_errors().into_iter().collect();
+    if errors.is_empty() {
+        return Ok(resp);
+    }
+    errors.sort_by_key(|(i, _)| *i);
+    let not_executed =
+        |e: &surrealdb::Error| matches!(e.query_details(), Some(QueryError::NotExecuted));
+    let pick = errors
+        .iter()
+        .position(|(_, e)| !not_executed(e))
+        .unwrap_or(0);
+    Err(errors.swap_remove(pick).1)
+}
+
+/// The rows of statement `index` as JSON (a single object counts as one row, NONE as none).
+fn rows(
+    resp: &mut surrealdb::IndexedResults,
+    index: usize,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let value: surrealdb::types::Value = resp.take(index).map_err(classify)?;
+    Ok(match value.into_json_value() {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Null => Vec::new(),
+        other => vec![other],
+    })
+}
+
+/// Decodes the rows of statement `index` into `T`.
+fn decode_rows<T: DeserializeOwned>(
+    resp: &mut surrealdb::IndexedResults,
+    index: usize,
+    what: &'static str,
+) -> Result<Vec<T>, StoreError> {
+    rows(resp, index)?
+        .into_iter()
+        .map(|row| decode(row, what))
+        .collect()
+}
+
+fn decode<T: DeserializeOwned>(
+    row: serde_json::Value,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(row).map_err(|e| StoreError::Decode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// Serializes `value` into a document for CONTENT: `id` is removed (the record id says it)
+/// and top-level nulls are dropped, since `option<T>` fields accept NONE but not NULL.
+fn to_doc<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StoreError> {
+    let mut doc = serde_json::to_value(value).map_err(|e| StoreError::Query(e.to_string()))?;
+    if let serde_json::Value::Object(map) = &mut doc {
+        map.remove("id");
+        map.retain(|_, v| !v.is_null());
+    }
+    Ok(doc)
+}
+
+/// Projection that returns the plain key as `id`.
+const PLAIN_ID: &str = "*, record::id(id) AS id";
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Store;
+
+    pub async fn mem() -> Store {
+        match Store::connect("mem://").await {
+            Ok(store) => store,
+            Err(e) => panic!("mem:// store: {e}"),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Appointment reminders and the lease protocol that lets any number of senders (threads,
+//! replicas) share the queue without sending one twice.
+//!
+//! A reminder stays `pending` until delivered. A sender *claims* due reminders by setting a
+//! lease (`lease_owner`, `lease_until`) in a conditional update; two claimers racing for the
+//! same reminder collide in the database and only one commit survives. A crashed sender's
+//! lease simply expires and the reminder is claimed again. Delivery is reported with
+//! `mark_sent` / `mark_failed`, which only succeed for the current lease owner.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::time::fmt_instant;
+use super::{PLAIN_ID, Store, StoreError, decode_rows, to_doc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderStatus {
+    Pending,
+    Sent,
+    Cancelled,
+    Failed,
+}
+
+impl ReminderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderStatus::Pending => "pending",
+            ReminderStatus::Sent => "sent",
+            ReminderStatus::Cancelled => "cancelled",
+            ReminderStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReminder {
+    pub appointment: String,
+    pub session: String,
+    pub channel: String,
+    /// The patient's address on the channel. Personal data.
+    pub user: String,
+    /// How long before the appointment, as written in the flow ("24h", "2h", "30m").
+    pub kind: String,
+    /// The same in minutes; a reschedule recomputes `due_at` from it.
+    pub offset_minutes: u32,
+    pub due_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reminder {
+    pub id: String,
+    pub appointment: String,
+    pub session: String,
+    pub channel: String,
+    pub user: String,
+    pub kind: String,
+    pub offset_minutes: u32,
+    #[serde(with = "super::time::instant")]
+    pub due_at: Timestamp,
+    pub status: ReminderStatus,
+    #[serde(
+        default,
+        with = "super::time::opt_instant",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lease_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(with = "super::time::instant")]
+    pub created_at: Timestamp,
+    #[serde(
+        default,
+        with = "super::time::opt_instant",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sent_at: Option<Timestamp>,
+}
+
+/// Pending and not leased by anyone (never leased, lease expired, or retry time reached).
+const CLAIMABLE: &str = "status = 'pending' AND (!lease_until OR lease_until <= $now)";
+
+impl Store {
+    /// Schedules a reminder. `None` when the appointment already has one of that kind, which
+    /// makes scheduling idempotent.
+    pub async fn create_reminder(&self, new: &NewReminder) -> Result<Option<Reminder>, StoreError> {
+        let reminder = Reminder {
+            id: String::new(),
+            appointment: new.appointment.clone(),
+            session: new.session.clone(),
+            channel: new.channel.clone(),
+            user: new.user.clone(),
+            kind: new.kind.clone(),
+            offset_minutes: new.offset_minutes,
+            due_at: new.due_at,
+            status: ReminderStatus::Pending,
+            lease_until: None,
+            lease_owner: None,
+            attempts: 0,
+            last_error: None,
+            created_at: new.created_at,
+            sent_at: None,
+        };
+        let sql = format!("CREATE reminder CONTENT $doc RETURN {PLAIN_ID}");
+        match self
+            .run_retry(&sql, json!({ "doc": to_doc(&reminder)? }))
+            .await
+        {
+            Ok(mut resp) => Ok(decode_rows(&mut resp, 0, "reminder")?.into_iter().next()),
+            Err(StoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reminders by status (any when `None`), soonest first.
+    pub async fn list_reminders(
+        &self,
+        status: Option<ReminderStatus>,
+        limit: usize,
+    ) -> Result<Vec<Reminder>, StoreError> {
+        let filter = if status.is_some() {
+            "WHERE status = $status"
+        } else {
+            ""
+        };
+        let sql =
+            format!("SELECT {PLAIN_ID} FROM reminder {filter} ORDER BY due_at ASC LIMIT $limit");
+        let vars = json!({ "status": status.map(ReminderStatus::as_str), "limit": limit });
+        let mut resp = self.run(&sql, vars).await?;
+        decode_rows(&mut resp, 0, "reminder")
+    }
+
+    /// All reminders of an appointment, whatever their status, soonest first.
+    pub async fn reminders_of(&self, appointment: &str) -> Result<Vec<Reminder>, StoreError> {
+        let sql = format!(
+            "SELECT {PLAIN_ID} FROM reminder WHERE appointment = $appointment ORDER BY due_at ASC"
+        );
+        let mut resp = self
+            .run(&sql, json!({ "appointment": appointment }))
+            .await?;
+        decode_rows(&mut resp, 0, "reminder")
+    }
+
+    /// Cancels the pending reminders of an appointment; returns how many.
+    pub async fn cancel_reminders_of(&self, appointment: &str) -> Result<usize, StoreError> {
+        let sql = format!(
+            "UPDATE reminder SET status = 'cancelled', lease_until = NONE, lease_owner = NONE
+             WHERE appointment = $appointment AND status = 'pending' RETURN {PLAIN_ID}"
+        );
+        let mut resp = self
+            .run_retry(&sql, json!({ "appointment": appointment }))
+            .await?;
+        Ok(super::rows(&mut resp, 0)?.len())
+    }
+
+    /// Leases up to `limit` due reminders (pending, `due_at <= now`, not leased) to `owner`
+    /// until `now + lease`, soonest first, and returns them. A reminder is handed to exactly
+    /// one claimer per lease, whatever the number of concurrent claimers.
+    pub async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: SignedDuration,
+        owner: &str,
+        limit: usize,
+    ) -> Result<Vec<Reminder>, StoreError> {
+        let until = now
+            .checked_add(lease)
+            .map_err(|e| StoreError::Query(format!("lease end: {e}")))?;
+        // The second WHERE re-checks the claim condition inside the writing statement; the
+        // transaction makes a concurrent claimer of the same rows fail at commit (and retry,
+        // by which time the rows are leased and skipped).
+        let sql = format!(
+            "BEGIN TRANSACTION;
+             LET $ids = (SELECT id, due_at FROM reminder
+                 WHERE {CLAIMABLE} AND due_at <= $now ORDER BY due_at ASC LIMIT $limit).id;
+             UPDATE $ids SET lease_until = $until, lease_owner = $owner, attempts += 1
+                 WHERE {CLAIMABLE} RETURN {PLAIN_ID};
+             COMMIT TRANSACTION;"
+        );
+        let vars = json!({
+            "now": fmt_instant(now),
+            "until": fmt_instant(until),
+            "owner": owner,
+            "limit": limit,
+        });
+        let mut resp = self.run_retry(&sql, vars).await?;
+        let mut claimed: Vec<Reminder> = decode_rows(&mut resp, 2, "reminder")?;
+        claimed.sort_by_key(|r| r.due_at);
+        Ok(claimed)
+    }
+
+    /// Records a delivery. False when `owner` no longer holds the lease (it expired and
+    /// someone else claimed the reminder, or it was cancelled or moved meanwhile).
+    pub async fn mark_sent(
+        &self,
+        id: &str,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE type::record('reminder', $id)
+                 SET status = 'sent', sent_at = $now, lease_until = NONE
+                 WHERE status = 'pending' AND lease_owner = $owner RETURN {PLAIN_ID}"
+        );
+        let vars = json!({ "id": id, "owner": owner, "now": fmt_instant(now) });
+        let mut resp = self.run_retry(&sql, vars).await?;
+        Ok(!super::rows(&mut resp, 0)?.is_empty())
+    }
+
+    /// Records a failed delivery. With `retry_at` the reminder stays pending and becomes
+    /// claimable again at that time; without it, it is given up (`failed`). False when
+    /// `owner` no longer holds the lease.
+    pub async fn mark_failed(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let set = if retry_at.is_some() {
+            "lease_until = $retry_at, lease_owner = NONE"
+        } else {
+            "status = 'failed', lease_until = NONE, lease_owner = NONE"
+        };
+        let sql = format!(
+            "UPDATE type::record('reminder', $id) SET {set}, last_error = $error
+                 WHERE status = 'pending' AND lease_owner = $owner RETURN {PLAIN_ID}"
+        );
+        let vars = json!({
+            "id": id,
+            "owner": owner,
+            "error": error,
+            "retry_at": retry_at.map(fmt_instant),
+        });
+        let mut resp = self.run_retry(&sql, vars).await?;
+        Ok(!super::rows(&mut resp, 0)?.is_empty())
+    }
+}
+
+#[cfg(test)]
+#[path = "reminders_tests.rs"]
+mod tests;

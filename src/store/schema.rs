@@ -1,0 +1,171 @@
+//! The schema, defined at every start.
+//!
+//! `IF NOT EXISTS` makes start-up idempotent and safe when several replicas start at once;
+//! the flip side is that changing an existing definition needs an explicit migration.
+//! Defining every table up front also matters because SurrealDB refuses a SELECT on a table
+//! that was never defined (first start, empty database).
+//!
+//! Conventions: instants are fixed-width UTC strings (see `store::time`), dates
+//! "YYYY-MM-DD" and times "HH:MM", so that ordering and range checks are string
+//! comparisons. Optional fields are `option<…>` and written as NONE, never NULL.
+
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+
+use super::{StoreError, first_error};
+
+/// The whole schema. Sessions are SCHEMALESS because their body is the engine's `Session`,
+/// which evolves with the engine; every other table is SCHEMAFULL so that a typo in a field
+/// name is an error instead of silently stored data.
+pub(crate) const SCHEMA: &str = r#"
+DEFINE TABLE IF NOT EXISTS session SCHEMALESS;
+DEFINE FIELD IF NOT EXISTS version ON session TYPE int;
+DEFINE FIELD IF NOT EXISTS channel ON session TYPE string;
+DEFINE FIELD IF NOT EXISTS user ON session TYPE string;
+DEFINE FIELD IF NOT EXISTS updated_at ON session TYPE string;
+DEFINE INDEX IF NOT EXISTS session_updated ON session FIELDS updated_at;
+
+DEFINE TABLE IF NOT EXISTS turn SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS session ON turn TYPE string;
+DEFINE FIELD IF NOT EXISTS seq ON turn TYPE int;
+DEFINE FIELD IF NOT EXISTS at ON turn TYPE string;
+DEFINE FIELD IF NOT EXISTS input ON turn TYPE string;
+DEFINE FIELD IF NOT EXISTS replies ON turn TYPE array<string>;
+DEFINE FIELD IF NOT EXISTS intent ON turn TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS nlu_source ON turn TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS state_before ON turn TYPE string;
+DEFINE FIELD IF NOT EXISTS state_after ON turn TYPE string;
+DEFINE FIELD IF NOT EXISTS latency_us ON turn TYPE int;
+DEFINE FIELD IF NOT EXISTS llm_tokens ON turn TYPE option<int>;
+DEFINE FIELD IF NOT EXISTS effects ON turn TYPE array<object> FLEXIBLE;
+DEFINE INDEX IF NOT EXISTS turn_session_seq ON turn FIELDS session, seq UNIQUE;
+
+DEFINE TABLE IF NOT EXISTS appointment SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS specialty ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS professional ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS date ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS time ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS starts_at ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS minutes ON appointment TYPE int;
+DEFINE FIELD IF NOT EXISTS patient_name ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS document ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS coverage ON appointment TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS status ON appointment TYPE string ASSERT $value IN ['booked', 'cancelled'];
+DEFINE FIELD IF NOT EXISTS channel ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS user ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS session ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS created_at ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS cancelled_at ON appointment TYPE option<string>;
+-- "professional|date|time" while booked, "cancelled:<id>" once cancelled: the UNIQUE index
+-- below is what makes a double booking impossible, whatever the number of replicas.
+DEFINE FIELD IF NOT EXISTS slot_key ON appointment TYPE string;
+DEFINE INDEX IF NOT EXISTS appointment_slot ON appointment FIELDS slot_key UNIQUE;
+DEFINE INDEX IF NOT EXISTS appointment_document ON appointment FIELDS document, starts_at;
+DEFINE INDEX IF NOT EXISTS appointment_date ON appointment FIELDS date, professional;
+DEFINE INDEX IF NOT EXISTS appointment_session ON appointment FIELDS session;
+
+DEFINE TABLE IF NOT EXISTS reminder SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS appointment ON reminder TYPE string;
+DEFINE FIELD IF NOT EXISTS session ON reminder TYPE string;
+DEFINE FIELD IF NOT EXISTS channel ON reminder TYPE string;
+DEFINE FIELD IF NOT EXISTS user ON reminder TYPE string;
+DEFINE FIELD IF NOT EXISTS kind ON reminder TYPE string;
+DEFINE FIELD IF NOT EXISTS offset_minutes ON reminder TYPE int;
+DEFINE FIELD IF NOT EXISTS due_at ON reminder TYPE string;
+DEFINE FIELD IF NOT EXISTS status ON reminder TYPE string ASSERT $value IN ['pending', 'sent', 'cancelled', 'failed'];
+DEFINE FIELD IF NOT EXISTS lease_until ON reminder TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS lease_owner ON reminder TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS attempts ON reminder TYPE int DEFAULT 0;
+DEFINE FIELD IF NOT EXISTS last_error ON reminder TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS created_at ON reminder TYPE string;
+DEFINE FIELD IF NOT EXISTS sent_at ON reminder TYPE option<string>;
+DEFINE INDEX IF NOT EXISTS reminder_due ON reminder FIELDS status, due_at;
+DEFINE INDEX IF NOT EXISTS reminder_appointment ON reminder FIELDS appointment, kind UNIQUE;
+
+DEFINE TABLE IF NOT EXISTS escalation SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS session ON escalation TYPE string;
+DEFINE FIELD IF NOT EXISTS channel ON escalation TYPE string;
+DEFINE FIELD IF NOT EXISTS user ON escalation TYPE string;
+DEFINE FIELD IF NOT EXISTS reason ON escalation TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS status ON escalation TYPE string ASSERT $value IN ['open', 'resolved'];
+DEFINE FIELD IF NOT EXISTS created_at ON escalation TYPE string;
+DEFINE FIELD IF NOT EXISTS resolved_at ON escalation TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS resolved_by ON escalation TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS note ON escalation TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS transcript ON escalation TYPE array<object> FLEXIBLE;
+DEFINE INDEX IF NOT EXISTS escalation_status ON escalation FIELDS status, created_at;
+DEFINE INDEX IF NOT EXISTS escalation_session ON escalation FIELDS session;
+
+DEFINE TABLE IF NOT EXISTS processed SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS session ON processed TYPE string;
+DEFINE FIELD IF NOT EXISTS reply ON processed TYPE any;
+DEFINE FIELD IF NOT EXISTS at ON processed TYPE string;
+"#;
+
+pub(crate) async fn define(db: &Surreal<Any>) -> Result<(), StoreError> {
+    // Replicas starting together race on the catalog; a lost race is retried.
+    let mut attempt = 0;
+    loop {
+        let result = match db.query(SCHEMA).await {
+            Ok(resp) => first_error(resp).map(|_| ()),
+            Err(e) => Err(super::classify(e)),
+        };
+        match result {
+            Err(StoreError::Conflict(_)) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(super::backoff(attempt)).await;
+            }
+            Err(e) => return Err(StoreError::Query(format!("defining the schema: {e}"))),
+            Ok(()) => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+
+    /// The embedded file engine is the production default and stricter than mem://.
+    #[tokio::test]
+    async fn schema_works_on_surrealkv_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("surrealkv://{}/nested/db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        // Every table is queryable on a fresh database.
+        for table in [
+            "session",
+            "turn",
+            "appointment",
+            "reminder",
+            "escalation",
+            "processed",
+        ] {
+            let sql = format!("SELECT * FROM {table}");
+            let mut resp = store.run(&sql, serde_json::json!({})).await.unwrap();
+            assert!(
+                super::super::rows(&mut resp, 0).unwrap().is_empty(),
+                "{table}"
+            );
+        }
+        let mut session =
+            crate::engine::session::Session::new("s1", "cli", "u", crate::lang::Lang::Es);
+        session.version = 1;
+        store.save_session(&session).await.unwrap();
+        drop(store);
+        // Defining again is a no-op and the data is still there. The file lock of the
+        // dropped handle is released in the background, hence the wait.
+        let mut reopened = Store::connect(&url).await;
+        for _ in 0..100 {
+            match &reopened {
+                Err(e) if e.to_string().contains("locked") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    reopened = Store::connect(&url).await;
+                }
+                _ => break,
+            }
+        }
+        let store = reopened.unwrap();
+        let loaded = store.load_session("s1").await.unwrap();
+        assert_eq!(loaded, Some(session));
+    }
+}
