@@ -520,7 +520,7 @@ impl<'a> Machine<'a> {
     }
 
     fn ask(&mut self, slot: &str) {
-        let text = self.s.top().and_then(|f| self.bot.flow(&f.flow)).and_then(|f| f.slot(slot)).map(|s| s.ask.clone());
+        let text = self.s.top().and_then(|f| self.bot.flow(&f.flow)).and_then(|f| f.slot(slot)).and_then(|s| s.ask.clone());
         if let Some(t) = text {
             self.say_text(&t);
         }

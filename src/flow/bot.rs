@@ -73,7 +73,7 @@ pub struct Slot {
     /// What the NLU extracts for it; None for slots only set by `set:`.
     pub entity: Option<EntityKind>,
     pub schema: Arc<jsonschema::Validator>,
-    pub ask: Text,
+    pub ask: Option<Text>,
     pub invalid: Option<Text>,
 }
 

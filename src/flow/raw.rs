@@ -98,8 +98,9 @@ pub struct RawSlot {
     /// name, number, text. Default: the slot name or the schema file stem, when it is one of those.
     #[serde(default)]
     pub entity: Option<String>,
-    /// The question asked when the slot is missing.
-    pub ask: RawText,
+    /// The question asked when the slot is missing (required when a state collects it).
+    #[serde(default)]
+    pub ask: Option<RawText>,
     /// Said (then the question again) when a value fails the schema.
     #[serde(default)]
     pub invalid: Option<RawText>,

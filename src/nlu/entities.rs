@@ -174,9 +174,11 @@ impl PhraseIndex {
         if chars.len() < 5 {
             return None;
         }
+        // Typos rarely hit the first letter, and requiring it keeps real words out
+        // ("lista" is not "vista", "mejor" is not "menor").
         self.fuzzy
             .iter()
-            .find(|(p, _)| within_one_edit(p, &chars))
+            .find(|(p, _)| p.first() == chars.first() && within_one_edit(p, &chars))
             .map(|(_, c)| *c)
     }
 }

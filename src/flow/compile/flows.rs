@@ -57,6 +57,15 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Flow> {
     for (name, st) in raw.states.iter() {
         for (i, c) in st.collect.iter().enumerate() {
             if let Some(sl) = slots.iter().find(|s| s.name == *c)
+                && sl.ask.is_none()
+            {
+                file.err(
+                    &format!("states.{name}.collect[{i}]"),
+                    format!("slot `{c}` is asked for, but it has no question"),
+                    format!("add `ask:` to slot `{c}` under `slots:`"),
+                );
+            }
+            if let Some(sl) = slots.iter().find(|s| s.name == *c)
                 && sl.entity.is_none()
             {
                 file.err(
@@ -109,10 +118,11 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
             let key = f.trim_start_matches("schemas/");
             match env.schemas.get(key) {
                 Some(v) => (Some(v.clone()), key.trim_end_matches(".json").to_string()),
+                None if env.broken_schemas.iter().any(|b| b == key) => (None, String::new()),
                 None => {
                     let known: Vec<&str> = env.schemas.keys().map(String::as_str).collect();
                     let help = did_you_mean(key, known.iter().copied()).unwrap_or_else(|| "put the JSON Schema file in schemas/ or write the schema inline".into());
-                    file.err(&format!("{path}.schema"), format!("schema file `{f}` not found in schemas/ (or it has errors)"), help);
+                    file.err(&format!("{path}.schema"), format!("schema file `{f}` not found in schemas/"), help);
                     (None, String::new())
                 }
             }
@@ -143,7 +153,7 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
             hint
         }),
     };
-    let ask = compile_text(file, env, &raw.ask, &format!("{path}.ask"));
+    let ask = raw.ask.as_ref().map(|t| compile_text(file, env, t, &format!("{path}.ask")));
     let invalid = raw.invalid.as_ref().map(|t| compile_text(file, env, t, &format!("{path}.invalid")));
     Some(Slot { name: name.to_string(), entity, schema: schema?, ask, invalid })
 }

@@ -32,7 +32,7 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
     let scripts = Scripts::new();
 
     load_prompts(sources, &mut templates, &mut diags);
-    let schemas = load_schemas(sources, &mut diags);
+    let (schemas, broken_schemas) = load_schemas(sources, &mut diags);
 
     let mut docs: Vec<(String, Doc)> = Vec::new();
     for (path, src) in sources.yaml_files() {
@@ -75,7 +75,14 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
     };
     let intent_names: Vec<&str> = intents.iter().map(|i| i.name.as_str()).collect();
 
-    let mut env = Env { sources, templates: &mut templates, scripts: &scripts, schemas: &schemas, intents: &intent_names };
+    let mut env = Env {
+        sources,
+        templates: &mut templates,
+        scripts: &scripts,
+        schemas: &schemas,
+        broken_schemas: &broken_schemas,
+        intents: &intent_names,
+    };
 
     let global = match find("global.yaml") {
         Some((p, doc)) => global::compile(&mut File::new(p, sources.text(p), doc, &mut diags), &mut env),
@@ -144,6 +151,8 @@ pub(crate) struct Env<'a> {
     pub templates: &'a mut Templates,
     pub scripts: &'a Scripts,
     pub schemas: &'a HashMap<String, std::sync::Arc<jsonschema::Validator>>,
+    /// Schema files that exist but have errors (already reported).
+    pub broken_schemas: &'a [String],
     pub intents: &'a [&'a str],
 }
 
@@ -211,6 +220,11 @@ impl<'a> File<'a> {
         } else if msg.contains("untagged enum RawNext") {
             self.err(path, "`next` must be a state name or a list of transitions (`- goto: state`)", "");
         } else {
+            let msg = msg
+                .replace("invalid type: ", "")
+                .replace("expected a sequence", "expected a list, like [a, b]")
+                .replace("expected a map", "expected a block of `key: value` lines")
+                .replace("a mapping", "a block of `key: value` lines");
             self.err(path, format!("wrong value here: {msg}"), "see docs/flows.md for what this key takes");
         }
     }
@@ -243,8 +257,11 @@ fn line_offset(src: &str, line: usize) -> usize {
     src.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum()
 }
 
-fn load_schemas(sources: &Sources, diags: &mut Diagnostics) -> HashMap<String, std::sync::Arc<jsonschema::Validator>> {
+type SchemaMap = HashMap<String, std::sync::Arc<jsonschema::Validator>>;
+
+fn load_schemas(sources: &Sources, diags: &mut Diagnostics) -> (SchemaMap, Vec<String>) {
     let mut out = HashMap::new();
+    let mut broken = Vec::new();
     for (path, src) in sources.schema_files() {
         if path.ends_with("flow.schema.json") {
             continue; // the editor schema for the YAML files, not a slot schema
@@ -254,6 +271,7 @@ fn load_schemas(sources: &Sources, diags: &mut Diagnostics) -> HashMap<String, s
             Err(e) => {
                 let pos = Pos { line: e.line(), col: e.column(), offset: line_offset(src, e.line()) + e.column().saturating_sub(1) };
                 diags.push(Diagnostic::new(path, src, pos, format!("this schema is not valid JSON: {e}")));
+                broken.push(path.trim_start_matches("schemas/").to_string());
                 continue;
             }
         };
@@ -262,10 +280,13 @@ fn load_schemas(sources: &Sources, diags: &mut Diagnostics) -> HashMap<String, s
                 let name = path.trim_start_matches("schemas/").to_string();
                 out.insert(name, std::sync::Arc::new(v));
             }
-            Err(e) => diags.push(Diagnostic::new(path, src, Pos { line: 1, col: 1, offset: 0 }, format!("invalid JSON Schema: {e}"))),
+            Err(e) => {
+                diags.push(Diagnostic::new(path, src, Pos { line: 1, col: 1, offset: 0 }, format!("invalid JSON Schema: {e}")));
+                broken.push(path.trim_start_matches("schemas/").to_string());
+            }
         }
     }
-    out
+    (out, broken)
 }
 
 fn compile_intents(file: &mut File<'_>) -> Vec<IntentDef> {
@@ -370,7 +391,7 @@ pub(crate) fn compile_expr(file: &mut File<'_>, env: &Env<'_>, src: &str, path: 
             let quoted = matches!(file.src.as_bytes().get(pos.offset), Some(b'"' | b'\''));
             let shift = e.col.saturating_sub(1) + usize::from(quoted);
             let at = if e.line <= 1 { Pos { col: pos.col + shift, offset: pos.offset + shift, ..pos } } else { Pos { line: pos.line + e.line - 1, ..pos } };
-            let help = if e.message.contains("Variable not found") {
+            let help = if e.message.contains("Variable not found") || e.message.contains("Undefined variable") {
                 format!("expressions can read {}", super::script::VARIABLES.join(", "))
             } else {
                 "check the expression; see docs/flows.md, section Conditions".to_string()

@@ -31,6 +31,15 @@ impl Sources {
         Ok(s)
     }
 
+    /// Adds (or replaces) the files under `dir`, as if it were laid over this folder.
+    /// Used by tests to express a broken bot as "the base bot plus these files".
+    pub fn overlay_dir(&mut self, dir: &Path) -> std::io::Result<()> {
+        for (sub, ext) in [("flows", "yaml"), ("prompts", "j2"), ("schemas", "json")] {
+            self.read_tree(dir, &dir.join(sub), ext)?;
+        }
+        Ok(())
+    }
+
     fn read_tree(&mut self, root: &Path, dir: &Path, ext: &str) -> std::io::Result<()> {
         if !dir.is_dir() {
             return Ok(());

@@ -1,0 +1,77 @@
+//! The scripted conversations in tests/conversations run here too, so `cargo test` alone
+//! proves the demo clinic works end to end on a real (in-memory) SurrealDB.
+
+use clinicflow::cli::runner;
+use clinicflow::service::{Service, TurnRequest};
+use clinicflow::store::{AppointmentFilter, Store};
+
+use crate::support::{demo, root};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scripted_conversation_passes() {
+    let files = runner::default_files(root()).expect("conversations");
+    assert!(files.len() >= 25, "only {} scripted conversations", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        if let Err(e) = runner::run_file(demo(), f, false).await {
+            failures.push(format!("{}\n{e}", f.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{} failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}
+
+fn at(s: &str) -> jiff::Zoned {
+    let dt: jiff::civil::DateTime = s.parse().expect("datetime");
+    dt.to_zoned(demo().clinic.tz.clone()).expect("zoned")
+}
+
+async fn say(service: &Service, session: &str, text: &str, now: &str) -> clinicflow::service::TurnResponse {
+    let req = TurnRequest {
+        session_id: session.into(),
+        channel: "test".into(),
+        user: format!("user-{session}"),
+        text: text.into(),
+        now: at(now),
+    };
+    service.handle(req).await.expect("turn")
+}
+
+/// The acceptance case, asserted directly against the database.
+#[tokio::test]
+async fn cardiologia_booking_then_the_same_slot_is_refused() {
+    let store = Store::connect("mem://").await.expect("store");
+    let service = Service::new(store.clone(), demo());
+    let now = "2026-11-23T10:00";
+    let script = [
+        "hola",
+        "quiero un turno con cardiología",
+        "el jueves 26",
+        "a las 10",
+        "María López",
+        "30.123.456",
+        "OSDE",
+    ];
+    let mut last = None;
+    for line in script {
+        last = Some(say(&service, "a", line, now).await);
+    }
+    let confirm = last.expect("reply").replies.join("\n");
+    assert!(confirm.contains("26 de noviembre") && confirm.contains("10:00"), "{confirm}");
+    let booked = say(&service, "a", "sí", now).await.replies.join("\n");
+    assert!(booked.contains("26 de noviembre") && booked.contains("10:00"), "{booked}");
+
+    let stored = store.list_appointments(&AppointmentFilter::default()).await.expect("list");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].specialty, "Cardiología");
+    assert_eq!(stored[0].date.to_string(), "2026-11-26");
+    assert_eq!(stored[0].document, "30123456");
+
+    // Another patient asks for the very same slot.
+    say(&service, "b", "necesito un turno con el cardiólogo", now).await;
+    say(&service, "b", "el jueves 26", now).await;
+    let refused = say(&service, "b", "a las 10", now).await;
+    let text = refused.replies.join("\n");
+    assert!(text.contains("10:30") || text.contains("11:00"), "alternatives offered: {text}");
+    assert!(!text.contains("¿Me dice el nombre"), "must not go on to book: {text}");
+    assert_eq!(store.list_appointments(&AppointmentFilter::default()).await.expect("list").len(), 1);
+}
