@@ -3,10 +3,10 @@
 //! See docs/architecture.md for the folder map.
 
 pub mod actions;
+pub mod cli;
 pub mod engine;
 pub mod flow;
 pub mod lang;
 pub mod nlu;
-pub mod store;
 pub mod service;
-pub mod cli;
+pub mod store;

@@ -65,7 +65,11 @@ pub struct Service {
 
 impl Service {
     pub fn new(store: Store, bot: Arc<Bot>) -> Self {
-        Service { store, bot, locks: Mutex::new(HashMap::new()) }
+        Service {
+            store,
+            bot,
+            locks: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn bot(&self) -> Arc<Bot> {
@@ -103,7 +107,15 @@ impl Service {
         let ctx = nlu_context(&bot, &session);
         let nlu = bot.nlu.understand(&req.text, &ctx, &now);
         let nlu_source = nlu.source.clone();
-        let mut out = step(&bot, &session, Input::Message { text: req.text.clone(), nlu }, &now);
+        let mut out = step(
+            &bot,
+            &session,
+            Input::Message {
+                text: req.text.clone(),
+                nlu,
+            },
+            &now,
+        );
 
         let mut replies = std::mem::take(&mut out.replies);
         let mut diagnostics = std::mem::take(&mut out.diagnostics);
@@ -169,7 +181,12 @@ impl Service {
     /// Performs one action. A failure of the database becomes a result the flow can branch
     /// on (`ok: false, reason: "unavailable"`) instead of a broken conversation.
     async fn perform(&self, bot: &Bot, session: &Session, now: &Zoned, req: &ActionRequest) -> Value {
-        let ctx = ActionContext { store: &self.store, clinic: &bot.clinic, session, now };
+        let ctx = ActionContext {
+            store: &self.store,
+            clinic: &bot.clinic,
+            session,
+            now,
+        };
         match actions::perform(&ctx, req).await {
             Ok(v) => v,
             Err(e) => {

@@ -72,11 +72,7 @@ pub(crate) fn time(args: &Args, key: &str) -> Arg<Time> {
 /// Lower case without accents or repeated spaces: "  Cardiología " and "CARDIOLOGIA" match.
 pub(crate) fn fold(s: &str) -> String {
     let plain: String = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
-    plain
-        .to_lowercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    plain.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The clinic's specialty called `name` (or one of its synonyms, or its English name).
@@ -91,16 +87,9 @@ pub(crate) fn find_specialty<'c>(clinic: &'c Clinic, name: &str) -> Option<&'c S
 
 /// The professional of `specialty` called `name`: the exact (folded) name, else the only one
 /// whose name contains it ("Pérez" for "Dr. Juan Pérez").
-pub(crate) fn find_professional<'c>(
-    specialty: &'c Specialty,
-    name: &str,
-) -> Option<&'c Professional> {
+pub(crate) fn find_professional<'c>(specialty: &'c Specialty, name: &str) -> Option<&'c Professional> {
     let wanted = fold(name);
-    if let Some(p) = specialty
-        .professionals
-        .iter()
-        .find(|p| fold(&p.name) == wanted)
-    {
+    if let Some(p) = specialty.professionals.iter().find(|p| fold(&p.name) == wanted) {
         return Some(p);
     }
     let mut partial = specialty
@@ -178,9 +167,7 @@ mod tests {
 
     #[test]
     fn dates_and_times_are_strict_but_never_panic() {
-        let a = args(
-            json!({ "d": "2025-06-10", "bad": "10/06/2025", "t": "9:30", "s": "09:30:15", "n": 5, "x": [1] }),
-        );
+        let a = args(json!({ "d": "2025-06-10", "bad": "10/06/2025", "t": "9:30", "s": "09:30:15", "n": 5, "x": [1] }));
         assert_eq!(date(&a, "d"), Arg::Ok("2025-06-10".parse().unwrap()));
         assert_eq!(date(&a, "bad"), Arg::Invalid);
         assert_eq!(date(&a, "x"), Arg::Missing);
@@ -205,15 +192,7 @@ mod tests {
         assert_eq!(parse_offset("1d"), Some(1440));
         assert_eq!(parse_offset("1h30m"), Some(90));
         assert_eq!(parse_offset("90 min"), Some(90));
-        for bad in [
-            "",
-            "h",
-            "2x",
-            "0m",
-            "-2h",
-            "99999d",
-            "184467440737095516150m",
-        ] {
+        for bad in ["", "h", "2x", "0m", "-2h", "99999d", "184467440737095516150m"] {
             assert_eq!(parse_offset(bad), None, "{bad}");
         }
     }

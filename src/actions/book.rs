@@ -49,23 +49,12 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         Err(refusal) => return Ok(strip_availability(refusal)),
     };
     let now = ctx.local_now();
-    let finder = Finder::load(
-        ctx.store,
-        ctx.clinic,
-        pros,
-        now.timestamp(),
-        date.max(now.date()),
-        None,
-    )
-    .await?;
+    let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), date.max(now.date()), None).await?;
     let free = match judge(&finder, date, time) {
         Verdict::Free(free) => free,
         Verdict::Refused(reason) => {
             let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
-            return Ok(refuse_with(
-                reason,
-                json!({ "alternatives": alts_json(&alternatives) }),
-            ));
+            return Ok(refuse_with(reason, json!({ "alternatives": alts_json(&alternatives) })));
         }
     };
     let Some(at) = starts_at(ctx.clinic, date, time) else {
@@ -98,15 +87,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         }
     }
     // Reload: the slots we just lost are booked now and must not be offered.
-    let finder = Finder::load(
-        ctx.store,
-        ctx.clinic,
-        finder.pros,
-        now.timestamp(),
-        finder.from,
-        None,
-    )
-    .await?;
+    let finder = Finder::load(ctx.store, ctx.clinic, finder.pros, now.timestamp(), finder.from, None).await?;
     let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
     Ok(refuse_with(
         "taken",

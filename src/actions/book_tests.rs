@@ -17,10 +17,7 @@ fn booking(date: &str, time: &str, document: &str) -> Value {
 async fn booking_stores_the_appointment_and_the_conversation() {
     let env = Env::new().await;
     let out = env
-        .call(
-            "book_appointment",
-            booking("2025-06-10", "09:00", "30.111.222"),
-        )
+        .call("book_appointment", booking("2025-06-10", "09:00", "30.111.222"))
         .await;
     let id = out["appointment"]["id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -33,16 +30,8 @@ async fn booking_stores_the_appointment_and_the_conversation() {
     );
     let stored = env.store.get_appointment(&id).await.unwrap().unwrap();
     assert_eq!(
-        (
-            stored.channel.as_str(),
-            stored.user.as_str(),
-            stored.session.as_str()
-        ),
-        (
-            "whatsapp",
-            "whatsapp:+5491100000000",
-            "whatsapp:+5491100000000"
-        )
+        (stored.channel.as_str(), stored.user.as_str(), stored.session.as_str()),
+        ("whatsapp", "whatsapp:+5491100000000", "whatsapp:+5491100000000")
     );
     assert_eq!(
         stored.starts_at,
@@ -55,16 +44,10 @@ async fn booking_stores_the_appointment_and_the_conversation() {
 #[tokio::test]
 async fn a_booked_slot_cannot_be_booked_again() {
     let env = Env::new().await;
-    env.call(
-        "book_appointment",
-        booking("2025-06-10", "09:00", "30111222"),
-    )
-    .await;
+    env.call("book_appointment", booking("2025-06-10", "09:00", "30111222"))
+        .await;
     let out = env
-        .call(
-            "book_appointment",
-            booking("2025-06-10", "09:00", "40222333"),
-        )
+        .call("book_appointment", booking("2025-06-10", "09:00", "40222333"))
         .await;
     assert_eq!(
         (out["ok"].clone(), out["reason"].clone()),
@@ -79,9 +62,7 @@ async fn without_a_professional_the_first_free_one_is_taken() {
     let env = Env::new().await;
     let mut professionals = Vec::new();
     for doc in ["1111111", "2222222", "3333333"] {
-        let out = env
-            .call("book_appointment", booking("2025-06-09", "10:00", doc))
-            .await;
+        let out = env.call("book_appointment", booking("2025-06-09", "10:00", doc)).await;
         professionals.push(out["appointment"]["professional"].clone());
         if doc == "3333333" {
             assert_eq!(out["reason"], "taken");
@@ -89,11 +70,7 @@ async fn without_a_professional_the_first_free_one_is_taken() {
     }
     assert_eq!(
         professionals,
-        [
-            json!("Dr. Juan Pérez"),
-            json!("Dra. Laura Díaz"),
-            json!(null)
-        ]
+        [json!("Dr. Juan Pérez"), json!("Dra. Laura Díaz"), json!(null)]
     );
 }
 
@@ -104,14 +81,8 @@ async fn refusals_explain_themselves() {
         (booking("2025-06-09", "09:00", "1"), "past"),
         (booking("2025-06-15", "10:00", "1"), "closed"),
         (booking("2025-06-10", "12:00", "1"), "outside_hours"),
-        (
-            json!({ "date": "2025-06-10", "time": "09:00" }),
-            "missing_specialty",
-        ),
-        (
-            json!({ "specialty": "Cardiología", "time": "09:00" }),
-            "missing_date",
-        ),
+        (json!({ "date": "2025-06-10", "time": "09:00" }), "missing_specialty"),
+        (json!({ "specialty": "Cardiología", "time": "09:00" }), "missing_date"),
         (
             json!({ "specialty": "Cardiología", "date": "2025-06-10" }),
             "missing_time",
@@ -146,9 +117,7 @@ async fn refusals_explain_themselves() {
         );
     }
     // Refusals about the slot come with somewhere else to go.
-    let out = env
-        .call("book_appointment", booking("2025-06-15", "10:00", "1"))
-        .await;
+    let out = env.call("book_appointment", booking("2025-06-15", "10:00", "1")).await;
     assert_eq!(
         alts(&out)[0],
         ("2025-06-16".into(), "08:00".into(), "Dr. Juan Pérez".into())
@@ -213,12 +182,5 @@ async fn concurrent_bookings_of_one_slot_succeed_exactly_once() {
         ok += usize::from(t.await.unwrap()["ok"] == true);
     }
     assert_eq!(ok, 2);
-    assert_eq!(
-        env.store
-            .list_appointments(&Default::default())
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(env.store.list_appointments(&Default::default()).await.unwrap().len(), 3);
 }

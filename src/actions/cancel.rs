@@ -20,10 +20,10 @@ pub(crate) async fn find_target(
 ) -> Result<Result<Appointment, Value>, ActionError> {
     let document = text(args, "document").map(|d| normalize_document(&d));
     if let Some(id) = text(args, "id") {
-        let found = ctx.store.get_appointment(&id).await?.filter(|a| {
-            a.status == AppointmentStatus::Booked
-                && document.as_ref().is_none_or(|d| *d == a.document)
-        });
+        let found =
+            ctx.store.get_appointment(&id).await?.filter(|a| {
+                a.status == AppointmentStatus::Booked && document.as_ref().is_none_or(|d| *d == a.document)
+            });
         return Ok(found.ok_or_else(|| refuse("not_found")));
     }
     let Some(document) = document.filter(|d| !d.is_empty()) else {
@@ -37,12 +37,7 @@ pub(crate) async fn find_target(
         limit: Some(1),
         ..Default::default()
     };
-    let next = ctx
-        .store
-        .list_appointments(&filter)
-        .await?
-        .into_iter()
-        .next();
+    let next = ctx.store.list_appointments(&filter).await?.into_iter().next();
     Ok(next.ok_or_else(|| refuse("not_found")))
 }
 
@@ -58,11 +53,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     };
     // None: cancelled by someone else between our read and this write.
     Ok(
-        match ctx
-            .store
-            .cancel_appointment(&target.id, ctx.now.timestamp())
-            .await?
-        {
+        match ctx.store.cancel_appointment(&target.id, ctx.now.timestamp()).await? {
             Some(a) => json!({ "ok": true, "appointment": appointment_json(&a) }),
             None => refuse("not_found"),
         },
@@ -79,12 +70,8 @@ mod tests {
     #[tokio::test]
     async fn cancelling_by_document_frees_the_slot_and_its_reminders() {
         let env = Env::new().await;
-        let id = env
-            .book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222")
-            .await;
-        let later = env
-            .book("Dr. Juan Pérez", "2025-06-12", "09:00", "30111222")
-            .await;
+        let id = env.book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222").await;
+        let later = env.book("Dr. Juan Pérez", "2025-06-12", "09:00", "30111222").await;
         env.call(
             "schedule_reminders",
             json!({ "appointment": id, "before": ["2h", "30m"] }),
@@ -102,11 +89,7 @@ mod tests {
         assert_eq!(out["appointment"]["status"], "cancelled");
         let reminders = env.store.reminders_of(&id).await.unwrap();
         assert_eq!(reminders.len(), 2);
-        assert!(
-            reminders
-                .iter()
-                .all(|r| r.status == ReminderStatus::Cancelled)
-        );
+        assert!(reminders.iter().all(|r| r.status == ReminderStatus::Cancelled));
         let free = env
             .call(
                 "find_availability",
@@ -118,25 +101,17 @@ mod tests {
         // Cancelled is gone: by id it is not found any more; by document the later one is next.
         let again = env.call("cancel_appointment", json!({ "id": id })).await;
         assert_eq!(again, json!({ "ok": false, "reason": "not_found" }));
-        let out = env
-            .call("cancel_appointment", json!({ "document": "30111222" }))
-            .await;
+        let out = env.call("cancel_appointment", json!({ "document": "30111222" })).await;
         assert_eq!(out["appointment"]["id"], json!(later));
-        let none = env
-            .call("cancel_appointment", json!({ "document": "30111222" }))
-            .await;
+        let none = env.call("cancel_appointment", json!({ "document": "30111222" })).await;
         assert_eq!(none["reason"], "not_found");
     }
 
     #[tokio::test]
     async fn an_id_and_a_date_narrow_what_is_cancelled() {
         let env = Env::new().await;
-        let first = env
-            .book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222")
-            .await;
-        let second = env
-            .book("Dr. Juan Pérez", "2025-06-11", "09:00", "30111222")
-            .await;
+        let first = env.book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222").await;
+        let second = env.book("Dr. Juan Pérez", "2025-06-11", "09:00", "30111222").await;
         let out = env
             .call(
                 "cancel_appointment",
@@ -146,20 +121,14 @@ mod tests {
         assert_eq!(out["appointment"]["id"], json!(second));
         // An id with somebody else's document is refused.
         let out = env
-            .call(
-                "cancel_appointment",
-                json!({ "id": first, "document": "99999999" }),
-            )
+            .call("cancel_appointment", json!({ "id": first, "document": "99999999" }))
             .await;
         assert_eq!(out["reason"], "not_found");
         let out = env.call("cancel_appointment", json!({ "id": first })).await;
         assert_eq!(out["ok"], true);
         for (args, reason) in [
             (json!({}), "missing_document"),
-            (
-                json!({ "document": "30111222", "date": "11/06" }),
-                "invalid_date",
-            ),
+            (json!({ "document": "30111222", "date": "11/06" }), "invalid_date"),
             (json!({ "id": "nope" }), "not_found"),
         ] {
             assert_eq!(env.call("cancel_appointment", args).await["reason"], reason);

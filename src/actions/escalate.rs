@@ -14,10 +14,7 @@ use crate::store::NewEscalation;
 const TRANSCRIPT_TURNS: usize = 30;
 
 pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
-    let transcript = ctx
-        .store
-        .recent_turns(&ctx.session.id, TRANSCRIPT_TURNS)
-        .await?;
+    let transcript = ctx.store.recent_turns(&ctx.session.id, TRANSCRIPT_TURNS).await?;
     let new = NewEscalation {
         session: ctx.session.id.clone(),
         channel: ctx.session.channel.clone(),
@@ -61,9 +58,7 @@ mod tests {
             };
             env.store.append_turn(&turn).await.unwrap();
         }
-        let out = env
-            .call("escalate", json!({ "reason": "asked_for_human" }))
-            .await;
+        let out = env.call("escalate", json!({ "reason": "asked_for_human" })).await;
         assert_eq!(out["ok"], true);
         let e = env
             .store
@@ -76,10 +71,7 @@ mod tests {
             (EscalationStatus::Open, Some("asked_for_human"), "whatsapp")
         );
         let inputs: Vec<_> = e.transcript.iter().map(|t| t.input.as_str()).collect();
-        assert_eq!(
-            inputs,
-            ["hola", "quiero un turno", "quiero hablar con una persona"]
-        );
+        assert_eq!(inputs, ["hola", "quiero un turno", "quiero hablar con una persona"]);
         // No reason is fine too.
         let out = env.call("escalate", json!({})).await;
         let e = env

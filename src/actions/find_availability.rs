@@ -39,15 +39,8 @@ pub(crate) fn judge<'a>(finder: &Finder<'a>, date: Date, time: Time) -> Verdict<
         return Verdict::Refused("closed");
     }
     if finder.scheduled_at(date, time).is_empty() {
-        let works_that_day = finder
-            .pros
-            .iter()
-            .any(|p| !grid(finder.clinic, p, date).is_empty());
-        return Verdict::Refused(if works_that_day {
-            "outside_hours"
-        } else {
-            "no_slots"
-        });
+        let works_that_day = finder.pros.iter().any(|p| !grid(finder.clinic, p, date).is_empty());
+        return Verdict::Refused(if works_that_day { "outside_hours" } else { "no_slots" });
     }
     match finder.free_at(date, time) {
         free if free.is_empty() => Verdict::Refused("taken"),
@@ -58,10 +51,7 @@ pub(crate) fn judge<'a>(finder: &Finder<'a>, date: Date, time: Time) -> Verdict<
 /// The specialty named in `args`, or the refusal to return.
 pub(crate) fn specialty_arg<'c>(clinic: &'c Clinic, args: &Args) -> Result<&'c Specialty, Value> {
     let Some(name) = text(args, "specialty") else {
-        return Err(refuse_with(
-            "missing_specialty",
-            json!({ "available": false, "alternatives": [] }),
-        ));
+        return Err(unusable("missing_specialty"));
     };
     find_specialty(clinic, &name).ok_or_else(|| {
         refuse_with(
@@ -94,6 +84,11 @@ pub(crate) fn professionals_arg<'c>(
     Ok(pros)
 }
 
+/// A refusal for arguments that cannot be searched at all.
+fn unusable(reason: &str) -> Value {
+    refuse_with(reason, json!({ "available": false, "alternatives": [] }))
+}
+
 pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
     let specialty = match specialty_arg(ctx.clinic, args) {
         Ok(s) => s,
@@ -101,28 +96,13 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     };
     let date = match super::args::date(args, "date") {
         Arg::Ok(d) => d,
-        Arg::Missing => {
-            return Ok(refuse_with(
-                "missing_date",
-                json!({ "available": false, "alternatives": [] }),
-            ));
-        }
-        Arg::Invalid => {
-            return Ok(refuse_with(
-                "invalid_date",
-                json!({ "available": false, "alternatives": [] }),
-            ));
-        }
+        Arg::Missing => return Ok(unusable("missing_date")),
+        Arg::Invalid => return Ok(unusable("invalid_date")),
     };
     let time = match super::args::time(args, "time") {
         Arg::Ok(t) => Some(t),
         Arg::Missing => None,
-        Arg::Invalid => {
-            return Ok(refuse_with(
-                "invalid_time",
-                json!({ "available": false, "alternatives": [] }),
-            ));
-        }
+        Arg::Invalid => return Ok(unusable("invalid_time")),
     };
     let pros = match professionals_arg(specialty, args, None) {
         Ok(p) => p,
@@ -131,13 +111,9 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     let now = ctx.local_now();
     let from = date.max(now.date());
     let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), from, None).await?;
-    let requested_professional =
-        text(args, "professional").and(finder.pros.first().map(|p| p.name.clone()));
+    let requested_professional = text(args, "professional").and(finder.pros.first().map(|p| p.name.clone()));
 
-    let answer = |available: bool,
-                  professional: Option<String>,
-                  alternatives: Value,
-                  reason: Option<&str>| {
+    let answer = |available: bool, professional: Option<String>, alternatives: Value, reason: Option<&str>| {
         let mut out = json!({
             "ok": true,
             "available": available,
@@ -175,12 +151,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         Verdict::Free(free) => answer(true, free.first().map(|p| p.name.clone()), json!([]), None),
         Verdict::Refused(reason) => {
             let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
-            answer(
-                false,
-                requested_professional,
-                alts_json(&alternatives),
-                Some(reason),
-            )
+            answer(false, requested_professional, alts_json(&alternatives), Some(reason))
         }
     })
 }

@@ -41,11 +41,7 @@ async fn a_taken_slot_offers_the_closest_times_that_day() {
         )
         .await;
     assert_eq!(
-        (
-            out["ok"].clone(),
-            out["available"].clone(),
-            out["reason"].clone()
-        ),
+        (out["ok"].clone(), out["available"].clone(), out["reason"].clone()),
         (json!(true), json!(false), json!("taken"))
     );
     // 08:30 and 09:30 are both 30 min away (earlier first), then 08:00 and 10:00 tie at 60.
@@ -167,11 +163,7 @@ async fn without_a_time_the_first_free_slots_are_listed() {
         )
         .await;
     assert_eq!(
-        (
-            out["available"].clone(),
-            out["time"].clone(),
-            out["reason"].clone()
-        ),
+        (out["available"].clone(), out["time"].clone(), out["reason"].clone()),
         (json!(false), json!(null), json!("no_time"))
     );
     assert_eq!(
@@ -233,7 +225,10 @@ async fn alternatives_continue_on_the_following_open_days() {
 async fn a_requested_professional_narrows_the_search() {
     let env = Env::new().await;
     let out = env
-        .call("find_availability", json!({ "specialty": "Cardiología", "date": "2025-06-11", "time": "10:00", "professional": "díaz" }))
+        .call(
+            "find_availability",
+            json!({ "specialty": "Cardiología", "date": "2025-06-11", "time": "10:00", "professional": "díaz" }),
+        )
         .await;
     assert_eq!(
         (out["available"].clone(), out["professional"].clone()),
@@ -241,7 +236,10 @@ async fn a_requested_professional_narrows_the_search() {
     );
     env.book(DIAZ, "2025-06-11", "10:00", "30111222").await;
     let out = env
-        .call("find_availability", json!({ "specialty": "Cardiología", "date": "2025-06-11", "time": "10:00", "professional": "Díaz" }))
+        .call(
+            "find_availability",
+            json!({ "specialty": "Cardiología", "date": "2025-06-11", "time": "10:00", "professional": "Díaz" }),
+        )
         .await;
     assert_eq!(
         (out["reason"].clone(), out["professional"].clone()),
@@ -278,10 +276,7 @@ async fn unusable_arguments_are_reported_not_raised() {
             "unknown_specialty",
         ),
         (json!({ "specialty": "Cardiología" }), "missing_date"),
-        (
-            json!({ "specialty": "Cardiología", "date": "mañana" }),
-            "invalid_date",
-        ),
+        (json!({ "specialty": "Cardiología", "date": "mañana" }), "invalid_date"),
         (
             json!({ "specialty": "Cardiología", "date": "2025-06-10", "time": "25:00" }),
             "invalid_time",
@@ -290,19 +285,12 @@ async fn unusable_arguments_are_reported_not_raised() {
             json!({ "specialty": "Cardiología", "date": "2025-06-10", "professional": "House" }),
             "unknown_professional",
         ),
-        (
-            json!({ "specialty": ["x"], "date": 20250610 }),
-            "missing_specialty",
-        ),
+        (json!({ "specialty": ["x"], "date": 20250610 }), "missing_specialty"),
     ];
     for (args, reason) in cases {
         let out = env.call("find_availability", args.clone()).await;
         assert_eq!(
-            (
-                out["ok"].clone(),
-                out["available"].clone(),
-                out["reason"].clone()
-            ),
+            (out["ok"].clone(), out["available"].clone(), out["reason"].clone()),
             (json!(false), json!(false), json!(reason)),
             "{args}"
         );

@@ -17,11 +17,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     else {
         return Ok(refuse("missing_document"));
     };
-    let status = match text(args, "status")
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+    let status = match text(args, "status").as_deref().map(str::to_ascii_lowercase).as_deref() {
         None => Some(AppointmentStatus::Booked),
         Some("all" | "any") => None,
         Some(s) => match AppointmentStatus::parse(s) {
@@ -31,9 +27,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     };
     let upcoming = match args.get("upcoming") {
         Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => {
-            !matches!(s.trim().to_ascii_lowercase().as_str(), "false" | "no" | "0")
-        }
+        Some(Value::String(s)) => !matches!(s.trim().to_ascii_lowercase().as_str(), "false" | "no" | "0"),
         _ => true,
     };
     let filter = AppointmentFilter {
@@ -57,19 +51,11 @@ mod tests {
     #[tokio::test]
     async fn lists_the_upcoming_booked_ones_in_order_by_default() {
         let env = Env::new().await;
-        let late = env
-            .book("Dr. Juan Pérez", "2025-06-12", "09:00", "30111222")
-            .await;
-        let early = env
-            .book("Dra. Laura Díaz", "2025-06-11", "12:30", "30111222")
-            .await;
-        let cancelled = env
-            .book("Dr. Juan Pérez", "2025-06-13", "09:00", "30111222")
-            .await;
-        env.book("Dr. Juan Pérez", "2025-06-11", "09:00", "99999999")
-            .await;
-        env.call("cancel_appointment", json!({ "id": cancelled }))
-            .await;
+        let late = env.book("Dr. Juan Pérez", "2025-06-12", "09:00", "30111222").await;
+        let early = env.book("Dra. Laura Díaz", "2025-06-11", "12:30", "30111222").await;
+        let cancelled = env.book("Dr. Juan Pérez", "2025-06-13", "09:00", "30111222").await;
+        env.book("Dr. Juan Pérez", "2025-06-11", "09:00", "99999999").await;
+        env.call("cancel_appointment", json!({ "id": cancelled })).await;
         // One from last week, written straight to the store (booking refuses the past).
         let past_start = "2025-06-02T12:00:00Z".parse().unwrap();
         let past = NewAppointment {
@@ -99,13 +85,8 @@ mod tests {
                 .map(|a| a["id"].as_str().unwrap().to_string())
                 .collect()
         };
-        let out = env
-            .call("list_appointments", json!({ "document": "30.111.222" }))
-            .await;
-        assert_eq!(
-            (out["ok"].clone(), out["count"].clone()),
-            (json!(true), json!(2))
-        );
+        let out = env.call("list_appointments", json!({ "document": "30.111.222" })).await;
+        assert_eq!((out["ok"].clone(), out["count"].clone()), (json!(true), json!(2)));
         assert_eq!(ids(&out), [early.clone(), late.clone()]);
         assert_eq!(out["appointments"][0]["time"], "12:30");
         let out = env
@@ -127,16 +108,12 @@ mod tests {
             "missing_document"
         );
         assert_eq!(
-            env.call(
-                "list_appointments",
-                json!({ "document": "1", "status": "x" })
-            )
-            .await["reason"],
+            env.call("list_appointments", json!({ "document": "1", "status": "x" }))
+                .await["reason"],
             "invalid_status"
         );
         assert_eq!(
-            env.call("list_appointments", json!({ "document": "1" }))
-                .await["count"],
+            env.call("list_appointments", json!({ "document": "1" })).await["count"],
             0
         );
     }

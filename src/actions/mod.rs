@@ -56,10 +56,7 @@ pub enum ActionError {
 }
 
 /// Performs `req` and returns its result object (see each action's module for its shape).
-pub async fn perform(
-    ctx: &ActionContext<'_>,
-    req: &ActionRequest,
-) -> Result<serde_json::Value, ActionError> {
+pub async fn perform(ctx: &ActionContext<'_>, req: &ActionRequest) -> Result<serde_json::Value, ActionError> {
     let args = &req.args;
     let result = match req.action {
         ActionName::FindAvailability => find_availability::run(ctx, args).await,

@@ -13,9 +13,7 @@ use serde_json::{Value, json};
 
 use super::args::{Args, parse_offset, refuse, refuse_with};
 use super::{ActionContext, ActionError};
-use crate::store::{
-    Appointment, AppointmentFilter, AppointmentStatus, NewReminder, ReminderStatus,
-};
+use crate::store::{Appointment, AppointmentFilter, AppointmentStatus, NewReminder, ReminderStatus};
 
 const DEFAULT_BEFORE: [&str; 2] = ["24h", "2h"];
 
@@ -131,9 +129,7 @@ mod tests {
     async fn reminders_already_due_are_skipped_and_scheduling_twice_is_harmless() {
         let env = Env::new().await;
         // Tue 10 June 09:00 local: 24h before (Mon 09:00) has passed at Mon 09:10.
-        let id = env
-            .book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222")
-            .await;
+        let id = env.book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222").await;
         let out = env
             .call(
                 "schedule_reminders",
@@ -180,9 +176,7 @@ mod tests {
             wait: Wait::Enter,
             result: booked,
         });
-        let out = env
-            .call("schedule_reminders", json!({ "before": "1d" }))
-            .await;
+        let out = env.call("schedule_reminders", json!({ "before": "1d" })).await;
         assert_eq!(
             (out["appointment"].clone(), out["count"].clone()),
             (json!(id), json!(1))
@@ -199,9 +193,7 @@ mod tests {
     #[tokio::test]
     async fn bad_requests() {
         let env = Env::new().await;
-        let id = env
-            .book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222")
-            .await;
+        let id = env.book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222").await;
         let out = env
             .call(
                 "schedule_reminders",
@@ -213,22 +205,17 @@ mod tests {
             json!({ "ok": false, "reason": "invalid_duration", "value": "tomorrow" })
         );
         assert_eq!(
-            env.call(
-                "schedule_reminders",
-                json!({ "appointment": id, "before": 5 })
-            )
-            .await["reason"],
+            env.call("schedule_reminders", json!({ "appointment": id, "before": 5 }))
+                .await["reason"],
             "invalid_duration"
         );
         assert_eq!(
-            env.call("schedule_reminders", json!({ "appointment": "nope" }))
-                .await["reason"],
+            env.call("schedule_reminders", json!({ "appointment": "nope" })).await["reason"],
             "not_found"
         );
         env.call("cancel_appointment", json!({ "id": id })).await;
         assert_eq!(
-            env.call("schedule_reminders", json!({ "appointment": id }))
-                .await["reason"],
+            env.call("schedule_reminders", json!({ "appointment": id })).await["reason"],
             "not_found"
         );
     }

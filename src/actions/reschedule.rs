@@ -47,23 +47,12 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     };
     let now = ctx.local_now();
     let from = date.max(now.date());
-    let finder = Finder::load(
-        ctx.store,
-        ctx.clinic,
-        pros,
-        now.timestamp(),
-        from,
-        Some(&current),
-    )
-    .await?;
+    let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), from, Some(&current)).await?;
     let free = match judge(&finder, date, time) {
         Verdict::Free(free) => free,
         Verdict::Refused(reason) => {
             let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
-            return Ok(refuse_with(
-                reason,
-                json!({ "alternatives": alts_json(&alternatives) }),
-            ));
+            return Ok(refuse_with(reason, json!({ "alternatives": alts_json(&alternatives) })));
         }
     };
     let Some(at) = starts_at(ctx.clinic, date, time) else {
@@ -88,9 +77,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             .await
         {
             Ok(Some(a)) => {
-                return Ok(
-                    json!({ "ok": true, "appointment": appointment_json(&a), "previous": previous }),
-                );
+                return Ok(json!({ "ok": true, "appointment": appointment_json(&a), "previous": previous }));
             }
             Ok(None) => return Ok(refuse("not_found")),
             Err(StoreError::SlotTaken) => continue,
@@ -123,12 +110,8 @@ mod tests {
     #[tokio::test]
     async fn rescheduling_keeps_the_professional_and_moves_the_reminders() {
         let env = Env::new().await;
-        let id = env
-            .book("Dr. Juan Pérez", "2025-06-11", "10:00", "30111222")
-            .await;
-        let out = env
-            .call("schedule_reminders", json!({ "appointment": id }))
-            .await;
+        let id = env.book("Dr. Juan Pérez", "2025-06-11", "10:00", "30111222").await;
+        let out = env.call("schedule_reminders", json!({ "appointment": id })).await;
         assert_eq!(out["count"], 2);
 
         // Díaz also works Wednesdays; Pérez is kept because he is free.
@@ -151,12 +134,7 @@ mod tests {
                 a["time"].clone(),
                 a["professional"].clone()
             ),
-            (
-                json!(id),
-                json!("2025-06-12"),
-                json!("11:00"),
-                json!("Dr. Juan Pérez")
-            )
+            (json!(id), json!("2025-06-12"), json!("11:00"), json!("Dr. Juan Pérez"))
         );
         // Thu 12 June 11:00 local = 14:00Z.
         let due: Vec<_> = env
@@ -195,11 +173,8 @@ mod tests {
     #[tokio::test]
     async fn a_taken_target_changes_nothing_and_offers_alternatives() {
         let env = Env::new().await;
-        let mine = env
-            .book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222")
-            .await;
-        env.book("Dr. Juan Pérez", "2025-06-10", "10:00", "40222333")
-            .await;
+        let mine = env.book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222").await;
+        env.book("Dr. Juan Pérez", "2025-06-10", "10:00", "40222333").await;
         let out = env
             .call(
                 "reschedule_appointment",
@@ -222,7 +197,10 @@ mod tests {
         assert_eq!(out["ok"], true, "{out}");
         // Another professional can be asked for by name.
         let out = env
-            .call("reschedule_appointment", json!({ "id": mine, "date": "2025-06-11", "time": "10:00", "professional": "Díaz" }))
+            .call(
+                "reschedule_appointment",
+                json!({ "id": mine, "date": "2025-06-11", "time": "10:00", "professional": "Díaz" }),
+            )
             .await;
         assert_eq!(out["appointment"]["professional"], "Dra. Laura Díaz");
     }
@@ -230,38 +208,18 @@ mod tests {
     #[tokio::test]
     async fn reschedule_refusals() {
         let env = Env::new().await;
-        let id = env
-            .book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222")
-            .await;
+        let id = env.book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222").await;
         for (args, reason) in [
-            (
-                json!({ "document": "30111222", "time": "09:00" }),
-                "missing_date",
-            ),
-            (
-                json!({ "document": "30111222", "date": "2025-06-11" }),
-                "missing_time",
-            ),
-            (
-                json!({ "date": "2025-06-11", "time": "09:00" }),
-                "missing_document",
-            ),
+            (json!({ "document": "30111222", "time": "09:00" }), "missing_date"),
+            (json!({ "document": "30111222", "date": "2025-06-11" }), "missing_time"),
+            (json!({ "date": "2025-06-11", "time": "09:00" }), "missing_document"),
             (
                 json!({ "document": "55555555", "date": "2025-06-11", "time": "09:00" }),
                 "not_found",
             ),
-            (
-                json!({ "id": id, "date": "2025-06-09", "time": "08:00" }),
-                "past",
-            ),
-            (
-                json!({ "id": id, "date": "2025-06-15", "time": "09:00" }),
-                "closed",
-            ),
-            (
-                json!({ "id": id, "date": "2025-06-14", "time": "09:00" }),
-                "no_slots",
-            ),
+            (json!({ "id": id, "date": "2025-06-09", "time": "08:00" }), "past"),
+            (json!({ "id": id, "date": "2025-06-15", "time": "09:00" }), "closed"),
+            (json!({ "id": id, "date": "2025-06-14", "time": "09:00" }), "no_slots"),
             (
                 json!({ "id": id, "date": "2025-06-11", "time": "16:00" }),
                 "outside_hours",

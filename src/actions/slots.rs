@@ -101,9 +101,7 @@ impl<'a> Finder<'a> {
         from: Date,
         moving: Option<&Appointment>,
     ) -> Result<Finder<'a>, StoreError> {
-        let to = from
-            .checked_add(jiff::Span::new().days(HORIZON_DAYS))
-            .unwrap_or(from);
+        let to = from.checked_add(jiff::Span::new().days(HORIZON_DAYS)).unwrap_or(from);
         let mut booked: HashSet<_> = store.booked_between(from, to).await?.into_iter().collect();
         let current = moving.map(|a| (a.professional.clone(), a.date, a.time));
         if let Some(c) = &current {
@@ -208,10 +206,7 @@ mod tests {
         let ruiz = &c.specialties[1].professionals[0];
         // Tuesday: schedule 18:00-21:00, clinic closes at 20:00.
         let tue: Date = "2025-06-10".parse().unwrap();
-        assert_eq!(
-            grid(&c, ruiz, tue),
-            [t("18:00"), t("18:30"), t("19:00"), t("19:30")]
-        );
+        assert_eq!(grid(&c, ruiz, tue), [t("18:00"), t("18:30"), t("19:00"), t("19:30")]);
         let perez = &c.specialties[0].professionals[0];
         let mon: Date = "2025-06-09".parse().unwrap();
         assert_eq!(grid(&c, perez, mon).len(), 8);

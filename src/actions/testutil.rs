@@ -55,20 +55,14 @@ pub(crate) fn clinic() -> Clinic {
                 synonyms: vec!["cardiologo".into()],
                 professionals: vec![
                     pro("Dr. Juan Pérez", &perez),
-                    pro(
-                        "Dra. Laura Díaz",
-                        &[("mon", "10:00-13:00"), ("wed", "10:00-13:00")],
-                    ),
+                    pro("Dra. Laura Díaz", &[("mon", "10:00-13:00"), ("wed", "10:00-13:00")]),
                 ],
             },
             Specialty {
                 name: "Clínica Médica".into(),
                 name_en: None,
                 synonyms: vec![],
-                professionals: vec![pro(
-                    "Dr. Pablo Ruiz",
-                    &[("tue", "18:00-21:00"), ("sat", "08:00-12:00")],
-                )],
+                professionals: vec![pro("Dr. Pablo Ruiz", &[("tue", "18:00-21:00"), ("sat", "08:00-12:00")])],
             },
         ],
         coverages: vec![],

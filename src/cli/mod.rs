@@ -1,5 +1,6 @@
 //! The command line: serve (later) · chat · check · test · graph.
 
+mod bench;
 mod chat;
 pub mod runner;
 
@@ -13,7 +14,11 @@ use crate::flow::bot::Bot;
 use crate::flow::compile::compile_dir;
 
 #[derive(Parser, Debug)]
-#[command(name = "clinicflow", version, about = "A patient assistant for clinics, run from files the clinic edits")]
+#[command(
+    name = "clinicflow",
+    version,
+    about = "A patient assistant for clinics, run from files the clinic edits"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -56,6 +61,20 @@ pub enum Command {
         #[arg(long, default_value = "cli")]
         session: String,
     },
+    /// Measure compile time, engine step cost and whole turns with storage.
+    Bench {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Database for the service part (default: a temporary surrealkv:// folder).
+        #[arg(long)]
+        db: Option<String>,
+        /// Scripted booking conversations to run (8 turns each).
+        #[arg(long, default_value_t = 200)]
+        conversations: usize,
+        /// Conversations running at the same time.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Run scripted conversations (default: tests/conversations/*.yaml).
     Test {
         files: Vec<PathBuf>,
@@ -77,7 +96,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { dir } => Ok(check(&dir.dir)),
         Command::Graph { flow, dir, format } => {
-            let Some(bot) = load(&dir.dir) else { return Ok(ExitCode::FAILURE) };
+            let Some(bot) = load(&dir.dir) else {
+                return Ok(ExitCode::FAILURE);
+            };
             let Some(f) = bot.flow(&flow) else {
                 let names: Vec<&str> = bot.flows.iter().map(|f| f.name.as_str()).collect();
                 eprintln!("there is no flow named `{flow}`; the flows are: {}", names.join(", "));
@@ -90,14 +111,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat { dir, db, now, session } => {
-            let Some(bot) = load(&dir.dir) else { return Ok(ExitCode::FAILURE) };
+            let Some(bot) = load(&dir.dir) else {
+                return Ok(ExitCode::FAILURE);
+            };
             chat::run(Arc::new(bot), &db, now.as_deref(), &session).await
         }
+        Command::Bench {
+            dir,
+            db,
+            conversations,
+            concurrency,
+        } => {
+            bench::run(&dir.dir, db.as_deref(), conversations, concurrency).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Test { files, dir, verbose } => {
-            let Some(bot) = load(&dir.dir) else { return Ok(ExitCode::FAILURE) };
-            let files = if files.is_empty() { runner::default_files(&dir.dir)? } else { files };
+            let Some(bot) = load(&dir.dir) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let files = if files.is_empty() {
+                runner::default_files(&dir.dir)?
+            } else {
+                files
+            };
             let report = runner::run_files(Arc::new(bot), &files, verbose).await;
-            Ok(if report.failed == 0 && report.passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.failed == 0 && report.passed > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -108,7 +150,10 @@ pub fn load(dir: &std::path::Path) -> Option<Bot> {
         Ok(bot) => Some(bot),
         Err(diags) => {
             eprintln!("{}", diags.render());
-            eprintln!("{} problem(s) found; fix them and try again (`clinicflow check` lists them)", diags.len());
+            eprintln!(
+                "{} problem(s) found; fix them and try again (`clinicflow check` lists them)",
+                diags.len()
+            );
             None
         }
     }

@@ -147,8 +147,15 @@ pub async fn run_files(bot: Arc<Bot>, files: &[PathBuf], verbose: bool) -> Repor
 /// Runs one conversation file. The error is a readable account of what differed.
 pub async fn run_file(bot: Arc<Bot>, file: &Path, verbose: bool) -> Result<(), String> {
     let src = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
-    let doc = crate::flow::yaml::parse(&src)
-        .map_err(|e| format!("{}:{}:{}: not valid YAML: {}", file.display(), e.pos.line, e.pos.col, e.message))?;
+    let doc = crate::flow::yaml::parse(&src).map_err(|e| {
+        format!(
+            "{}:{}:{}: not valid YAML: {}",
+            file.display(),
+            e.pos.line,
+            e.pos.col,
+            e.message
+        )
+    })?;
     let conv: Conversation = serde_path_to_error::deserialize(&doc.value).map_err(|e| {
         let pos = doc.nearest(&e.path().to_string());
         format!("{}:{}:{}: {}", file.display(), pos.line, pos.col, e.inner())
@@ -160,13 +167,25 @@ pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool)
     let store = Store::connect("mem://").await.map_err(|e| e.to_string())?;
     let tz = bot.clinic.tz.clone();
     let mut now = super::parse_now(&conv.now, &tz).map_err(|e| e.to_string())?;
-    let lang = conv.lang.as_deref().and_then(crate::lang::Lang::parse).unwrap_or(bot.clinic.language);
+    let lang = conv
+        .lang
+        .as_deref()
+        .and_then(crate::lang::Lang::parse)
+        .unwrap_or(bot.clinic.language);
 
     if let Some(setup) = &conv.setup {
         let session = Session::new("setup", "api", "setup", lang);
         for (i, a) in setup.appointments.iter().enumerate() {
-            let ctx = ActionContext { store: &store, clinic: &bot.clinic, session: &session, now: &now };
-            let req = ActionRequest { action: ActionName::BookAppointment, args: a.clone() };
+            let ctx = ActionContext {
+                store: &store,
+                clinic: &bot.clinic,
+                session: &session,
+                now: &now,
+            };
+            let req = ActionRequest {
+                action: ActionName::BookAppointment,
+                args: a.clone(),
+            };
             let res = actions::perform(&ctx, &req).await.map_err(|e| e.to_string())?;
             if res["ok"] != Value::Bool(true) {
                 return Err(format!("setup appointment {} could not be booked: {res}", i + 1));
@@ -232,7 +251,10 @@ pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool)
             for (k, v) in slots {
                 match resp.slots.get(k) {
                     Some(got) if loosely_equal(got, v) => {}
-                    got => problems.push(format!("slot `{k}` should be {v} but is {}", got.map(|g| g.to_string()).unwrap_or("missing".into()))),
+                    got => problems.push(format!(
+                        "slot `{k}` should be {v} but is {}",
+                        got.map(|g| g.to_string()).unwrap_or("missing".into())
+                    )),
                 }
             }
         }
@@ -256,17 +278,30 @@ pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool)
         }
     }
     if let Some(exp) = &conv.expect {
-        check_expect(&store, exp).await.map_err(|e| format!("  {}\n  at the end: {e}", conv.name))?;
+        check_expect(&store, exp)
+            .await
+            .map_err(|e| format!("  {}\n  at the end: {e}", conv.name))?;
     }
     Ok(())
 }
 
 async fn check_expect(store: &Store, exp: &Expect) -> Result<(), String> {
     if let Some(want) = &exp.appointments {
-        let all = store.list_appointments(&AppointmentFilter::default()).await.map_err(|e| e.to_string())?;
-        let mut docs: Vec<Value> = all.iter().map(|a| serde_json::to_value(a).unwrap_or(Value::Null)).collect();
+        let all = store
+            .list_appointments(&AppointmentFilter::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut docs: Vec<Value> = all
+            .iter()
+            .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
+            .collect();
         if docs.len() != want.len() {
-            return Err(format!("expected {} appointment(s), found {}: {}", want.len(), docs.len(), Value::Array(docs.clone())));
+            return Err(format!(
+                "expected {} appointment(s), found {}: {}",
+                want.len(),
+                docs.len(),
+                Value::Array(docs.clone())
+            ));
         }
         for w in want {
             let pos = docs.iter().position(|d| w.iter().all(|(k, v)| loosely_equal(&d[k], v)));
@@ -279,13 +314,19 @@ async fn check_expect(store: &Store, exp: &Expect) -> Result<(), String> {
         }
     }
     if let Some(n) = exp.escalations {
-        let open = store.list_escalations(Some(EscalationStatus::Open), 1000).await.map_err(|e| e.to_string())?;
+        let open = store
+            .list_escalations(Some(EscalationStatus::Open), 1000)
+            .await
+            .map_err(|e| e.to_string())?;
         if open.len() != n {
             return Err(format!("expected {n} open escalation(s), found {}", open.len()));
         }
     }
     if let Some(n) = exp.reminders {
-        let pending = store.list_reminders(Some(ReminderStatus::Pending), 1000).await.map_err(|e| e.to_string())?;
+        let pending = store
+            .list_reminders(Some(ReminderStatus::Pending), 1000)
+            .await
+            .map_err(|e| e.to_string())?;
         if pending.len() != n {
             return Err(format!("expected {n} pending reminder(s), found {}", pending.len()));
         }
@@ -299,7 +340,9 @@ fn loosely_equal(got: &Value, want: &Value) -> bool {
         return true;
     }
     match (got, want) {
-        (Value::String(a), Value::String(b)) => a.trim_end_matches(":00") == b.trim_end_matches(":00") || a.eq_ignore_ascii_case(b),
+        (Value::String(a), Value::String(b)) => {
+            a.trim_end_matches(":00") == b.trim_end_matches(":00") || a.eq_ignore_ascii_case(b)
+        }
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (Value::String(a), Value::Number(b)) | (Value::Number(b), Value::String(a)) => *a == b.to_string(),
         _ => false,

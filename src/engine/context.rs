@@ -31,7 +31,9 @@ pub fn session_value(s: &Session) -> Value {
 
 /// The JSON context for one render or evaluation.
 pub fn build(bot: &Bot, s: &Session, frame: Option<&Frame>, intent: &str, now: &Zoned) -> Value {
-    let slots = frame.map(|f| serde_json::to_value(&f.slots).unwrap_or(Value::Null)).unwrap_or_else(|| json!({}));
+    let slots = frame
+        .map(|f| serde_json::to_value(&f.slots).unwrap_or(Value::Null))
+        .unwrap_or_else(|| json!({}));
     let result = frame.map(|f| f.result.clone()).unwrap_or(Value::Null);
     json!({
         "slots": slots,

@@ -7,3 +7,6 @@ pub mod session;
 mod step;
 
 pub use step::{Input, Outcome, nlu_context, step};
+
+#[cfg(test)]
+mod tests;

@@ -39,7 +39,10 @@ pub struct Outcome {
 
 /// What the NLU should expect, given where the conversation is.
 pub fn nlu_context(bot: &Bot, s: &Session) -> NluContext {
-    let mut ctx = NluContext { lang: s.lang, ..Default::default() };
+    let mut ctx = NluContext {
+        lang: s.lang,
+        ..Default::default()
+    };
     if let Some(frame) = s.top()
         && let Some(flow) = bot.flow(&frame.flow)
     {
@@ -59,7 +62,14 @@ pub fn nlu_context(bot: &Bot, s: &Session) -> NluContext {
 
 /// Runs one step. Never panics: flow errors become diagnostics and a fallback reply.
 pub fn step(bot: &Bot, session: &Session, input: Input, now: &Zoned) -> Outcome {
-    let mut m = Machine { bot, s: session.clone(), out: Outcome::default(), now, intent: String::new(), budget: 64 };
+    let mut m = Machine {
+        bot,
+        s: session.clone(),
+        out: Outcome::default(),
+        now,
+        intent: String::new(),
+        budget: 64,
+    };
     match input {
         Input::Message { text, nlu } => {
             m.s.turns += 1;
@@ -80,6 +90,16 @@ struct Machine<'a> {
     intent: String,
     /// State entries left in this step; a flow that loops without waiting is stopped.
     budget: u32,
+}
+
+/// Whether the active frame took the message.
+enum Consumed {
+    /// It answered what was asked (or corrected something): run the flow on.
+    Answered,
+    /// It gave a value that fails the slot's schema; the slot's `invalid` text was said.
+    Invalid,
+    /// It had nothing for the frame.
+    No,
 }
 
 /// What the message did to the active frame.
@@ -113,6 +133,7 @@ impl<'a> Machine<'a> {
             self.say_text(t);
         }
 
+        self.repair();
         let expecting = self.expected_intents();
         let global_intent = intent.as_deref().filter(|i| !expecting.iter().any(|e| e == i));
         if is_match(&g.restart, text, global_intent) {
@@ -139,10 +160,14 @@ impl<'a> Machine<'a> {
             return;
         }
 
-        if self.consume(nlu) {
-            self.s.failures = 0;
-            self.run();
-            return;
+        match self.consume(nlu) {
+            Consumed::Answered => {
+                self.s.failures = 0;
+                self.run();
+                return;
+            }
+            Consumed::Invalid => return,
+            Consumed::No => {}
         }
         if let Some(flow) = intent.as_deref().and_then(|i| self.bot.flow_for_intent(i)) {
             self.s.failures = 0;
@@ -151,7 +176,11 @@ impl<'a> Machine<'a> {
                 self.reask();
                 return;
             }
-            let can_interrupt = self.s.top().and_then(|f| self.bot.flow(&f.flow)).is_none_or(|f| f.interruptible);
+            let can_interrupt = self
+                .s
+                .top()
+                .and_then(|f| self.bot.flow(&f.flow))
+                .is_none_or(|f| f.interruptible);
             if can_interrupt {
                 if self.s.stack.is_empty() && !self.s.greeted && self.s.turns == 1 {
                     // A conversation that opens with a request still gets the clinic's greeting.
@@ -178,16 +207,48 @@ impl<'a> Machine<'a> {
         if frame.wait != Wait::Intent {
             return Vec::new();
         }
-        match self.bot.flow(&frame.flow).and_then(|f| f.state(&frame.state)).map(|s| &s.kind) {
+        match self
+            .bot
+            .flow(&frame.flow)
+            .and_then(|f| f.state(&frame.state))
+            .map(|s| &s.kind)
+        {
             Some(StateKind::Expect(list)) => list.clone(),
             _ => Vec::new(),
         }
     }
 
-    /// Tries to use the message for the active frame. True when it answered something.
-    fn consume(&mut self, nlu: &Understanding) -> bool {
-        let Some(frame) = self.s.top().cloned() else { return false };
-        let Some(flow) = self.bot.flow(&frame.flow) else { return false };
+    /// Makes the stack fit the current bot after an edit: frames of removed flows are dropped,
+    /// a frame whose state was removed starts its flow again (keeping what it knew).
+    fn repair(&mut self) {
+        while let Some(frame) = self.s.top() {
+            let Some(flow) = self.bot.flow(&frame.flow) else {
+                self.out.diagnostics.push(format!(
+                    "flow `{}` no longer exists; the conversation left it",
+                    frame.flow
+                ));
+                self.s.stack.pop();
+                continue;
+            };
+            if flow.state(&frame.state).is_none() {
+                let start = flow.states.get(flow.start).map(|s| s.name.clone()).unwrap_or_default();
+                if let Some(f) = self.s.top_mut() {
+                    f.state = start;
+                    f.wait = Wait::Enter;
+                }
+            }
+            return;
+        }
+    }
+
+    /// Tries to use the message for the active frame.
+    fn consume(&mut self, nlu: &Understanding) -> Consumed {
+        let Some(frame) = self.s.top().cloned() else {
+            return Consumed::No;
+        };
+        let Some(flow) = self.bot.flow(&frame.flow) else {
+            return Consumed::No;
+        };
         let triggers_other = self
             .out
             .intent
@@ -201,7 +262,7 @@ impl<'a> Machine<'a> {
                     self.s.failures += 1;
                     if self.s.failures >= self.bot.global.max_attempts {
                         self.escalate_after_failures();
-                        return true;
+                        return Consumed::Invalid;
                     }
                     let slot = flow.slot(&pending);
                     match slot.and_then(|s| s.invalid.as_ref()) {
@@ -209,39 +270,46 @@ impl<'a> Machine<'a> {
                         None => self.say_text(&self.bot.global.fallback),
                     }
                     self.ask(&pending);
-                    // The invalid value is answered; nothing else runs this turn.
-                    self.out.pending = None;
-                    self.budget = 0;
-                    return true;
+                    return Consumed::Invalid;
                 }
                 if !a.pending_filled && triggers_other {
                     self.undo(&frame);
-                    return false;
+                    return Consumed::No;
                 }
                 if let Some(slot) = a.corrected.first() {
                     self.goto_collector(flow, slot);
-                    return true;
+                    return Consumed::Answered;
                 }
-                a.pending_filled || !a.filled.is_empty()
+                if a.pending_filled || !a.filled.is_empty() {
+                    Consumed::Answered
+                } else {
+                    Consumed::No
+                }
             }
             Wait::Intent => {
                 let a = self.assign(flow, nlu, None);
                 if let Some(slot) = a.corrected.first() {
                     self.goto_collector(flow, slot);
-                    return true;
+                    return Consumed::Answered;
                 }
-                if self.expected_intents().iter().any(|e| *e == self.intent) {
-                    return true;
+                if self.expected_intents().contains(&self.intent) {
+                    return Consumed::Answered;
                 }
                 if !a.filled.is_empty() && !triggers_other {
+                    // New details while a yes/no is pending: keep them and ask again.
                     self.reask();
                     self.budget = 0;
-                    return true;
+                    return Consumed::Answered;
                 }
                 self.undo(&frame);
-                false
+                Consumed::No
             }
-            Wait::Enter | Wait::Action => false,
+            // A frame restarted by `repair`: whatever the message says feeds its slots.
+            Wait::Enter => {
+                let _ = self.assign(flow, nlu, None);
+                Consumed::Answered
+            }
+            Wait::Action => Consumed::No,
         }
     }
 
@@ -261,11 +329,19 @@ impl<'a> Machine<'a> {
             let target = if pending_kind == Some(e.kind) {
                 pending.map(str::to_string)
             } else {
-                let same: Vec<&str> = flow.slots.iter().filter(|s| s.entity == Some(e.kind)).map(|s| s.name.as_str()).collect();
+                let same: Vec<&str> = flow
+                    .slots
+                    .iter()
+                    .filter(|s| s.entity == Some(e.kind))
+                    .map(|s| s.name.as_str())
+                    .collect();
                 match same.as_slice() {
                     [one] => Some(one.to_string()),
                     [] => None,
-                    many => many.iter().find(|n| !frame.slots.contains_key(**n)).map(|n| n.to_string()),
+                    many => many
+                        .iter()
+                        .find(|n| !frame.slots.contains_key(**n))
+                        .map(|n| n.to_string()),
                 }
             };
             let Some(target) = target else { continue };
@@ -324,7 +400,13 @@ impl<'a> Machine<'a> {
 
     fn start_flow(&mut self, flow: &Flow, nlu: &Understanding, carry: super::session::Slots) {
         let start = flow.states.get(flow.start).map(|s| s.name.clone()).unwrap_or_default();
-        self.s.stack.push(Frame { flow: flow.name.clone(), state: start, slots: carry, wait: Wait::Enter, result: Value::Null });
+        self.s.stack.push(Frame {
+            flow: flow.name.clone(),
+            state: start,
+            slots: carry,
+            wait: Wait::Enter,
+            result: Value::Null,
+        });
         let _ = self.assign(flow, nlu, None);
     }
 
@@ -334,7 +416,10 @@ impl<'a> Machine<'a> {
                 frame.result = v;
                 self.run();
             }
-            _ => self.out.diagnostics.push("an action result arrived but no action was pending".into()),
+            _ => self
+                .out
+                .diagnostics
+                .push("an action result arrived but no action was pending".into()),
         }
     }
 
@@ -511,7 +596,12 @@ impl<'a> Machine<'a> {
         match &frame.wait {
             Wait::Slot(slot) => self.ask(slot),
             Wait::Intent => {
-                if let Some(t) = self.bot.flow(&frame.flow).and_then(|f| f.state(&frame.state)).and_then(|s| s.say.as_ref()) {
+                if let Some(t) = self
+                    .bot
+                    .flow(&frame.flow)
+                    .and_then(|f| f.state(&frame.state))
+                    .and_then(|s| s.say.as_ref())
+                {
                     self.say_text(t);
                 }
             }
@@ -520,7 +610,12 @@ impl<'a> Machine<'a> {
     }
 
     fn ask(&mut self, slot: &str) {
-        let text = self.s.top().and_then(|f| self.bot.flow(&f.flow)).and_then(|f| f.slot(slot)).and_then(|s| s.ask.clone());
+        let text = self
+            .s
+            .top()
+            .and_then(|f| self.bot.flow(&f.flow))
+            .and_then(|f| f.slot(slot))
+            .and_then(|s| s.ask.clone());
         if let Some(t) = text {
             self.say_text(&t);
         }
@@ -544,8 +639,17 @@ impl<'a> Machine<'a> {
     fn escalate(&mut self, reason: &str) {
         let mut args = Map::new();
         args.insert("reason".into(), Value::String(reason.into()));
-        args.insert("flow".into(), self.s.top().map(|f| Value::String(f.flow.clone())).unwrap_or(Value::Null));
-        self.out.effects.push(ActionRequest { action: ActionName::Escalate, args });
+        args.insert(
+            "flow".into(),
+            self.s
+                .top()
+                .map(|f| Value::String(f.flow.clone()))
+                .unwrap_or(Value::Null),
+        );
+        self.out.effects.push(ActionRequest {
+            action: ActionName::Escalate,
+            args,
+        });
         self.s.waiting_for_staff = true;
         self.s.failures = 0;
         self.s.stack.clear();
@@ -658,7 +762,10 @@ impl<'a> Machine<'a> {
             };
             args.insert(k.clone(), v);
         }
-        Some(ActionRequest { action: call.action, args })
+        Some(ActionRequest {
+            action: call.action,
+            args,
+        })
     }
 }
 

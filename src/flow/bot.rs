@@ -143,7 +143,7 @@ pub struct Behaviour {
 impl Behaviour {
     pub fn matches(&self, text: &str, intent: Option<&str>) -> bool {
         let t = text.trim().to_lowercase();
-        self.commands.iter().any(|c| *c == t) || intent.is_some_and(|i| self.intents.iter().any(|x| x == i))
+        self.commands.contains(&t) || intent.is_some_and(|i| self.intents.iter().any(|x| x == i))
     }
 }
 

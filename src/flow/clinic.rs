@@ -179,9 +179,9 @@ impl Clinic {
 pub fn parse_ranges(s: &str) -> Result<Vec<TimeRange>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').ok_or_else(|| {
-            format!("`{part}` is not a time range; write it like 08:00-12:00")
-        })?;
+        let (a, b) = part
+            .split_once('-')
+            .ok_or_else(|| format!("`{part}` is not a time range; write it like 08:00-12:00"))?;
         let start = parse_hhmm(a).ok_or_else(|| format!("`{a}` is not a time like 08:00"))?;
         let end = parse_hhmm(b).ok_or_else(|| format!("`{b}` is not a time like 20:00"))?;
         if end <= start {

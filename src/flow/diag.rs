@@ -44,7 +44,16 @@ impl Diagnostic {
 
     /// A diagnostic about a whole file (missing file, unreadable file).
     pub fn file_level(file: &str, message: impl Into<String>) -> Self {
-        Self::new(file, "", Pos { line: 1, col: 1, offset: 0 }, message)
+        Self::new(
+            file,
+            "",
+            Pos {
+                line: 1,
+                col: 1,
+                offset: 0,
+            },
+            message,
+        )
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -93,7 +102,10 @@ fn word_len(s: &str) -> usize {
     if matches!(first, '"' | '\'' | '[' | '{') {
         return trimmed.len();
     }
-    trimmed.find([' ', ':', ',', ']', '}']).filter(|&i| i > 0).unwrap_or(trimmed.len())
+    trimmed
+        .find([' ', ':', ',', ']', '}'])
+        .filter(|&i| i > 0)
+        .unwrap_or(trimmed.len())
 }
 
 /// All the diagnostics of one compile, in file order.
@@ -111,8 +123,10 @@ impl Diagnostics {
         self.0.len()
     }
     pub fn sort(&mut self) {
-        self.0.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
-        self.0.dedup_by(|a, b| a.file == b.file && a.line == b.line && a.col == b.col && a.message == b.message);
+        self.0
+            .sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        self.0
+            .dedup_by(|a, b| a.file == b.file && a.line == b.line && a.col == b.col && a.message == b.message);
     }
     pub fn render(&self) -> String {
         self.0.iter().map(Diagnostic::render).collect::<Vec<_>>().join("\n")

@@ -12,7 +12,11 @@ fn label(flow: &Flow, i: usize) -> String {
         StateKind::Expect(list) => format!("expect: {}", list.join(", ")),
         StateKind::Plain => String::new(),
     };
-    if kind.is_empty() { st.name.clone() } else { format!("{}<br/>{kind}", st.name) }
+    if kind.is_empty() {
+        st.name.clone()
+    } else {
+        format!("{}<br/>{kind}", st.name)
+    }
 }
 
 fn edge_label(guard: Option<&str>) -> String {
@@ -48,10 +52,19 @@ pub fn mermaid(flow: &Flow) -> String {
 
 pub fn dot(flow: &Flow) -> String {
     let mut out = format!("digraph \"{}\" {{\n    rankdir=TB;\n    node [shape=box];\n", flow.name);
-    let _ = writeln!(out, "    __start [shape=circle,label=\"start\"];\n    __start -> \"{}\";", flow.states[flow.start].name);
+    let _ = writeln!(
+        out,
+        "    __start [shape=circle,label=\"start\"];\n    __start -> \"{}\";",
+        flow.states[flow.start].name
+    );
     let mut has_end = false;
     for (i, st) in flow.states.iter().enumerate() {
-        let _ = writeln!(out, "    \"{}\" [label=\"{}\"];", st.name, label(flow, i).replace("<br/>", "\\n").replace('"', "'"));
+        let _ = writeln!(
+            out,
+            "    \"{}\" [label=\"{}\"];",
+            st.name,
+            label(flow, i).replace("<br/>", "\\n").replace('"', "'")
+        );
         if st.end && st.next.is_empty() {
             has_end = true;
             let _ = writeln!(out, "    \"{}\" -> __end;", st.name);
@@ -65,7 +78,11 @@ pub fn dot(flow: &Flow) -> String {
                 }
                 Target::Flow(f) => format!("\"flow:{f}\""),
             };
-            let l = t.guard.as_ref().map(|g| edge_label(Some(&g.source))).unwrap_or_default();
+            let l = t
+                .guard
+                .as_ref()
+                .map(|g| edge_label(Some(&g.source)))
+                .unwrap_or_default();
             let _ = writeln!(out, "    \"{}\" -> {to} [label=\"{}\"];", st.name, l.replace('"', "'"));
         }
     }

@@ -83,7 +83,12 @@ impl Scripts {
     pub fn compile(&self, source: &str, file: &str, line: usize) -> Result<Expr, ScriptError> {
         let scope = Self::declared_scope();
         match self.engine.compile_expression_with_scope(&scope, source) {
-            Ok(ast) => Ok(Expr { ast, source: source.to_string(), file: file.to_string(), line }),
+            Ok(ast) => Ok(Expr {
+                ast,
+                source: source.to_string(),
+                file: file.to_string(),
+                line,
+            }),
             Err(e) => {
                 let pos = e.position();
                 Err(ScriptError {
@@ -146,7 +151,14 @@ mod tests {
     use serde_json::json;
 
     fn ctx<'a>(slots: &'a Value, result: &'a Value, null: &'a Value) -> Context<'a> {
-        Context { slots, intent: "affirm", result, session: null, clinic: null, now: null }
+        Context {
+            slots,
+            intent: "affirm",
+            result,
+            session: null,
+            clinic: null,
+            now: null,
+        }
     }
 
     #[test]
@@ -179,7 +191,10 @@ mod tests {
         let s = Scripts::new();
         let null = Value::Null;
         let c = ctx(&null, &null, &null);
-        assert!(s.compile("{ let x = 0; loop { x += 1; } }", "f.yaml", 9).is_err(), "no statements");
+        assert!(
+            s.compile("{ let x = 0; loop { x += 1; } }", "f.yaml", 9).is_err(),
+            "no statements"
+        );
         let e = s.compile("\"a\".pad(100000, \"b\") == \"\"", "f.yaml", 9).unwrap();
         let err = s.eval(&e, &c).unwrap_err();
         assert_eq!(err.line, 9);

@@ -58,7 +58,13 @@ impl Templates {
     pub fn add(&mut self, name: &str, source: &str) -> Result<(), (String, usize, Option<std::ops::Range<usize>>)> {
         self.env
             .add_template_owned(name.to_string(), source.to_string())
-            .map_err(|e| (e.detail().unwrap_or("syntax error").to_string(), e.line().unwrap_or(1), e.range()))
+            .map_err(|e| {
+                (
+                    e.detail().unwrap_or("syntax error").to_string(),
+                    e.line().unwrap_or(1),
+                    e.range(),
+                )
+            })
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -67,7 +73,10 @@ impl Templates {
 
     pub fn render(&self, text: &Text, lang: Lang, ctx: &serde_json::Value) -> Result<String, RenderError> {
         let name = text.template_for(lang).unwrap_or_default();
-        let err = |e: minijinja::Error| RenderError { name: name.to_string(), message: e.to_string() };
+        let err = |e: minijinja::Error| RenderError {
+            name: name.to_string(),
+            message: e.to_string(),
+        };
         let tmpl = self.env.get_template(name).map_err(err)?;
         let out = tmpl.render(MjValue::from(minijinja::value::Serde(ctx))).map_err(err)?;
         Ok(out.trim().to_string())
@@ -83,13 +92,41 @@ fn lang_of(state: &State) -> Lang {
 }
 
 const DAYS_ES: [&str; 7] = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"];
-const DAYS_EN: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const DAYS_EN: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 const MONTHS_ES: [&str; 12] = [
-    "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre",
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
     "diciembre",
 ];
 const MONTHS_EN: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
 
@@ -127,12 +164,26 @@ mod tests {
     #[test]
     fn renders_with_filters_per_language() {
         let mut t = Templates::new();
-        t.add("a", "Turno el {{ slots.date | date_long }} a las {{ slots.time | time_hm }}").unwrap();
-        let text = Text { es: Some("a".into()), en: None };
+        t.add(
+            "a",
+            "Turno el {{ slots.date | date_long }} a las {{ slots.time | time_hm }}",
+        )
+        .unwrap();
+        let text = Text {
+            es: Some("a".into()),
+            en: None,
+        };
         let ctx = json!({"slots": {"date": "2026-11-26", "time": "9:30"}, "session": {"lang": "es"}});
-        assert_eq!(t.render(&text, Lang::Es, &ctx).unwrap(), "Turno el jueves 26 de noviembre a las 09:30");
+        assert_eq!(
+            t.render(&text, Lang::Es, &ctx).unwrap(),
+            "Turno el jueves 26 de noviembre a las 09:30"
+        );
         let ctx = json!({"slots": {"date": "2026-11-26", "time": "9:30"}, "session": {"lang": "en"}});
-        assert!(t.render(&text, Lang::En, &ctx).unwrap().contains("Thursday, November 26"));
+        assert!(
+            t.render(&text, Lang::En, &ctx)
+                .unwrap()
+                .contains("Thursday, November 26")
+        );
     }
 
     #[test]
@@ -147,7 +198,10 @@ mod tests {
     fn missing_values_render_empty() {
         let mut t = Templates::new();
         t.add("c", "[{{ slots.nope.deeper }}]").unwrap();
-        let text = Text { es: Some("c".into()), en: None };
+        let text = Text {
+            es: Some("c".into()),
+            en: None,
+        };
         assert_eq!(t.render(&text, Lang::Es, &json!({"slots": {}})).unwrap(), "[]");
     }
 }

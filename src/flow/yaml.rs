@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
+use yaml_rust2::Yaml;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
-use yaml_rust2::Yaml;
 
 /// A position in a source file: 1-based line and column, and the byte offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,7 +58,13 @@ impl Doc {
             }
             match p.rfind(['.', '[']) {
                 Some(i) => p.truncate(i),
-                None => return self.key_pos("").unwrap_or(Pos { line: 1, col: 1, offset: 0 }),
+                None => {
+                    return self.key_pos("").unwrap_or(Pos {
+                        line: 1,
+                        col: 1,
+                        offset: 0,
+                    });
+                }
             }
         }
     }
@@ -68,20 +74,37 @@ impl Doc {
 pub fn parse(src: &str) -> Result<Doc, YamlError> {
     let mut b = Builder::new(src);
     let mut parser = Parser::new_from_str(src);
-    parser
-        .load(&mut b, false)
-        .map_err(|e| YamlError { pos: b.pos(e.marker()), message: e.info().to_string() })?;
+    parser.load(&mut b, false).map_err(|e| YamlError {
+        pos: b.pos(e.marker()),
+        message: e.info().to_string(),
+    })?;
     if let Some(err) = b.error.take() {
         return Err(err);
     }
     let value = b.root.take().unwrap_or(Value::Object(Map::new()));
-    b.index.entry(String::new()).or_insert(NodePos { key: None, value: Pos { line: 1, col: 1, offset: 0 } });
+    b.index.entry(String::new()).or_insert(NodePos {
+        key: None,
+        value: Pos {
+            line: 1,
+            col: 1,
+            offset: 0,
+        },
+    });
     Ok(Doc { value, index: b.index })
 }
 
 enum Frame {
-    Map { path: String, map: Map<String, Value>, key: Option<(String, Pos)>, anchor: usize },
-    Seq { path: String, items: Vec<Value>, anchor: usize },
+    Map {
+        path: String,
+        map: Map<String, Value>,
+        key: Option<(String, Pos)>,
+        anchor: usize,
+    },
+    Seq {
+        path: String,
+        items: Vec<Value>,
+        anchor: usize,
+    },
 }
 
 struct Builder<'a> {
@@ -112,16 +135,26 @@ impl<'a> Builder<'a> {
 
     fn pos(&self, m: &Marker) -> Pos {
         let offset = self.char_to_byte.get(m.index()).copied().unwrap_or(self.src.len());
-        Pos { line: m.line().max(1), col: m.col() + 1, offset }
+        Pos {
+            line: m.line().max(1),
+            col: m.col() + 1,
+            offset,
+        }
     }
 
     /// The path a new child node gets, given the current container.
     fn child_path(&self) -> Option<String> {
         match self.stack.last() {
             None => Some(String::new()),
-            Some(Frame::Map { path, key: Some((k, _)), .. }) => {
-                Some(if path.is_empty() { k.clone() } else { format!("{path}.{k}") })
-            }
+            Some(Frame::Map {
+                path,
+                key: Some((k, _)),
+                ..
+            }) => Some(if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            }),
             Some(Frame::Map { key: None, .. }) => None, // this node is a key
             Some(Frame::Seq { path, items, .. }) => Some(format!("{path}[{}]", items.len())),
         }
@@ -161,14 +194,19 @@ impl<'a> Builder<'a> {
             },
         }
         if let Some((k, kpos)) = dup {
-            self.fail(kpos, format!("`{k}` is written twice here; each name must appear only once"));
+            self.fail(
+                kpos,
+                format!("`{k}` is written twice here; each name must appear only once"),
+            );
         }
     }
 
     fn record(&mut self, path: Option<String>, pos: Pos) {
         if let Some(path) = path {
             let key = match self.stack.last() {
-                Some(Frame::Map { key: Some((_, kpos)), .. }) => Some(*kpos),
+                Some(Frame::Map {
+                    key: Some((_, kpos)), ..
+                }) => Some(*kpos),
                 _ => None,
             };
             self.index.insert(path, NodePos { key, value: pos });
@@ -186,7 +224,11 @@ impl MarkedEventReceiver for Builder<'_> {
             Event::Scalar(text, style, anchor, _tag) => {
                 let path = self.child_path();
                 self.record(path, pos);
-                let v = if style == TScalarStyle::Plain { plain_scalar(&text) } else { Value::String(text) };
+                let v = if style == TScalarStyle::Plain {
+                    plain_scalar(&text)
+                } else {
+                    Value::String(text)
+                };
                 self.push_value(v, pos, anchor);
             }
             Event::SequenceStart(anchor, _) => {
@@ -196,7 +238,11 @@ impl MarkedEventReceiver for Builder<'_> {
                     return;
                 }
                 self.record(path.clone(), pos);
-                self.stack.push(Frame::Seq { path: path.unwrap_or_default(), items: Vec::new(), anchor });
+                self.stack.push(Frame::Seq {
+                    path: path.unwrap_or_default(),
+                    items: Vec::new(),
+                    anchor,
+                });
             }
             Event::MappingStart(anchor, _) => {
                 let path = self.child_path();
@@ -205,7 +251,12 @@ impl MarkedEventReceiver for Builder<'_> {
                     return;
                 }
                 self.record(path.clone(), pos);
-                self.stack.push(Frame::Map { path: path.unwrap_or_default(), map: Map::new(), key: None, anchor });
+                self.stack.push(Frame::Map {
+                    path: path.unwrap_or_default(),
+                    map: Map::new(),
+                    key: None,
+                    anchor,
+                });
             }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq { items, anchor, .. }) = self.stack.pop() {

@@ -18,13 +18,11 @@ october|november|december|ene|jan|feb|mar|abr|apr|jun|jul|ago|aug|sept|sep|set|o
 const WEEKDAYS: &str = "lunes|martes|miercoles|jueves|viernes|sabado|domingo|monday|tuesday|\
 wednesday|thursday|friday|saturday|sunday";
 
-static ISO: LazyLock<Regex> =
-    LazyLock::new(|| ascii_regex(r"\b([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\b"));
+static ISO: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\b"));
 static NUMERIC: LazyLock<Regex> =
     LazyLock::new(|| ascii_regex(r"\b([0-9]{1,2})[/-]([0-9]{1,2})(?:[/-]([0-9]{4}|[0-9]{2}))?\b"));
 // Dots only with a year: "10.30" is a time.
-static DOTTED: LazyLock<Regex> =
-    LazyLock::new(|| ascii_regex(r"\b([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4}|[0-9]{2})\b"));
+static DOTTED: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4}|[0-9]{2})\b"));
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
     ascii_regex(&format!(
         r"\b([0-9]{{1,2}})(?:st|nd|rd|th|ro|er|o)?\s*(?:de\s+|of\s+)?({MONTHS})\b\.?(?:\s*(?:de|del|,)?\s*([0-9]{{4}})\b)?"
@@ -35,18 +33,15 @@ static MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| {
         r"\b({MONTHS})\.?\s+([0-9]{{1,2}})(?:st|nd|rd|th)?\b(?:\s*,?\s*([0-9]{{4}})\b)?"
     ))
 });
-static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
-    ascii_regex(r"\b(pasado\s+manana|day\s+after\s+tomorrow|hoy|today|tonight|manana|tomorrow)\b")
-});
+static RELATIVE: LazyLock<Regex> =
+    LazyLock::new(|| ascii_regex(r"\b(pasado\s+manana|day\s+after\s+tomorrow|hoy|today|tonight|manana|tomorrow)\b"));
 static WEEKDAY_DAY: LazyLock<Regex> = LazyLock::new(|| {
     ascii_regex(&format!(
         r"\b(?:(?:el|on)\s+)?({WEEKDAYS})\s*,?\s+(?:the\s+)?([0-9]{{1,2}})(?:st|nd|rd|th)?"
     ))
 });
 static DAY_ONLY: LazyLock<Regex> = LazyLock::new(|| {
-    ascii_regex(
-        r"\b(?:(?:para|for)\s+)?(?:el\s+dia|el|on\s+the|the|dia)\s+([0-9]{1,2})(?:st|nd|rd|th)?",
-    )
+    ascii_regex(r"\b(?:(?:para|for)\s+)?(?:el\s+dia|el|on\s+the|the|dia)\s+([0-9]{1,2})(?:st|nd|rd|th)?")
 });
 static WEEKDAY: LazyLock<Regex> = LazyLock::new(|| {
     ascii_regex(&format!(
@@ -61,12 +56,7 @@ static NOT_A_DAY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Every date in the message, in order of appearance. Spans found are added to `claimed`.
-pub fn find_dates(
-    n: &Normalized,
-    today: Date,
-    asking_date: bool,
-    claimed: &mut Vec<Span>,
-) -> Vec<Found<Date>> {
+pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut Vec<Span>) -> Vec<Found<Date>> {
     let mut out = Vec::new();
     let text = n.text.as_str();
 
@@ -121,12 +111,7 @@ pub fn find_dates(
         if is_claimed(claimed, span) || !day_can_end_here(n, all.end()) {
             continue;
         }
-        if let Some(d) = day
-            .as_str()
-            .parse()
-            .ok()
-            .and_then(|d| day_of_month(d, today))
-        {
+        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today)) {
             push(&mut out, claimed, span, d);
         }
     }
@@ -138,12 +123,7 @@ pub fn find_dates(
         if is_claimed(claimed, span) || !day_can_end_here(n, all.end()) {
             continue;
         }
-        if let Some(d) = day
-            .as_str()
-            .parse()
-            .ok()
-            .and_then(|d| day_of_month(d, today))
-        {
+        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today)) {
             push(&mut out, claimed, span, d);
         }
     }
@@ -326,6 +306,20 @@ fn weekday(w: &str) -> Option<Weekday> {
         _ => return None,
     };
     Some(d)
+}
+
+/// Builds the static patterns now, so the first patient does not wait for them.
+pub fn warm_up() {
+    LazyLock::force(&ISO);
+    LazyLock::force(&NUMERIC);
+    LazyLock::force(&DOTTED);
+    LazyLock::force(&DAY_MONTH);
+    LazyLock::force(&MONTH_DAY);
+    LazyLock::force(&RELATIVE);
+    LazyLock::force(&WEEKDAY_DAY);
+    LazyLock::force(&DAY_ONLY);
+    LazyLock::force(&WEEKDAY);
+    LazyLock::force(&NOT_A_DAY);
 }
 
 #[cfg(test)]

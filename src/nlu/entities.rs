@@ -1,14 +1,12 @@
 //! Specialties, coverages, document numbers, names and small numbers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
 
 use super::intents::within_one_edit;
-use super::normalize::{
-    Found, Normalized, Span, ascii_regex, is_claimed, is_stop_word, normalize, tokens_of,
-};
+use super::normalize::{Found, Normalized, Span, ascii_regex, is_claimed, is_stop_word, normalize, tokens_of};
 use crate::flow::clinic::Clinic;
 
 /// Canonical value of private (no coverage) patients.
@@ -39,12 +37,17 @@ pub struct PhraseIndex {
     exact: HashMap<String, Vec<(Vec<String>, usize)>>,
     /// Single-token phrases long enough to tolerate one typo.
     fuzzy: Vec<(Vec<char>, usize)>,
+    /// Words known to be real (from the intents' examples): never a typo of something else.
+    real_words: HashSet<String>,
     canon: Vec<String>,
 }
 
+/// Common words one letter away from a vocabulary word ("clínica" / "clínico").
+const NEVER_TYPOS: &[&str] = &["clinica", "clinicas", "lista", "listo", "listas", "visto"];
+
 impl PhraseIndex {
-    pub fn specialties(clinic: &Clinic) -> PhraseIndex {
-        let mut idx = PhraseIndex::default();
+    pub fn specialties(clinic: &Clinic, real_words: &HashSet<String>) -> PhraseIndex {
+        let mut idx = PhraseIndex::with_real_words(real_words);
         for s in &clinic.specialties {
             let c = idx.canonical(&s.name);
             idx.add(&s.name, c);
@@ -65,8 +68,8 @@ impl PhraseIndex {
         idx.finish()
     }
 
-    pub fn coverages(clinic: &Clinic) -> PhraseIndex {
-        let mut idx = PhraseIndex::default();
+    pub fn coverages(clinic: &Clinic, real_words: &HashSet<String>) -> PhraseIndex {
+        let mut idx = PhraseIndex::with_real_words(real_words);
         for cov in &clinic.coverages {
             let c = idx.canonical(&cov.name);
             idx.add(&cov.name, c);
@@ -79,6 +82,15 @@ impl PhraseIndex {
             idx.add(p, c);
         }
         idx.finish()
+    }
+
+    fn with_real_words(real_words: &HashSet<String>) -> PhraseIndex {
+        let mut real_words = real_words.clone();
+        real_words.extend(NEVER_TYPOS.iter().map(|w| w.to_string()));
+        PhraseIndex {
+            real_words,
+            ..PhraseIndex::default()
+        }
     }
 
     fn canonical(&mut self, name: &str) -> usize {
@@ -136,11 +148,7 @@ impl PhraseIndex {
             if let Some(list) = self.exact.get(&toks[i].text) {
                 matched = list.iter().find_map(|(phrase, c)| {
                     let end = i + phrase.len();
-                    let same = toks
-                        .get(i..end)?
-                        .iter()
-                        .zip(phrase)
-                        .all(|(t, p)| t.text == *p);
+                    let same = toks.get(i..end)?.iter().zip(phrase).all(|(t, p)| t.text == *p);
                     same.then_some((end, *c))
                 });
             }
@@ -167,7 +175,11 @@ impl PhraseIndex {
     }
 
     fn fuzzy_match(&self, token: &str) -> Option<usize> {
-        if token.len() < 5 || is_stop_word(token) || token.chars().any(|c| c.is_ascii_digit()) {
+        if token.len() < 5
+            || is_stop_word(token)
+            || self.real_words.contains(token)
+            || token.chars().any(|c| c.is_ascii_digit())
+        {
             return None;
         }
         let chars: Vec<char> = token.chars().collect();
@@ -199,10 +211,7 @@ pub fn professional_forms(name: &str) -> Vec<String> {
         return vec![format!("{stem}iatra"), format!("{stem}iatras")];
     }
     match name.strip_suffix("ia") {
-        Some(stem) if stem.len() >= 3 => ["o", "a", "os", "as"]
-            .iter()
-            .map(|e| format!("{stem}{e}"))
-            .collect(),
+        Some(stem) if stem.len() >= 3 => ["o", "a", "os", "as"].iter().map(|e| format!("{stem}{e}")).collect(),
         _ => Vec::new(),
     }
 }
@@ -222,10 +231,8 @@ pub fn english_professional_forms(name: &str) -> Vec<String> {
 }
 
 static DIGIT_RUN: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"[0-9](?:[0-9.]*[0-9])?"));
-static DOTTED_DOC: LazyLock<Regex> =
-    LazyLock::new(|| ascii_regex(r"^[0-9]{1,2}\.[0-9]{3}\.[0-9]{3}$"));
-static SPACED_DOC: LazyLock<Regex> =
-    LazyLock::new(|| ascii_regex(r"\b[0-9]{1,2} [0-9]{3} [0-9]{3}\b"));
+static DOTTED_DOC: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"^[0-9]{1,2}\.[0-9]{3}\.[0-9]{3}$"));
+static SPACED_DOC: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b[0-9]{1,2} [0-9]{3} [0-9]{3}\b"));
 static ANY_DIGITS: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"[0-9](?:[0-9. -]*[0-9])?"));
 
 /// Document numbers: 7–8 digits, dots allowed ("12.345.678"). When a document is being asked
@@ -239,20 +246,14 @@ pub fn find_documents(n: &Normalized, claimed: &[Span], asking: bool) -> Vec<Fou
         let digits: String = run.chars().filter(char::is_ascii_digit).collect();
         let plain = !run.contains('.') && (7..=8).contains(&digits.len());
         if (plain || DOTTED_DOC.is_match(run)) && !is_claimed(claimed, span) {
-            out.push(Found {
-                span,
-                value: digits,
-            });
+            out.push(Found { span, value: digits });
         }
     }
     for m in SPACED_DOC.find_iter(text) {
         let span = Span::new(m.start(), m.end());
         if !is_claimed(claimed, span) && !out.iter().any(|f| f.span.overlaps(&span)) {
             let digits = m.as_str().chars().filter(char::is_ascii_digit).collect();
-            out.push(Found {
-                span,
-                value: digits,
-            });
+            out.push(Found { span, value: digits });
         }
     }
     if asking
@@ -289,9 +290,7 @@ const NAME_LEAD_INS: &[&[&str]] = &[
     &["it", "is"],
     &["its"],
 ];
-const GREETINGS: &[&str] = &[
-    "hola", "buenas", "buen", "buenos", "dia", "dias", "hi", "hello", "hey",
-];
+const GREETINGS: &[&str] = &["hola", "buenas", "buen", "buenos", "dia", "dias", "hi", "hello", "hey"];
 const THANKS: &[&str] = &["gracias", "thanks", "thank", "you", "saludos"];
 const NOT_NAME_WORDS: &[&str] = &[
     "quiero",
@@ -325,9 +324,7 @@ const NOT_NAME_WORDS: &[&str] = &[
     "thanks",
     "porque",
 ];
-const LOWER_PARTICLES: &[&str] = &[
-    "de", "del", "la", "las", "los", "y", "da", "di", "van", "von", "der",
-];
+const LOWER_PARTICLES: &[&str] = &["de", "del", "la", "las", "los", "y", "da", "di", "van", "von", "der"];
 
 /// A person's name from a message that answers "¿Me dice su nombre?", title-cased, or None
 /// when the message clearly is something else.
@@ -336,15 +333,9 @@ pub fn extract_name(original: &str) -> Option<String> {
         return None;
     }
     let words: Vec<&str> = original.split_whitespace().collect();
-    let keys: Vec<String> = words
-        .iter()
-        .map(|w| normalize(w).replace(' ', ""))
-        .collect();
+    let keys: Vec<String> = words.iter().map(|w| normalize(w).replace(' ', "")).collect();
     let mut start = 0;
-    while keys
-        .get(start)
-        .is_some_and(|k| GREETINGS.contains(&k.as_str()))
-    {
+    while keys.get(start).is_some_and(|k| GREETINGS.contains(&k.as_str())) {
         start += 1;
     }
     if let Some(lead) = NAME_LEAD_INS.iter().find(|lead| {
@@ -366,10 +357,7 @@ pub fn extract_name(original: &str) -> Option<String> {
     if rest.is_empty() || rest.len() > 6 {
         return None;
     }
-    if rest_keys
-        .iter()
-        .any(|k| NOT_NAME_WORDS.contains(&k.as_str()))
-    {
+    if rest_keys.iter().any(|k| NOT_NAME_WORDS.contains(&k.as_str())) {
         return None;
     }
     let mut parts = Vec::new();
@@ -417,20 +405,17 @@ fn title_case(word: &str) -> String {
 }
 
 const NUMBER_FILLERS: &[&str] = &[
-    "la", "el", "lo", "opcion", "option", "numero", "number", "nro", "the", "por", "favor",
-    "please",
+    "la", "el", "lo", "opcion", "option", "numero", "number", "nro", "the", "por", "favor", "please",
 ];
 
 /// A choice: a number or ordinal. Anywhere when `asking`; otherwise only when the message is
 /// nothing but a choice of 1..20 ("2", "la primera", "opción 3", "the second").
 pub fn find_number(n: &Normalized, asking: bool) -> Option<Found<i64>> {
     if asking {
-        return n.tokens.iter().find_map(|t| {
-            number_word(&t.text).map(|v| Found {
-                span: t.span,
-                value: v,
-            })
-        });
+        return n
+            .tokens
+            .iter()
+            .find_map(|t| number_word(&t.text).map(|v| Found { span: t.span, value: v }));
     }
     let mut found = None;
     for t in &n.tokens {
@@ -438,12 +423,7 @@ pub fn find_number(n: &Normalized, asking: bool) -> Option<Found<i64>> {
             continue;
         }
         match number_word(&t.text) {
-            Some(v) if found.is_none() && (1..=20).contains(&v) => {
-                found = Some(Found {
-                    span: t.span,
-                    value: v,
-                })
-            }
+            Some(v) if found.is_none() && (1..=20).contains(&v) => found = Some(Found { span: t.span, value: v }),
             _ => return None,
         }
     }
@@ -495,6 +475,14 @@ fn number_word(w: &str) -> Option<i64> {
         _ => return None,
     };
     Some(v)
+}
+
+/// Builds the static patterns now, so the first patient does not wait for them.
+pub fn warm_up() {
+    LazyLock::force(&DIGIT_RUN);
+    LazyLock::force(&DOTTED_DOC);
+    LazyLock::force(&SPACED_DOC);
+    LazyLock::force(&ANY_DIGITS);
 }
 
 #[cfg(test)]

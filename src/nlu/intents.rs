@@ -118,11 +118,7 @@ impl IntentIndex {
                 *b = b.max(s);
             }
         }
-        let mut out: Vec<(usize, f32)> = best
-            .into_iter()
-            .enumerate()
-            .filter(|(_, s)| *s > 0.0)
-            .collect();
+        let mut out: Vec<(usize, f32)> = best.into_iter().enumerate().filter(|(_, s)| *s > 0.0).collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
         out
     }
@@ -161,10 +157,8 @@ impl IntentIndex {
     }
 
     fn score_example(&self, words: &[MessageWord], best_for: &[f32], ex: &Example) -> f32 {
-        let same_set = words.len() == ex.words.len()
-            && words
-                .iter()
-                .all(|w| w.exact.is_some_and(|id| ex.words.contains(&id)));
+        let same_set =
+            words.len() == ex.words.len() && words.iter().all(|w| w.exact.is_some_and(|id| ex.words.contains(&id)));
         if same_set {
             return 1.0;
         }
@@ -270,15 +264,7 @@ pub fn without_greetings(tokens: &[String]) -> Option<Vec<String>> {
     let is_greeting = |t: &String| {
         matches!(
             t.as_str(),
-            "hola"
-                | "hello"
-                | "buenos"
-                | "dias"
-                | "good"
-                | "morning"
-                | "afternoon"
-                | "evening"
-                | "saludos"
+            "hola" | "hello" | "buenos" | "dias" | "good" | "morning" | "afternoon" | "evening" | "saludos"
         )
     };
     let rest: Vec<String> = tokens.iter().filter(|t| !is_greeting(t)).cloned().collect();
@@ -323,12 +309,7 @@ mod tests {
             assert!(within_one_edit(&chars(b), &chars(a)), "{b} {a}");
             assert!(strsim::osa_distance(a, b) <= 1, "{a} {b}");
         }
-        let no = [
-            ("turno", "tunro2"),
-            ("abc", "cba"),
-            ("quiero", "queria"),
-            ("a", "abc"),
-        ];
+        let no = [("turno", "tunro2"), ("abc", "cba"), ("quiero", "queria"), ("a", "abc")];
         for (a, b) in no {
             assert!(!within_one_edit(&chars(a), &chars(b)), "{a} {b}");
             assert!(strsim::osa_distance(a, b) > 1, "{a} {b}");
@@ -355,10 +336,7 @@ mod tests {
     #[test]
     fn rare_words_weigh_more_and_typos_count() {
         let idx = IntentIndex::new(vec![
-            (
-                "book".into(),
-                vec!["quiero".into(), "sacar".into(), "turno".into()],
-            ),
+            ("book".into(), vec!["quiero".into(), "sacar".into(), "turno".into()]),
             (
                 "cancel".into(),
                 vec!["quiero".into(), "cancelar".into(), "turno".into()],
@@ -372,10 +350,6 @@ mod tests {
         let s = idx.score(&["cancelo".into(), "turno".into()]);
         assert_eq!(idx.name(s[0].0), "cancel");
         assert!(idx.score(&[]).is_empty());
-        assert!(
-            IntentIndex::new(Vec::new())
-                .score(&["hola".into()])
-                .is_empty()
-        );
+        assert!(IntentIndex::new(Vec::new()).score(&["hola".into()]).is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! Yes/no lexicons and language detection: small closed word lists, no examples needed.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use super::normalize::{Normalized, Span, squeeze};
@@ -27,84 +28,25 @@ pub struct YesNo {
     pub polarity: Polarity,
     /// The whole message is a yes/no (plus thanks/please), not just its first words.
     pub exact: bool,
+    /// Thanks or please came with it ("ok, gracias" may be a thank-you more than a yes).
+    pub polite: bool,
 }
 
-const AFFIRM: &[&str] = &[
-    "si",
-    "sip",
-    "dale",
-    "ok",
-    "okey",
-    "okay",
-    "oka",
-    "de acuerdo",
-    "perfecto",
-    "confirmo",
-    "confirmado",
-    "correcto",
-    "exacto",
-    "claro",
-    "por supuesto",
-    "bueno",
-    "va",
-    "vale",
-    "genial",
-    "listo",
-    "esta bien",
-    "ta bien",
-    "muy bien",
-    "bien",
-    "afirmativo",
-    "obvio",
-    "asi es",
-    "yes",
-    "sure",
-    "yeah",
-    "yep",
-    "yup",
-    "of course",
-    "correct",
-    "confirm",
-    "confirmed",
-    "right",
-    "that s right",
-    "sounds good",
-    "great",
-    "perfect",
-    "fine",
-    "absolutely",
-    "agreed",
-];
-const DENY: &[&str] = &[
-    "no",
-    "nop",
-    "nope",
-    "nah",
-    "para nada",
-    "negativo",
-    "tampoco",
-    "no quiero",
-    "mejor no",
-    "de ninguna manera",
-    "ni ahi",
-    "no way",
-    "not really",
-    "no thanks",
-    "not now",
-    "ahora no",
-    "todavia no",
-    "aun no",
-    "no por ahora",
-];
-const POLITE: &[&str] = &[
-    "gracias", "muchas", "mil", "thanks", "thank", "you", "por", "favor", "please", "much",
-];
+// Phrases separated by '|', compared after squeezing repeated letters ("siii" → "si").
+const AFFIRM: &str = "si|sip|dale|ok|okey|okay|oka|de acuerdo|perfecto|confirmo|confirmado|\
+    correcto|exacto|claro|por supuesto|bueno|va|vale|genial|listo|esta bien|ta bien|muy bien|\
+    bien|afirmativo|obvio|asi es|yes|sure|yeah|yep|yup|of course|correct|confirm|confirmed|\
+    right|that s right|sounds good|great|perfect|fine|absolutely|agreed";
+const DENY: &str = "no|nop|nope|nah|para nada|negativo|tampoco|no quiero|mejor no|\
+    de ninguna manera|ni ahi|no way|not really|no thanks|not now|ahora no|todavia no|aun no|\
+    no por ahora";
+const POLITE: &str = "gracias muchas mil thanks thank you por favor please much";
 
 static LEXICON: LazyLock<Vec<(Vec<String>, Polarity)>> = LazyLock::new(|| {
     let mut v: Vec<(Vec<String>, Polarity)> = AFFIRM
-        .iter()
+        .split('|')
         .map(|p| (p, Polarity::Affirm))
-        .chain(DENY.iter().map(|p| (p, Polarity::Deny)))
+        .chain(DENY.split('|').map(|p| (p, Polarity::Deny)))
         .map(|(p, pol)| (p.split(' ').map(squeeze).collect(), pol))
         .collect();
     v.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
@@ -118,39 +60,44 @@ pub fn yes_no(n: &Normalized, claimed: &[Span]) -> Option<YesNo> {
         return emoji_yes_no(&n.original).map(|polarity| YesNo {
             polarity,
             exact: true,
+            polite: false,
         });
     }
     if claimed.iter().any(|c| c.overlaps(&n.tokens[0].span)) {
         return None;
     }
-    let toks: Vec<String> = n
-        .tokens
-        .iter()
-        .take(MAX_TOKENS)
-        .map(|t| squeeze(&t.text))
-        .collect();
+    let toks: Vec<String> = n.tokens.iter().take(MAX_TOKENS).map(|t| squeeze(&t.text)).collect();
     let mut i = 0;
     let mut polarity = None;
+    let mut polite = false;
     while i < toks.len() {
-        let hit = LEXICON.iter().find(|(phrase, _)| {
-            toks.get(i..i + phrase.len())
-                .is_some_and(|w| w == phrase.as_slice())
-        });
+        let hit = LEXICON
+            .iter()
+            .find(|(phrase, _)| toks.get(i..i + phrase.len()).is_some_and(|w| w == phrase.as_slice()));
         match hit {
             Some((phrase, pol)) if polarity.is_none_or(|p| p == *pol) => {
                 polarity = Some(*pol);
                 i += phrase.len();
             }
-            _ if POLITE.contains(&toks[i].as_str()) && polarity.is_some() => i += 1,
+            _ if is_polite(&toks[i]) && polarity.is_some() => {
+                polite = true;
+                i += 1;
+            }
             _ => break,
         }
     }
     let polarity = polarity?;
-    let rest_polite = toks[i..].iter().all(|t| POLITE.contains(&t.as_str()));
+    let rest = toks.get(i..).unwrap_or(&[]);
+    let exact = rest.iter().all(|t| is_polite(t));
     Some(YesNo {
         polarity,
-        exact: rest_polite,
+        exact,
+        polite: polite || (exact && !rest.is_empty()),
     })
+}
+
+fn is_polite(w: &str) -> bool {
+    POLITE.split(' ').any(|p| p == w)
 }
 
 fn emoji_yes_no(original: &str) -> Option<Polarity> {
@@ -164,160 +111,43 @@ fn emoji_yes_no(original: &str) -> Option<Polarity> {
     }
 }
 
-const SPANISH: &[&str] = &[
-    "hola",
-    "buenos",
-    "buenas",
-    "buen",
-    "dias",
-    "tardes",
-    "noches",
-    "quiero",
-    "quisiera",
-    "queria",
-    "necesito",
-    "turno",
-    "turnos",
-    "gracias",
-    "el",
-    "la",
-    "los",
-    "las",
-    "de",
-    "del",
-    "que",
-    "para",
-    "por",
-    "con",
-    "una",
-    "un",
-    "mi",
-    "es",
-    "esta",
-    "estoy",
-    "tengo",
-    "puedo",
-    "como",
-    "cuando",
-    "donde",
-    "hay",
-    "si",
-    "manana",
-    "hoy",
-    "y",
-    "pero",
-    "medico",
-    "obra",
-    "social",
-    "sacar",
-    "cancelar",
-    "hablar",
-    "persona",
-    "trabajan",
-    "aceptan",
-    "favor",
-    "soy",
-    "llamo",
-    "semana",
-    "proximo",
-    "tarde",
-    "lunes",
-    "martes",
-    "miercoles",
-    "jueves",
-    "viernes",
-    "sabado",
-    "domingo",
-    "en",
-    "al",
-    "dale",
-    "nombre",
-    "ayuda",
-    "usted",
-    "ustedes",
-    "cual",
-];
-const ENGLISH: &[&str] = &[
-    "hello",
-    "hi",
-    "hey",
-    "good",
-    "morning",
-    "afternoon",
-    "evening",
-    "i",
-    "want",
-    "need",
-    "would",
-    "like",
-    "to",
-    "the",
-    "an",
-    "my",
-    "is",
-    "are",
-    "you",
-    "do",
-    "can",
-    "could",
-    "please",
-    "thanks",
-    "thank",
-    "appointment",
-    "book",
-    "cancel",
-    "with",
-    "for",
-    "on",
-    "at",
-    "today",
-    "tomorrow",
-    "next",
-    "what",
-    "which",
-    "when",
-    "where",
-    "how",
-    "yes",
-    "yeah",
-    "sure",
-    "of",
-    "and",
-    "have",
-    "it",
-    "this",
-    "that",
-    "doctor",
-    "insurance",
-    "speak",
-    "talk",
-    "human",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "name",
-    "help",
-    "your",
-    "does",
-];
+// Words typical of one language and not the other ("no", "ok", "a" are in neither).
+const SPANISH: &str = "hola buenos buenas buen dias tardes noches quiero quisiera queria \
+    necesito turno turnos gracias el la los las de del que para por con una un mi es esta \
+    estoy tengo puedo como cuando donde hay si manana hoy y pero medico obra social sacar \
+    cancelar hablar persona trabajan aceptan favor soy llamo semana proximo tarde lunes \
+    martes miercoles jueves viernes sabado domingo en al dale nombre ayuda usted ustedes \
+    cual chau adios tienen atienden abren queda llego puede podes pasas hasta luego muchas";
+const ENGLISH: &str = "hello hi hey good morning afternoon evening i want need would like to \
+    the an my is are you do can could please thanks thank appointment book cancel with for \
+    on at today tomorrow next what which when where how yes yeah sure of and have it this \
+    that doctor insurance speak talk human monday tuesday wednesday thursday friday \
+    saturday sunday name help your does bye goodbye see there open close located hours \
+    accept take";
+
+static SPANISH_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| SPANISH.split_whitespace().collect());
+static ENGLISH_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| ENGLISH.split_whitespace().collect());
 
 /// The message's language when its function words say so clearly.
 pub fn detect_lang(n: &Normalized) -> Option<crate::lang::Lang> {
     let (mut es, mut en) = (0, 0);
     for t in n.tokens.iter().take(MAX_TOKENS) {
         let w = t.text.as_str();
-        es += usize::from(SPANISH.contains(&w));
-        en += usize::from(ENGLISH.contains(&w));
+        es += usize::from(SPANISH_WORDS.contains(w));
+        en += usize::from(ENGLISH_WORDS.contains(w));
     }
     match es.cmp(&en) {
         std::cmp::Ordering::Greater => Some(crate::lang::Lang::Es),
         std::cmp::Ordering::Less => Some(crate::lang::Lang::En),
         std::cmp::Ordering::Equal => None,
     }
+}
+
+/// Builds the static patterns now, so the first patient does not wait for them.
+pub fn warm_up() {
+    LazyLock::force(&LEXICON);
+    LazyLock::force(&SPANISH_WORDS);
+    LazyLock::force(&ENGLISH_WORDS);
 }
 
 #[cfg(test)]
@@ -332,27 +162,10 @@ mod tests {
     #[test]
     fn yes_no_lexicons() {
         use Polarity::*;
-        for s in [
-            "sí",
-            "si",
-            "Siii",
-            "dale",
-            "ok",
-            "de acuerdo",
-            "perfecto",
-            "confirmo",
-        ] {
+        for s in ["sí", "si", "Siii", "dale", "ok", "de acuerdo", "perfecto", "confirmo"] {
             assert_eq!(yn(s), Some((Affirm, true)), "{s}");
         }
-        for s in [
-            "correcto",
-            "yes",
-            "sure",
-            "yeah",
-            "Sí, perfecto",
-            "si gracias",
-            "👍",
-        ] {
+        for s in ["correcto", "yes", "sure", "yeah", "Sí, perfecto", "si gracias", "👍"] {
             assert_eq!(yn(s), Some((Affirm, true)), "{s}");
         }
         for s in [

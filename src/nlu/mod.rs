@@ -145,4 +145,3 @@ pub trait Understand: Send + Sync {
 pub fn rules_for(clinic: &Clinic, intents: &[IntentDef]) -> rules::RulesNlu {
     rules::RulesNlu::new(clinic, intents)
 }
-#[cfg(test)] mod zz_probe_tmp;

@@ -108,30 +108,17 @@ impl Normalized {
     pub fn before(&self, at: usize) -> &str {
         self.text.get(..at).unwrap_or("")
     }
-
-    /// Index of the first token starting at or after `at`.
-    pub fn token_at(&self, at: usize) -> Option<usize> {
-        self.tokens.iter().position(|t| t.span.start >= at)
-    }
 }
 
 /// Normalizes a phrase from configuration (examples, synonyms) into space-joined tokens.
 pub fn normalize(s: &str) -> String {
     let n = Normalized::new(s);
-    n.tokens
-        .iter()
-        .map(|t| t.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    n.tokens.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 /// Normalized tokens of a phrase from configuration.
 pub fn tokens_of(s: &str) -> Vec<String> {
-    Normalized::new(s)
-        .tokens
-        .into_iter()
-        .map(|t| t.text)
-        .collect()
+    Normalized::new(s).tokens.into_iter().map(|t| t.text).collect()
 }
 
 /// The first `max` chars of `s`, cut on a char boundary.

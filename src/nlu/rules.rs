@@ -3,13 +3,15 @@
 //! Everything that depends only on the clinic and the intents (phrase indexes, example
 //! tokens, token weights) is built in `new`; `understand` only reads.
 
+use std::collections::HashSet;
+
 use jiff::civil::Date;
 
 use super::dates::find_dates;
 use super::entities::{PhraseIndex, extract_name, find_documents, find_number};
 use super::intents::{IntentIndex, content_tokens, without_greetings};
 use super::lexicons::{YesNo, detect_lang, yes_no};
-use super::normalize::{Normalized, Span, is_stop_word};
+use super::normalize::{Normalized, Span, is_stop_word, tokens_of};
 use super::times::find_times;
 use super::{Entity, EntityKind, IntentDef, IntentGuess, NluContext, Understand, Understanding};
 use crate::flow::clinic::Clinic;
@@ -36,18 +38,25 @@ struct Extracted {
 
 impl Extracted {
     fn marks(&self) -> Vec<(Span, &'static str)> {
-        self.entities
-            .iter()
-            .map(|(s, e)| (*s, e.kind.as_str()))
-            .collect()
+        self.entities.iter().map(|(s, e)| (*s, e.kind.as_str())).collect()
     }
 }
 
 impl RulesNlu {
     pub fn new(clinic: &Clinic, intents: &[IntentDef]) -> Self {
+        super::dates::warm_up();
+        super::times::warm_up();
+        super::entities::warm_up();
+        super::lexicons::warm_up();
+        // Words the admin used in examples are real words, never typos of a specialty.
+        let real_words: HashSet<String> = intents
+            .iter()
+            .flat_map(|def| def.examples.iter())
+            .flat_map(|(_, ex)| tokens_of(ex))
+            .collect();
         let mut nlu = RulesNlu {
-            specialties: PhraseIndex::specialties(clinic),
-            coverages: PhraseIndex::coverages(clinic),
+            specialties: PhraseIndex::specialties(clinic, &real_words),
+            coverages: PhraseIndex::coverages(clinic, &real_words),
             intents: IntentIndex::default(),
         };
         // Examples are tokenized exactly like messages, so entities in them ("con OSDE")
@@ -56,11 +65,7 @@ impl RulesNlu {
         let ctx = NluContext::default();
         let examples = intents
             .iter()
-            .flat_map(|def| {
-                def.examples
-                    .iter()
-                    .map(move |(_, ex)| (def.name.clone(), ex))
-            })
+            .flat_map(|def| def.examples.iter().map(move |(_, ex)| (def.name.clone(), ex)))
             .map(|(name, ex)| {
                 let n = Normalized::new(ex);
                 let found = nlu.extract(&n, any_day, &ctx);
@@ -76,9 +81,7 @@ impl RulesNlu {
         let mut claimed = Vec::new();
         let mut entities: Vec<(Span, Entity)> = Vec::new();
         let mut push = |span: Span, kind: EntityKind, value: serde_json::Value| {
-            let dup = entities
-                .iter()
-                .any(|(_, e)| e.kind == kind && e.value == value);
+            let dup = entities.iter().any(|(_, e)| e.kind == kind && e.value == value);
             if !dup {
                 let text = n.original_of(span).to_string();
                 entities.push((span, Entity { kind, value, text }));
@@ -137,11 +140,7 @@ impl RulesNlu {
             .map(|(i, s)| {
                 let name = self.intents.name(i).to_string();
                 // A state that expects an intent makes it a little more likely.
-                let boost = if ctx.expecting.contains(&name) {
-                    0.05
-                } else {
-                    0.0
-                };
+                let boost = if ctx.expecting.contains(&name) { 0.05 } else { 0.0 };
                 (name, (s + boost).min(1.0))
             })
             .collect();
@@ -173,20 +172,29 @@ impl Understand for RulesNlu {
         let expecting_yn = ctx.expecting.iter().any(|e| e == "affirm" || e == "deny");
 
         let mut intent = scored.filter(|(_, s)| *s >= MIN_INTENT);
-        let exact_yn = yn.is_some_and(|y| y.exact);
-        if let Some(YesNo { polarity, exact }) = yn {
+        // An exact yes/no is sure when it is the answer to a yes/no question, or alone.
+        let mut exact_yn = false;
+        if let Some(YesNo {
+            polarity,
+            exact,
+            polite,
+        }) = yn
+        {
             let conf = match (exact, expecting_yn) {
                 (true, true) => 1.0,
+                // "ok, gracias" out of the blue is as likely a thank-you.
+                (true, false) if polite => 0.75,
                 (true, false) => 0.9,
                 (false, true) => 0.7,
                 (false, false) => 0.6,
             };
-            let beats = exact || intent.as_ref().is_none_or(|(_, s)| conf >= *s);
-            if beats {
+            let forced = exact && expecting_yn;
+            if forced || intent.as_ref().is_none_or(|(_, s)| conf >= *s) {
                 if let Some((_, s)) = &intent {
                     second = second.max(*s);
                 }
                 intent = Some((polarity.intent().to_string(), conf));
+                exact_yn = exact && conf >= 0.9;
             } else {
                 second = second.max(conf);
             }
@@ -244,10 +252,7 @@ impl Understand for RulesNlu {
 }
 
 fn kind_order(k: EntityKind) -> usize {
-    EntityKind::ALL
-        .iter()
-        .position(|x| *x == k)
-        .unwrap_or(usize::MAX)
+    EntityKind::ALL.iter().position(|x| *x == k).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

@@ -50,22 +50,14 @@ pub fn find_times(n: &Normalized, asking_time: bool, claimed: &mut Vec<Span>) ->
         };
         let mut end = all.end();
         let mut suffix = c.name("suf");
-        if n.rest(end)
-            .chars()
-            .next()
-            .is_some_and(char::is_alphanumeric)
-        {
+        if n.rest(end).chars().next().is_some_and(char::is_alphanumeric) {
             // "10 hermanos": the "h" was not a suffix; retry without it.
             if suffix.is_none() {
                 continue;
             }
             end = number_end(&c);
             suffix = None;
-            if n.rest(end)
-                .chars()
-                .next()
-                .is_some_and(char::is_alphanumeric)
-            {
+            if n.rest(end).chars().next().is_some_and(char::is_alphanumeric) {
                 continue;
             }
         }
@@ -206,6 +198,14 @@ fn hour_24(hour: &str, part: Part) -> Option<u8> {
         Part::Unknown => h,
     };
     (h24 <= 23).then_some(h24)
+}
+
+/// Builds the static patterns now, so the first patient does not wait for them.
+pub fn warm_up() {
+    LazyLock::force(&TIME);
+    LazyLock::force(&QUALIFIER);
+    LazyLock::force(&DAYPART);
+    LazyLock::force(&NOON);
 }
 
 #[cfg(test)]

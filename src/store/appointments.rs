@@ -50,12 +50,7 @@ pub struct Slot {
 impl Slot {
     /// The value of the UNIQUE index while the slot is booked.
     pub fn key(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.professional,
-            fmt_date(self.date),
-            fmt_hhmm(self.time)
-        )
+        format!("{}|{}|{}", self.professional, fmt_date(self.date), fmt_hhmm(self.time))
     }
 }
 
@@ -94,11 +89,7 @@ pub struct Appointment {
     pub session: String,
     #[serde(with = "super::time::instant")]
     pub created_at: Timestamp,
-    #[serde(
-        default,
-        with = "super::time::opt_instant",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "super::time::opt_instant", skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<Timestamp>,
     pub slot_key: String,
 }
@@ -129,10 +120,7 @@ fn thrown(e: &StoreError, tag: &str) -> bool {
 impl Store {
     /// Books a slot. `StoreError::SlotTaken` when someone else holds it, even if they
     /// booked it a microsecond earlier from another replica.
-    pub async fn create_appointment(
-        &self,
-        new: &NewAppointment,
-    ) -> Result<Appointment, StoreError> {
+    pub async fn create_appointment(&self, new: &NewAppointment) -> Result<Appointment, StoreError> {
         let appointment = Appointment {
             id: String::new(),
             specialty: new.specialty.clone(),
@@ -155,9 +143,7 @@ impl Store {
         let sql = format!("CREATE appointment CONTENT $doc RETURN {PLAIN_ID}");
         // A lost transaction race is retried: the retry meets the unique index and turns into
         // a clean SlotTaken (or succeeds if the winner rolled back).
-        let mut resp = self
-            .run_retry(&sql, json!({ "doc": to_doc(&appointment)? }))
-            .await?;
+        let mut resp = self.run_retry(&sql, json!({ "doc": to_doc(&appointment)? })).await?;
         decode_rows(&mut resp, 0, "appointment")?
             .into_iter()
             .next()
@@ -170,10 +156,7 @@ impl Store {
         Ok(decode_rows(&mut resp, 0, "appointment")?.into_iter().next())
     }
 
-    pub async fn list_appointments(
-        &self,
-        filter: &AppointmentFilter,
-    ) -> Result<Vec<Appointment>, StoreError> {
+    pub async fn list_appointments(&self, filter: &AppointmentFilter) -> Result<Vec<Appointment>, StoreError> {
         let mut conditions = Vec::new();
         let mut vars = serde_json::Map::new();
         let mut add = |cond: &str, name: &str, value: serde_json::Value| {
@@ -196,11 +179,7 @@ impl Store {
             add("session = $session_id", "session_id", json!(s));
         }
         if let Some(t) = filter.starts_after {
-            add(
-                "starts_at > $starts_after",
-                "starts_after",
-                json!(fmt_instant(t)),
-            );
+            add("starts_at > $starts_after", "starts_after", json!(fmt_instant(t)));
         }
         let mut sql = format!("SELECT {PLAIN_ID} FROM appointment");
         if !conditions.is_empty() {
@@ -218,11 +197,7 @@ impl Store {
 
     /// Cancels a booked appointment and its pending reminders in one transaction, freeing the
     /// slot. `None` when there is no booked appointment with that id.
-    pub async fn cancel_appointment(
-        &self,
-        id: &str,
-        now: Timestamp,
-    ) -> Result<Option<Appointment>, StoreError> {
+    pub async fn cancel_appointment(&self, id: &str, now: Timestamp) -> Result<Option<Appointment>, StoreError> {
         let sql = format!(
             "BEGIN TRANSACTION;
              IF (SELECT VALUE status FROM ONLY type::record('appointment', $id)) != 'booked' {{
@@ -265,12 +240,7 @@ impl Store {
         ))
     }
 
-    async fn try_reschedule(
-        &self,
-        id: &str,
-        to: &Slot,
-        now: Timestamp,
-    ) -> Result<Option<Appointment>, StoreError> {
+    async fn try_reschedule(&self, id: &str, to: &Slot, now: Timestamp) -> Result<Option<Appointment>, StoreError> {
         let reminders = self.reminders_of(id).await?;
         let pending: Vec<&Reminder> = reminders
             .iter()
@@ -321,20 +291,12 @@ impl Store {
         vars.insert("starts_at".into(), json!(fmt_instant(to.starts_at)));
         vars.insert("minutes".into(), json!(to.minutes));
         vars.insert("slot_key".into(), json!(to.key()));
-        let mut resp = self
-            .run_retry(&sql, serde_json::Value::Object(vars))
-            .await?;
-        Ok(decode_rows(&mut resp, last, "appointment")?
-            .into_iter()
-            .next())
+        let mut resp = self.run_retry(&sql, serde_json::Value::Object(vars)).await?;
+        Ok(decode_rows(&mut resp, last, "appointment")?.into_iter().next())
     }
 
     /// Start times already booked for a professional on a date.
-    pub async fn booked_slots(
-        &self,
-        professional: &str,
-        date: Date,
-    ) -> Result<Vec<Time>, StoreError> {
+    pub async fn booked_slots(&self, professional: &str, date: Date) -> Result<Vec<Time>, StoreError> {
         Ok(self
             .booked_between(date, date)
             .await?
@@ -346,11 +308,7 @@ impl Store {
 
     /// Every booked (professional, date, time) with `from <= date <= to`: one query for a
     /// whole availability search instead of one per day and professional.
-    pub async fn booked_between(
-        &self,
-        from: Date,
-        to: Date,
-    ) -> Result<Vec<(String, Date, Time)>, StoreError> {
+    pub async fn booked_between(&self, from: Date, to: Date) -> Result<Vec<(String, Date, Time)>, StoreError> {
         let mut resp = self
             .run(
                 "SELECT professional, date, time FROM appointment

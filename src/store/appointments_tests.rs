@@ -41,18 +41,12 @@ fn now() -> Timestamp {
 async fn book_read_back_and_refuse_a_double_booking() {
     let store = mem().await;
     let a = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-10", "09:00"),
-            "30111222",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "09:00"), "30111222"))
         .await
         .unwrap();
     assert!(!a.id.is_empty() && !a.id.contains(':'), "{}", a.id);
     assert_eq!(a.slot_key, "Dr. Juan Pérez|2025-06-10|09:00");
-    assert_eq!(
-        a.starts_at,
-        "2025-06-10T12:00:00Z".parse::<Timestamp>().unwrap()
-    );
+    assert_eq!(a.starts_at, "2025-06-10T12:00:00Z".parse::<Timestamp>().unwrap());
     assert_eq!(
         (a.status, a.coverage.as_deref()),
         (AppointmentStatus::Booked, Some("OSDE"))
@@ -61,10 +55,7 @@ async fn book_read_back_and_refuse_a_double_booking() {
     assert_eq!(store.get_appointment("nope").await.unwrap(), None);
 
     let twice = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-10", "09:00"),
-            "99888777",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "09:00"), "99888777"))
         .await;
     assert!(matches!(twice, Err(StoreError::SlotTaken)), "{twice:?}");
     // Same time with another professional is another slot.
@@ -87,13 +78,8 @@ async fn ten_concurrent_bookings_of_one_slot_make_one_appointment() {
     let mut tasks = Vec::new();
     for i in 0..10 {
         let store = store.clone();
-        let new = booking(
-            slot("Dr. Juan Pérez", "2025-06-11", "10:30"),
-            &format!("3000000{i}"),
-        );
-        tasks.push(tokio::spawn(
-            async move { store.create_appointment(&new).await },
-        ));
+        let new = booking(slot("Dr. Juan Pérez", "2025-06-11", "10:30"), &format!("3000000{i}"));
+        tasks.push(tokio::spawn(async move { store.create_appointment(&new).await }));
     }
     let (mut ok, mut taken) = (0, 0);
     for t in tasks {
@@ -104,10 +90,7 @@ async fn ten_concurrent_bookings_of_one_slot_make_one_appointment() {
         }
     }
     assert_eq!((ok, taken), (1, 9));
-    let all = store
-        .list_appointments(&AppointmentFilter::default())
-        .await
-        .unwrap();
+    let all = store.list_appointments(&AppointmentFilter::default()).await.unwrap();
     assert_eq!(all.len(), 1);
 }
 
@@ -115,32 +98,16 @@ async fn ten_concurrent_bookings_of_one_slot_make_one_appointment() {
 async fn cancelling_frees_the_slot() {
     let store = mem().await;
     let s = slot("Dr. Juan Pérez", "2025-06-10", "09:30");
-    let a = store
-        .create_appointment(&booking(s.clone(), "30111222"))
-        .await
-        .unwrap();
-    let c = store
-        .cancel_appointment(&a.id, now())
-        .await
-        .unwrap()
-        .unwrap();
+    let a = store.create_appointment(&booking(s.clone(), "30111222")).await.unwrap();
+    let c = store.cancel_appointment(&a.id, now()).await.unwrap().unwrap();
     assert_eq!(c.status, AppointmentStatus::Cancelled);
     assert_eq!(c.slot_key, format!("cancelled:{}", a.id));
     assert_eq!(c.cancelled_at, Some(now()));
     // Cancelling twice or an unknown id changes nothing.
     assert_eq!(store.cancel_appointment(&a.id, now()).await.unwrap(), None);
     assert_eq!(store.cancel_appointment("nope", now()).await.unwrap(), None);
-    assert!(
-        store
-            .booked_slots("Dr. Juan Pérez", s.date)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let again = store
-        .create_appointment(&booking(s, "40222333"))
-        .await
-        .unwrap();
+    assert!(store.booked_slots("Dr. Juan Pérez", s.date).await.unwrap().is_empty());
+    let again = store.create_appointment(&booking(s, "40222333")).await.unwrap();
     assert_eq!(again.status, AppointmentStatus::Booked);
 }
 
@@ -148,44 +115,26 @@ async fn cancelling_frees_the_slot() {
 async fn list_filters_and_sorts_by_start() {
     let store = mem().await;
     let late = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-12", "11:00"),
-            "30111222",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-12", "11:00"), "30111222"))
         .await
         .unwrap();
     let early = store
-        .create_appointment(&booking(
-            slot("Dra. Laura Díaz", "2025-06-10", "08:00"),
-            "30111222",
-        ))
+        .create_appointment(&booking(slot("Dra. Laura Díaz", "2025-06-10", "08:00"), "30111222"))
         .await
         .unwrap();
     let past = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-02", "08:00"),
-            "30111222",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-02", "08:00"), "30111222"))
         .await
         .unwrap();
     let other = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-10", "08:00"),
-            "55555555",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "08:00"), "55555555"))
         .await
         .unwrap();
     let cancelled = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-13", "08:00"),
-            "30111222",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-13", "08:00"), "30111222"))
         .await
         .unwrap();
-    store
-        .cancel_appointment(&cancelled.id, now())
-        .await
-        .unwrap();
+    store.cancel_appointment(&cancelled.id, now()).await.unwrap();
 
     let ids = |list: Vec<Appointment>| list.into_iter().map(|a| a.id).collect::<Vec<_>>();
     let mine = AppointmentFilter {
@@ -225,17 +174,11 @@ async fn list_filters_and_sorts_by_start() {
 async fn reschedule_is_atomic() {
     let store = mem().await;
     let a = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-10", "09:00"),
-            "30111222",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "09:00"), "30111222"))
         .await
         .unwrap();
     let b = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-10", "10:00"),
-            "40222333",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "10:00"), "40222333"))
         .await
         .unwrap();
     // Onto b's slot: refused, and a keeps its own.
@@ -246,37 +189,19 @@ async fn reschedule_is_atomic() {
     assert_eq!(store.get_appointment(&a.id).await.unwrap(), Some(a.clone()));
 
     let moved = store
-        .reschedule_appointment(
-            &a.id,
-            &slot("Dra. Laura Díaz", "2025-06-11", "08:30"),
-            now(),
-        )
+        .reschedule_appointment(&a.id, &slot("Dra. Laura Díaz", "2025-06-11", "08:30"), now())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        (
-            moved.professional.as_str(),
-            moved.date.to_string(),
-            moved.time
-        ),
-        (
-            "Dra. Laura Díaz",
-            "2025-06-11".to_string(),
-            Time::constant(8, 30, 0, 0)
-        )
+        (moved.professional.as_str(), moved.date.to_string(), moved.time),
+        ("Dra. Laura Díaz", "2025-06-11".to_string(), Time::constant(8, 30, 0, 0))
     );
     assert_eq!(moved.slot_key, "Dra. Laura Díaz|2025-06-11|08:30");
-    assert_eq!(
-        moved.starts_at,
-        "2025-06-11T11:30:00Z".parse::<Timestamp>().unwrap()
-    );
+    assert_eq!(moved.starts_at, "2025-06-11T11:30:00Z".parse::<Timestamp>().unwrap());
     // The old slot is free again.
     store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-10", "09:00"),
-            "77777777",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "09:00"), "77777777"))
         .await
         .unwrap();
     // A cancelled appointment cannot be moved.

@@ -38,11 +38,7 @@ pub(crate) struct Target {
 }
 
 /// Parses `url`; `env_user` / `env_pass` are the fallback credentials for remote servers.
-pub(crate) fn parse(
-    url: &str,
-    env_user: Option<String>,
-    env_pass: Option<String>,
-) -> Result<Target, StoreError> {
+pub(crate) fn parse(url: &str, env_user: Option<String>, env_pass: Option<String>) -> Result<Target, StoreError> {
     let bad = |reason: &str| StoreError::BadUrl {
         url: redact(url),
         reason: reason.to_string(),
@@ -95,18 +91,11 @@ pub(crate) fn parse(
             if !rest.is_empty() {
                 return Err(bad("mem:// takes no path"));
             }
-            Ok(target(
-                with_query("mem://".into()),
-                Engine::Memory,
-                None,
-                None,
-            ))
+            Ok(target(with_query("mem://".into()), Engine::Memory, None, None))
         }
         "surrealkv" | "rocksdb" => {
             if rest.is_empty() {
-                return Err(bad(
-                    "missing the database folder, e.g. surrealkv://data/clinicflow.db",
-                ));
+                return Err(bad("missing the database folder, e.g. surrealkv://data/clinicflow.db"));
             }
             if scheme == "rocksdb" && !cfg!(feature = "rocksdb") {
                 return Err(bad(
@@ -167,21 +156,24 @@ pub(crate) async fn open(url: &str) -> Result<Surreal<Any>, StoreError> {
         && let Some(parent) = Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            StoreError::Connect(format!("cannot create folder {}: {e}", parent.display()))
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Connect(format!("cannot create folder {}: {e}", parent.display())))?;
     }
     let connecting = surrealdb::engine::any::connect(target.endpoint.clone());
-    let db = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-        .await
-        .map_err(|_| {
+    // Only a server can fail to answer; opening a large embedded database legitimately takes
+    // its time.
+    let connected = if target.engine == Engine::Remote {
+        tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| {
             StoreError::Connect(format!(
                 "{} did not answer within {}s",
                 redact(url),
                 CONNECT_TIMEOUT.as_secs()
             ))
         })?
-        .map_err(|e| StoreError::Connect(format!("{}: {}", redact(url), e.message())))?;
+    } else {
+        connecting.await
+    };
+    let db = connected.map_err(|e| StoreError::Connect(format!("{}: {}", redact(url), e.message())))?;
     if let (Some(username), Some(password)) = (target.user.clone(), target.pass.clone()) {
         db.signin(Root { username, password })
             .await
@@ -280,23 +272,12 @@ mod tests {
     fn remote_urls_take_credentials_from_the_url_or_the_environment() {
         let t = p("ws://root:s%40cret@127.0.0.1:8000?ns=x");
         assert_eq!(t.endpoint, "ws://127.0.0.1:8000");
-        assert_eq!(
-            (t.user.as_deref(), t.pass.as_deref()),
-            (Some("root"), Some("s@cret"))
-        );
+        assert_eq!((t.user.as_deref(), t.pass.as_deref()), (Some("root"), Some("s@cret")));
         assert_eq!((t.ns.as_str(), t.db.as_str()), ("x", "main"));
         assert_eq!(t.engine, Engine::Remote);
-        let t = parse(
-            "wss://db.example.com/rpc",
-            Some("u".into()),
-            Some("p".into()),
-        )
-        .unwrap();
+        let t = parse("wss://db.example.com/rpc", Some("u".into()), Some("p".into())).unwrap();
         assert_eq!(t.endpoint, "wss://db.example.com/rpc");
-        assert_eq!(
-            (t.user.as_deref(), t.pass.as_deref()),
-            (Some("u"), Some("p"))
-        );
+        assert_eq!((t.user.as_deref(), t.pass.as_deref()), (Some("u"), Some("p")));
         let t = p("ws://localhost:8000");
         assert_eq!((t.user, t.pass), (None, None));
     }
@@ -328,13 +309,18 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("ws://root:hunter2@h:8000/rpc"),
-            "ws://root:***@h:8000/rpc"
-        );
-        let err = parse("ws://root:hunter2@/x", None, None)
-            .unwrap_err()
-            .to_string();
+        assert_eq!(redact("ws://root:hunter2@h:8000/rpc"), "ws://root:***@h:8000/rpc");
+        let err = parse("ws://root:hunter2@/x", None, None).unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_a_connect_error_without_the_password() {
+        let err = super::super::Store::connect("ws://root:pw@127.0.0.1:9")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Connect(_)), "{err}");
+        assert!(err.to_string().contains("root:***@127.0.0.1:9"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
     }
 }

@@ -47,11 +47,7 @@ pub struct Escalation {
     pub status: EscalationStatus,
     #[serde(with = "super::time::instant")]
     pub created_at: Timestamp,
-    #[serde(
-        default,
-        with = "super::time::opt_instant",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "super::time::opt_instant", skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
@@ -77,9 +73,7 @@ impl Store {
             transcript: new.transcript.clone(),
         };
         let sql = format!("CREATE escalation CONTENT $doc RETURN {PLAIN_ID}");
-        let mut resp = self
-            .run_retry(&sql, json!({ "doc": to_doc(&escalation)? }))
-            .await?;
+        let mut resp = self.run_retry(&sql, json!({ "doc": to_doc(&escalation)? })).await?;
         decode_rows(&mut resp, 0, "escalation")?
             .into_iter()
             .next()
@@ -98,14 +92,8 @@ impl Store {
         status: Option<EscalationStatus>,
         limit: usize,
     ) -> Result<Vec<Escalation>, StoreError> {
-        let filter = if status.is_some() {
-            "WHERE status = $status"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {PLAIN_ID} FROM escalation {filter} ORDER BY created_at ASC LIMIT $limit"
-        );
+        let filter = if status.is_some() { "WHERE status = $status" } else { "" };
+        let sql = format!("SELECT {PLAIN_ID} FROM escalation {filter} ORDER BY created_at ASC LIMIT $limit");
         let vars = json!({ "status": status.map(EscalationStatus::as_str), "limit": limit });
         let mut resp = self.run(&sql, vars).await?;
         decode_rows(&mut resp, 0, "escalation")
@@ -172,25 +160,15 @@ mod tests {
         let e2 = store.create_escalation(&later).await.unwrap();
         assert_eq!(e2.reason, None);
 
-        let open = store
-            .list_escalations(Some(EscalationStatus::Open), 10)
-            .await
-            .unwrap();
+        let open = store.list_escalations(Some(EscalationStatus::Open), 10).await.unwrap();
         assert_eq!(
             open.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
             [e.id.as_str(), e2.id.as_str()]
         );
 
-        let done = store
-            .resolve_escalation(&e.id, Some("ana"), None, at)
-            .await
-            .unwrap();
+        let done = store.resolve_escalation(&e.id, Some("ana"), None, at).await.unwrap();
         assert_eq!(
-            (
-                done.status,
-                done.resolved_by.as_deref(),
-                done.note.as_deref()
-            ),
+            (done.status, done.resolved_by.as_deref(), done.note.as_deref()),
             (EscalationStatus::Resolved, Some("ana"), None)
         );
         let again = store

@@ -91,22 +91,14 @@ impl Store {
     }
 
     /// Runs `sql` with `vars` (a JSON object) bound, and fails on the first statement error.
-    async fn run(
-        &self,
-        sql: &str,
-        vars: serde_json::Value,
-    ) -> Result<surrealdb::IndexedResults, StoreError> {
+    async fn run(&self, sql: &str, vars: serde_json::Value) -> Result<surrealdb::IndexedResults, StoreError> {
         let resp = self.db.query(sql).bind(vars).await.map_err(classify)?;
         first_error(resp)
     }
 
     /// Like [`Store::run`], retrying when the transaction lost a write race. Only for
     /// statements whose guards make a retry safe.
-    async fn run_retry(
-        &self,
-        sql: &str,
-        vars: serde_json::Value,
-    ) -> Result<surrealdb::IndexedResults, StoreError> {
+    async fn run_retry(&self, sql: &str, vars: serde_json::Value) -> Result<surrealdb::IndexedResults, StoreError> {
         let mut attempt = 0;
         loop {
             let resp = self.db.query(sql).bind(vars.clone()).await;
@@ -141,17 +133,25 @@ fn is_txn_conflict(e: &surrealdb::Error) -> bool {
 }
 
 /// Maps an SDK error to ours. Unique-index violations only carry their meaning in the
-/// message (kind `Internal`), so that is where we look.
+/// message (kind `Internal`), so that is where we look. Messages that quote stored values
+/// (index entries, record ids holding phone numbers) are replaced, since errors get logged.
 fn classify(e: surrealdb::Error) -> StoreError {
     let msg = e.message().to_string();
     if is_txn_conflict(&e) {
-        StoreError::Conflict(msg)
-    } else if msg.contains("index `appointment_slot` already contains") {
-        StoreError::SlotTaken
-    } else if e.is_already_exists()
-        || (msg.contains("Database index") && msg.contains("already contains"))
-    {
-        StoreError::Conflict(msg)
+        StoreError::Conflict("a concurrent transaction won; retry".into())
+    } else if let Some(index) = violated_index(&msg) {
+        if index == "appointment_slot" {
+            StoreError::SlotTaken
+        } else {
+            StoreError::Conflict(format!("duplicate entry in unique index `{index}`"))
+        }
+    } else if e.is_already_exists() {
+        let table = msg
+            .split('`')
+            .nth(1)
+            .and_then(|rid| rid.split(':').next())
+            .unwrap_or("record");
+        StoreError::Conflict(format!("that {table} record already exists"))
     } else if e.is_thrown() && msg.contains(VERSION_CONFLICT) {
         StoreError::Conflict("the session was saved by someone else".into())
     } else if e.is_connection() {
@@ -159,6 +159,13 @@ fn classify(e: surrealdb::Error) -> StoreError {
     } else {
         StoreError::Query(msg)
     }
+}
+
+/// "Database index `appointment_slot` already contains …" → `appointment_slot`.
+fn violated_index(msg: &str) -> Option<&str> {
+    let rest = msg.strip_prefix("Database index `")?;
+    let (name, tail) = rest.split_once('`')?;
+    tail.trim_start().starts_with("already contains").then_some(name)
 }
 
 /// What our transactions THROW when an optimistic version check fails.
@@ -170,28 +177,19 @@ fn first_error(resp: surrealdb::IndexedResults) -> Result<surrealdb::IndexedResu
 
 /// In a failed transaction every statement reports "not executed" and only one carries the
 /// cause (`.check()` would return the first, useless one); pick the cause.
-fn first_error_raw(
-    mut resp: surrealdb::IndexedResults,
-) -> Result<surrealdb::IndexedResults, surrealdb::Error> {
+fn first_error_raw(mut resp: surrealdb::IndexedResults) -> Result<surrealdb::IndexedResults, surrealdb::Error> {
     let mut errors: Vec<(usize, surrealdb::Error)> = resp.take_errors().into_iter().collect();
     if errors.is_empty() {
         return Ok(resp);
     }
     errors.sort_by_key(|(i, _)| *i);
-    let not_executed =
-        |e: &surrealdb::Error| matches!(e.query_details(), Some(QueryError::NotExecuted));
-    let pick = errors
-        .iter()
-        .position(|(_, e)| !not_executed(e))
-        .unwrap_or(0);
+    let not_executed = |e: &surrealdb::Error| matches!(e.query_details(), Some(QueryError::NotExecuted));
+    let pick = errors.iter().position(|(_, e)| !not_executed(e)).unwrap_or(0);
     Err(errors.swap_remove(pick).1)
 }
 
 /// The rows of statement `index` as JSON (a single object counts as one row, NONE as none).
-fn rows(
-    resp: &mut surrealdb::IndexedResults,
-    index: usize,
-) -> Result<Vec<serde_json::Value>, StoreError> {
+fn rows(resp: &mut surrealdb::IndexedResults, index: usize) -> Result<Vec<serde_json::Value>, StoreError> {
     let value: surrealdb::types::Value = resp.take(index).map_err(classify)?;
     Ok(match value.into_json_value() {
         serde_json::Value::Array(items) => items,
@@ -206,16 +204,10 @@ fn decode_rows<T: DeserializeOwned>(
     index: usize,
     what: &'static str,
 ) -> Result<Vec<T>, StoreError> {
-    rows(resp, index)?
-        .into_iter()
-        .map(|row| decode(row, what))
-        .collect()
+    rows(resp, index)?.into_iter().map(|row| decode(row, what)).collect()
 }
 
-fn decode<T: DeserializeOwned>(
-    row: serde_json::Value,
-    what: &'static str,
-) -> Result<T, StoreError> {
+fn decode<T: DeserializeOwned>(row: serde_json::Value, what: &'static str) -> Result<T, StoreError> {
     serde_json::from_value(row).map_err(|e| StoreError::Decode {
         what,
         reason: e.to_string(),
@@ -235,6 +227,20 @@ fn to_doc<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StoreErro
 
 /// Projection that returns the plain key as `id`.
 const PLAIN_ID: &str = "*, record::id(id) AS id";
+
+#[cfg(test)]
+mod tests {
+    use super::violated_index;
+
+    #[test]
+    fn index_violations_are_recognised_from_the_message() {
+        let msg = "Database index `appointment_slot` already contains 'Dr. X|2025-06-10|09:00', \
+                   with record `appointment:abc`";
+        assert_eq!(violated_index(msg), Some("appointment_slot"));
+        assert_eq!(violated_index("Found field 'x', but no such field exists"), None);
+        assert_eq!(violated_index("Database index `x` is corrupt"), None);
+    }
+}
 
 #[cfg(test)]
 pub(crate) mod testing {

@@ -40,9 +40,7 @@ impl Store {
     pub async fn processed(&self, message_id: &str) -> Result<Option<Processed>, StoreError> {
         let sql = format!("SELECT {PLAIN_ID} FROM ONLY type::record('processed', $id)");
         let mut resp = self.run(&sql, json!({ "id": message_id })).await?;
-        Ok(decode_rows(&mut resp, 0, "processed message")?
-            .into_iter()
-            .next())
+        Ok(decode_rows(&mut resp, 0, "processed message")?.into_iter().next())
     }
 
     /// Records a handled message. Returns false when it was already recorded (the earlier

@@ -61,11 +61,7 @@ pub struct Reminder {
     #[serde(with = "super::time::instant")]
     pub due_at: Timestamp,
     pub status: ReminderStatus,
-    #[serde(
-        default,
-        with = "super::time::opt_instant",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "super::time::opt_instant", skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_owner: Option<String>,
@@ -75,11 +71,7 @@ pub struct Reminder {
     pub last_error: Option<String>,
     #[serde(with = "super::time::instant")]
     pub created_at: Timestamp,
-    #[serde(
-        default,
-        with = "super::time::opt_instant",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "super::time::opt_instant", skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<Timestamp>,
 }
 
@@ -108,10 +100,7 @@ impl Store {
             sent_at: None,
         };
         let sql = format!("CREATE reminder CONTENT $doc RETURN {PLAIN_ID}");
-        match self
-            .run_retry(&sql, json!({ "doc": to_doc(&reminder)? }))
-            .await
-        {
+        match self.run_retry(&sql, json!({ "doc": to_doc(&reminder)? })).await {
             Ok(mut resp) => Ok(decode_rows(&mut resp, 0, "reminder")?.into_iter().next()),
             Err(StoreError::Conflict(_)) => Ok(None),
             Err(e) => Err(e),
@@ -124,13 +113,8 @@ impl Store {
         status: Option<ReminderStatus>,
         limit: usize,
     ) -> Result<Vec<Reminder>, StoreError> {
-        let filter = if status.is_some() {
-            "WHERE status = $status"
-        } else {
-            ""
-        };
-        let sql =
-            format!("SELECT {PLAIN_ID} FROM reminder {filter} ORDER BY due_at ASC LIMIT $limit");
+        let filter = if status.is_some() { "WHERE status = $status" } else { "" };
+        let sql = format!("SELECT {PLAIN_ID} FROM reminder {filter} ORDER BY due_at ASC LIMIT $limit");
         let vars = json!({ "status": status.map(ReminderStatus::as_str), "limit": limit });
         let mut resp = self.run(&sql, vars).await?;
         decode_rows(&mut resp, 0, "reminder")
@@ -138,12 +122,8 @@ impl Store {
 
     /// All reminders of an appointment, whatever their status, soonest first.
     pub async fn reminders_of(&self, appointment: &str) -> Result<Vec<Reminder>, StoreError> {
-        let sql = format!(
-            "SELECT {PLAIN_ID} FROM reminder WHERE appointment = $appointment ORDER BY due_at ASC"
-        );
-        let mut resp = self
-            .run(&sql, json!({ "appointment": appointment }))
-            .await?;
+        let sql = format!("SELECT {PLAIN_ID} FROM reminder WHERE appointment = $appointment ORDER BY due_at ASC");
+        let mut resp = self.run(&sql, json!({ "appointment": appointment })).await?;
         decode_rows(&mut resp, 0, "reminder")
     }
 
@@ -153,9 +133,7 @@ impl Store {
             "UPDATE reminder SET status = 'cancelled', lease_until = NONE, lease_owner = NONE
              WHERE appointment = $appointment AND status = 'pending' RETURN {PLAIN_ID}"
         );
-        let mut resp = self
-            .run_retry(&sql, json!({ "appointment": appointment }))
-            .await?;
+        let mut resp = self.run_retry(&sql, json!({ "appointment": appointment })).await?;
         Ok(super::rows(&mut resp, 0)?.len())
     }
 
@@ -197,12 +175,7 @@ impl Store {
 
     /// Records a delivery. False when `owner` no longer holds the lease (it expired and
     /// someone else claimed the reminder, or it was cancelled or moved meanwhile).
-    pub async fn mark_sent(
-        &self,
-        id: &str,
-        owner: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    pub async fn mark_sent(&self, id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
         let sql = format!(
             "UPDATE type::record('reminder', $id)
                  SET status = 'sent', sent_at = $now, lease_until = NONE

@@ -106,13 +106,7 @@ async fn claims_respect_due_time_and_leases() {
     assert_eq!(first[0].lease_until, Some(ts("2025-06-09T12:10:00Z")));
     assert_eq!(first[0].attempts, 1);
     // Leased: nobody else gets it until the lease expires.
-    assert!(
-        store
-            .claim_due(now, lease, "worker-b", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.claim_due(now, lease, "worker-b", 10).await.unwrap().is_empty());
     let after_expiry = store
         .claim_due(ts("2025-06-09T12:11:00Z"), lease, "worker-b", 10)
         .await
@@ -124,12 +118,7 @@ async fn claims_respect_due_time_and_leases() {
     // Retry later, then give up.
     assert!(
         store
-            .mark_failed(
-                &due.id,
-                "worker-b",
-                "twilio 503",
-                Some(ts("2025-06-09T12:30:00Z"))
-            )
+            .mark_failed(&due.id, "worker-b", "twilio 503", Some(ts("2025-06-09T12:30:00Z")))
             .await
             .unwrap()
     );
@@ -144,24 +133,15 @@ async fn claims_respect_due_time_and_leases() {
         .claim_due(ts("2025-06-09T12:30:00Z"), lease, "worker-c", 10)
         .await
         .unwrap();
-    assert_eq!(
-        (retry.len(), retry[0].last_error.as_deref()),
-        (1, Some("twilio 503"))
-    );
+    assert_eq!((retry.len(), retry[0].last_error.as_deref()), (1, Some("twilio 503")));
     assert!(
         store
             .mark_sent(&due.id, "worker-c", ts("2025-06-09T12:30:01Z"))
             .await
             .unwrap()
     );
-    let sent = store
-        .list_reminders(Some(ReminderStatus::Sent), 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        (sent.len(), sent[0].sent_at),
-        (1, Some(ts("2025-06-09T12:30:01Z")))
-    );
+    let sent = store.list_reminders(Some(ReminderStatus::Sent), 10).await.unwrap();
+    assert_eq!((sent.len(), sent[0].sent_at), (1, Some(ts("2025-06-09T12:30:01Z"))));
     assert!(
         store
             .claim_due(ts("2025-06-10T00:00:00Z"), lease, "worker-c", 10)
@@ -185,25 +165,12 @@ async fn a_failed_reminder_without_retry_is_given_up() {
         .claim_due(now, SignedDuration::from_mins(1), "w", 10)
         .await
         .unwrap();
-    assert!(
-        store
-            .mark_failed(&r.id, "w", "invalid number", None)
-            .await
-            .unwrap()
-    );
-    let failed = store
-        .list_reminders(Some(ReminderStatus::Failed), 10)
-        .await
-        .unwrap();
+    assert!(store.mark_failed(&r.id, "w", "invalid number", None).await.unwrap());
+    let failed = store.list_reminders(Some(ReminderStatus::Failed), 10).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert!(
         store
-            .claim_due(
-                ts("2025-06-10T00:00:00Z"),
-                SignedDuration::from_mins(1),
-                "w",
-                10
-            )
+            .claim_due(ts("2025-06-10T00:00:00Z"), SignedDuration::from_mins(1), "w", 10)
             .await
             .unwrap()
             .is_empty()
@@ -212,7 +179,19 @@ async fn a_failed_reminder_without_retry_is_given_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claimers_never_share_a_reminder() {
-    let store = mem().await;
+    claim_race(mem().await).await;
+}
+
+/// The file engine detects the write conflicts itself; make sure the claim relies on them
+/// correctly there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claimers_never_share_a_reminder_on_surrealkv() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("surrealkv://{}/db", dir.path().display());
+    claim_race(super::super::Store::connect(&url).await.unwrap()).await;
+}
+
+async fn claim_race(store: super::super::Store) {
     for i in 0..30 {
         let due = format!("2025-06-09T11:{i:02}:00Z");
         store
@@ -262,10 +241,7 @@ async fn appointment_changes_carry_their_reminders() {
     let now = ts("2025-06-09T12:10:00Z");
     // Wed 11 June 10:00 local = 13:00Z.
     let a = store
-        .create_appointment(&booking(
-            slot("Dr. Juan Pérez", "2025-06-11", "10:00"),
-            "30111222",
-        ))
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-11", "10:00"), "30111222"))
         .await
         .unwrap();
     store
@@ -295,16 +271,8 @@ async fn appointment_changes_carry_their_reminders() {
     assert_eq!(
         due,
         [
-            (
-                "24h".to_string(),
-                ReminderStatus::Pending,
-                ts("2025-06-11T12:00:00Z")
-            ),
-            (
-                "2h".to_string(),
-                ReminderStatus::Pending,
-                ts("2025-06-12T10:00:00Z")
-            ),
+            ("24h".to_string(), ReminderStatus::Pending, ts("2025-06-11T12:00:00Z")),
+            ("2h".to_string(), ReminderStatus::Pending, ts("2025-06-12T10:00:00Z")),
         ]
     );
 

@@ -132,23 +132,12 @@ mod tests {
         let url = format!("surrealkv://{}/nested/db", dir.path().display());
         let store = Store::connect(&url).await.unwrap();
         // Every table is queryable on a fresh database.
-        for table in [
-            "session",
-            "turn",
-            "appointment",
-            "reminder",
-            "escalation",
-            "processed",
-        ] {
+        for table in ["session", "turn", "appointment", "reminder", "escalation", "processed"] {
             let sql = format!("SELECT * FROM {table}");
             let mut resp = store.run(&sql, serde_json::json!({})).await.unwrap();
-            assert!(
-                super::super::rows(&mut resp, 0).unwrap().is_empty(),
-                "{table}"
-            );
+            assert!(super::super::rows(&mut resp, 0).unwrap().is_empty(), "{table}");
         }
-        let mut session =
-            crate::engine::session::Session::new("s1", "cli", "u", crate::lang::Lang::Es);
+        let mut session = crate::engine::session::Session::new("s1", "cli", "u", crate::lang::Lang::Es);
         session.version = 1;
         store.save_session(&session).await.unwrap();
         drop(store);

@@ -24,9 +24,7 @@ pub(super) fn save_statements() -> String {
 }
 
 /// The variables `save_statements` needs.
-pub(super) fn save_vars(
-    session: &Session,
-) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+pub(super) fn save_vars(session: &Session) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
     if session.version == 0 {
         return Err(StoreError::Query(
             "increment session.version before saving (the first save carries version 1)".into(),
@@ -46,10 +44,7 @@ pub(super) fn save_vars(
 impl Store {
     pub async fn load_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let mut resp = self
-            .run(
-                "SELECT * FROM ONLY type::record('session', $id)",
-                json!({ "id": id }),
-            )
+            .run("SELECT * FROM ONLY type::record('session', $id)", json!({ "id": id }))
             .await?;
         let Some(mut row) = rows(&mut resp, 0)?.into_iter().next() else {
             return Ok(None);
@@ -63,10 +58,7 @@ impl Store {
 
     /// Saves under the optimistic contract described in the module docs.
     pub async fn save_session(&self, session: &Session) -> Result<(), StoreError> {
-        let sql = format!(
-            "BEGIN TRANSACTION; {} COMMIT TRANSACTION;",
-            save_statements()
-        );
+        let sql = format!("BEGIN TRANSACTION; {} COMMIT TRANSACTION;", save_statements());
         self.run(&sql, serde_json::Value::Object(save_vars(session)?))
             .await
             .map(|_| ())
@@ -75,10 +67,7 @@ impl Store {
     /// Deletes the conversation state (its turn log stays). Returns whether it existed.
     pub async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let mut resp = self
-            .run(
-                "DELETE type::record('session', $id) RETURN BEFORE",
-                json!({ "id": id }),
-            )
+            .run("DELETE type::record('session', $id) RETURN BEFORE", json!({ "id": id }))
             .await?;
         Ok(!rows(&mut resp, 0)?.is_empty())
     }
@@ -96,9 +85,7 @@ mod tests {
         s.stack.push(Frame {
             flow: "book_appointment".into(),
             state: "details".into(),
-            slots: [("specialty".to_string(), json!("Cardiología"))]
-                .into_iter()
-                .collect(),
+            slots: [("specialty".to_string(), json!("Cardiología"))].into_iter().collect(),
             wait: Wait::Slot("date".into()),
             result: json!({ "available": false, "alternatives": [] }),
         });
@@ -139,20 +126,11 @@ mod tests {
 
         // Skipping a version and re-creating with version 1 are refused too.
         a.version = 4;
-        assert!(matches!(
-            store.save_session(&a).await,
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(store.save_session(&a).await, Err(StoreError::Conflict(_))));
         s.version = 1;
-        assert!(matches!(
-            store.save_session(&s).await,
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(store.save_session(&s).await, Err(StoreError::Conflict(_))));
         s.version = 0;
-        assert!(matches!(
-            store.save_session(&s).await,
-            Err(StoreError::Query(_))
-        ));
+        assert!(matches!(store.save_session(&s).await, Err(StoreError::Query(_))));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,9 +145,9 @@ mod tests {
             let mut mine = s.clone();
             mine.version = 2;
             mine.turns = i + 1;
-            tasks.push(tokio::spawn(async move {
-                store.save_session(&mine).await.map(|_| i + 1)
-            }));
+            tasks.push(tokio::spawn(
+                async move { store.save_session(&mine).await.map(|_| i + 1) },
+            ));
         }
         let mut winners = Vec::new();
         for t in tasks {

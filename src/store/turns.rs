@@ -49,14 +49,8 @@ impl Store {
     }
 
     /// The last `limit` turns of a conversation, oldest first.
-    pub async fn recent_turns(
-        &self,
-        session_id: &str,
-        limit: usize,
-    ) -> Result<Vec<TurnRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {PLAIN_ID} FROM turn WHERE session = $session_id ORDER BY seq DESC LIMIT $limit"
-        );
+    pub async fn recent_turns(&self, session_id: &str, limit: usize) -> Result<Vec<TurnRecord>, StoreError> {
+        let sql = format!("SELECT {PLAIN_ID} FROM turn WHERE session = $session_id ORDER BY seq DESC LIMIT $limit");
         let mut resp = self
             .run(&sql, json!({ "session_id": session_id, "limit": limit }))
             .await?;
@@ -84,14 +78,10 @@ impl Store {
         if let Some(p) = processed {
             vars.insert("message_id".into(), json!(p.message_id));
             vars.insert("processed".into(), to_doc(p)?);
-            sql.push_str(
-                " CREATE type::record('processed', $message_id) CONTENT $processed RETURN NONE;",
-            );
+            sql.push_str(" CREATE type::record('processed', $message_id) CONTENT $processed RETURN NONE;");
         }
         sql.push_str(" COMMIT TRANSACTION;");
-        self.run(&sql, serde_json::Value::Object(vars))
-            .await
-            .map(|_| ())
+        self.run(&sql, serde_json::Value::Object(vars)).await.map(|_| ())
     }
 }
 
@@ -128,10 +118,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        store
-            .append_turn(&sample_turn("other", 1, "x"))
-            .await
-            .unwrap();
+        store.append_turn(&sample_turn("other", 1, "x")).await.unwrap();
         let turns = store.recent_turns("s", 3).await.unwrap();
         let inputs: Vec<_> = turns.iter().map(|t| t.input.as_str()).collect();
         assert_eq!(inputs, ["msg 3", "msg 4", "msg 5"]);
@@ -160,9 +147,7 @@ mod tests {
 
         // A stale session version rolls back the turn and the processed marker too.
         let p2 = Processed::new("SM2", "c", json!({}), Timestamp::now());
-        let err = store
-            .commit_turn(&s, &sample_turn("c", 2, "otra"), Some(&p2))
-            .await;
+        let err = store.commit_turn(&s, &sample_turn("c", 2, "otra"), Some(&p2)).await;
         assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
         assert_eq!(store.recent_turns("c", 10).await.unwrap().len(), 1);
         assert_eq!(store.processed("SM2").await.unwrap(), None);
@@ -170,10 +155,10 @@ mod tests {
         // A message id seen before also rolls back the session write.
         s.version = 2;
         s.turns = 2;
-        let err = store
-            .commit_turn(&s, &sample_turn("c", 2, "otra"), Some(&p))
-            .await;
+        let err = store.commit_turn(&s, &sample_turn("c", 2, "otra"), Some(&p)).await;
         assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+        // Errors get logged: they must not quote ids that may hold phone numbers.
+        assert!(!format!("{err:?}").contains("SM1"), "{err:?}");
         assert_eq!(store.load_session("c").await.unwrap().unwrap().version, 1);
     }
 }

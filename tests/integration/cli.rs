@@ -7,7 +7,10 @@ use crate::support::{bin, demo_copy, root};
 
 fn run(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut cmd = Command::new(bin());
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn clinicflow");
     {
         let mut input = child.stdin.take().expect("stdin");
@@ -16,7 +19,11 @@ fn run(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         }
     }
     let out = child.wait_with_output().expect("wait");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -37,7 +44,11 @@ fn check_reports_every_error_of_a_broken_copy_at_once() {
         assert!(src.contains(from), "{file} has no {from:?}");
         std::fs::write(&p, src.replacen(from, to, 1)).expect("write");
     };
-    edit("book_appointment.yaml", "if: result.available", "if: result.available &&");
+    edit(
+        "book_appointment.yaml",
+        "if: result.available",
+        "if: result.available &&",
+    );
     edit("cancel_appointment.yaml", "next: lookup", "next: lookpu");
     edit("faq_hours.yaml", "flow: faq_hours", "flow: faq_hours\n  oops: 1");
     let dir = tmp.path().display().to_string();
@@ -50,7 +61,9 @@ fn check_reports_every_error_of_a_broken_copy_at_once() {
     ] {
         let line = out.lines().find(|l| l.contains(file)).unwrap_or_default();
         assert!(
-            regex::Regex::new(&format!(r"{}\d+:\d+", regex::escape(file))).expect("re").is_match(&out),
+            regex::Regex::new(&format!(r"{}\d+:\d+", regex::escape(file)))
+                .expect("re")
+                .is_match(&out),
             "no {file}LINE:COL in:\n{out}"
         );
         assert!(out.contains(what), "missing `{what}` (near {line}) in:\n{out}");
@@ -64,16 +77,25 @@ fn the_same_binary_picks_up_an_edited_copy() {
     let greeting = tmp.path().join("prompts/es/greeting.j2");
     std::fs::write(&greeting, "Hola desde la copia editada, {{ clinic.name }}.\n").expect("write");
     let dir = tmp.path().display().to_string();
-    let (ok, out, err) = run(&["chat", "--dir", &dir, "--db", "mem://", "--now", "2026-11-23T10:00"], Some("hola\n"));
+    let (ok, out, err) = run(
+        &["chat", "--dir", &dir, "--db", "mem://", "--now", "2026-11-23T10:00"],
+        Some("hola\n"),
+    );
     assert!(ok, "{err}");
-    assert!(out.contains("bot> Hola desde la copia editada, Clínica San Rafael."), "{out}");
+    assert!(
+        out.contains("bot> Hola desde la copia editada, Clínica San Rafael."),
+        "{out}"
+    );
 }
 
 #[test]
 fn chat_reads_lines_and_prefixes_replies() {
     let dir = root().display().to_string();
     let input = "hola\nquiero un turno con cardiología\n";
-    let (ok, out, err) = run(&["chat", "--dir", &dir, "--db", "mem://", "--now", "2026-11-23T10:00"], Some(input));
+    let (ok, out, err) = run(
+        &["chat", "--dir", &dir, "--db", "mem://", "--now", "2026-11-23T10:00"],
+        Some(input),
+    );
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.len() >= 2, "{out}");
@@ -87,7 +109,10 @@ fn graph_draws_mermaid_and_dot() {
     let (ok, out, _) = run(&["graph", "book_appointment", "--dir", &dir], None);
     assert!(ok);
     assert!(out.starts_with("flowchart TD"), "{out}");
-    assert!(out.contains("details") && out.contains("check") && out.contains("-->"), "{out}");
+    assert!(
+        out.contains("details") && out.contains("check") && out.contains("-->"),
+        "{out}"
+    );
     let (ok, out, _) = run(&["graph", "book_appointment", "--dir", &dir, "--format", "dot"], None);
     assert!(ok);
     assert!(out.starts_with("digraph"), "{out}");
@@ -99,7 +124,10 @@ fn graph_draws_mermaid_and_dot() {
 #[test]
 fn test_command_ends_with_the_count_line() {
     let dir = root().display().to_string();
-    let file = root().join("tests/conversations/book_cardiologia.yaml").display().to_string();
+    let file = root()
+        .join("tests/conversations/book_cardiologia.yaml")
+        .display()
+        .to_string();
     let (ok, out, err) = run(&["test", "--dir", &dir, &file], None);
     assert!(ok, "{out}{err}");
     assert_eq!(out.lines().last(), Some("1 passed, 0 failed"), "{out}");

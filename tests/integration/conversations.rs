@@ -17,7 +17,12 @@ async fn every_scripted_conversation_passes() {
             failures.push(format!("{}\n{e}", f.display()));
         }
     }
-    assert!(failures.is_empty(), "{} failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 fn at(s: &str) -> jiff::Zoned {
@@ -56,11 +61,20 @@ async fn cardiologia_booking_then_the_same_slot_is_refused() {
         last = Some(say(&service, "a", line, now).await);
     }
     let confirm = last.expect("reply").replies.join("\n");
-    assert!(confirm.contains("26 de noviembre") && confirm.contains("10:00"), "{confirm}");
+    assert!(
+        confirm.contains("26 de noviembre") && confirm.contains("10:00"),
+        "{confirm}"
+    );
     let booked = say(&service, "a", "sí", now).await.replies.join("\n");
-    assert!(booked.contains("26 de noviembre") && booked.contains("10:00"), "{booked}");
+    assert!(
+        booked.contains("26 de noviembre") && booked.contains("10:00"),
+        "{booked}"
+    );
 
-    let stored = store.list_appointments(&AppointmentFilter::default()).await.expect("list");
+    let stored = store
+        .list_appointments(&AppointmentFilter::default())
+        .await
+        .expect("list");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].specialty, "Cardiología");
     assert_eq!(stored[0].date.to_string(), "2026-11-26");
@@ -71,7 +85,17 @@ async fn cardiologia_booking_then_the_same_slot_is_refused() {
     say(&service, "b", "el jueves 26", now).await;
     let refused = say(&service, "b", "a las 10", now).await;
     let text = refused.replies.join("\n");
-    assert!(text.contains("10:30") || text.contains("11:00"), "alternatives offered: {text}");
+    assert!(
+        text.contains("10:30") || text.contains("11:00"),
+        "alternatives offered: {text}"
+    );
     assert!(!text.contains("¿Me dice el nombre"), "must not go on to book: {text}");
-    assert_eq!(store.list_appointments(&AppointmentFilter::default()).await.expect("list").len(), 1);
+    assert_eq!(
+        store
+            .list_appointments(&AppointmentFilter::default())
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
 }

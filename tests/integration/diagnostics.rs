@@ -48,8 +48,16 @@ fn errors_point_at_the_right_place() {
         ("err_unknown_state", "flows/book.yaml:10:11", "unknown state `chek`"),
         ("err_unknown_key", "flows/book.yaml:9:5", "unknown key `colect`"),
         ("err_unknown_slot", "flows/book.yaml:9:15", "unknown slot `especialty`"),
-        ("err_unknown_action", "flows/book.yaml:12:13", "unknown action `find_availabilty`"),
-        ("err_unknown_intent", "flows/book.yaml:3:11", "unknown intent `book_apointment`"),
+        (
+            "err_unknown_action",
+            "flows/book.yaml:12:13",
+            "unknown action `find_availabilty`",
+        ),
+        (
+            "err_unknown_intent",
+            "flows/book.yaml:3:11",
+            "unknown intent `book_apointment`",
+        ),
         ("err_unreachable_state", "flows/book.yaml:28:3", "never reached"),
         ("err_duplicate_state", "flows/book.yaml:20:3", "twice"),
     ];
@@ -80,6 +88,9 @@ fn all_errors_are_reported_at_once() {
     assert!(d.len() >= 4, "{lines:#?}");
     assert!(files.len() >= 3, "errors from several files: {lines:#?}");
     assert!(lines.iter().any(|l| l.contains("not valid YAML")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("unknown intent `humano`")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("unknown intent `humano`")),
+        "{lines:#?}"
+    );
     assert!(lines.iter().any(|l| l.contains("invalid expression")), "{lines:#?}");
 }

@@ -59,7 +59,14 @@ fn odd_strings() -> Vec<String> {
 
 #[test]
 fn odd_inputs_never_panic() {
-    let base = ["hola", "quiero un turno con cardiología", "el jueves 26", "a las 10", "María López", "30123456"];
+    let base = [
+        "hola",
+        "quiero un turno con cardiología",
+        "el jueves 26",
+        "a las 10",
+        "María López",
+        "30123456",
+    ];
     for odd in odd_strings() {
         for cut in 0..=base.len() {
             let mut texts: Vec<String> = base[..cut].iter().map(|s| s.to_string()).collect();

@@ -22,7 +22,10 @@ fn every_demo_file_validates_against_the_editor_schema() {
         }
         let src = std::fs::read_to_string(&path).expect("read");
         let doc = yaml::parse(&src).expect("yaml");
-        let errors: Vec<String> = v.iter_errors(&doc.value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> = v
+            .iter_errors(&doc.value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
         count += 1;
     }

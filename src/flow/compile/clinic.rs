@@ -19,7 +19,11 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
     let tz = match jiff::tz::TimeZone::get(&raw.timezone) {
         Ok(tz) => Some(tz),
         Err(_) => {
-            file.err("clinic.timezone", format!("unknown time zone `{}`", raw.timezone), "use an IANA name such as America/Argentina/Buenos_Aires");
+            file.err(
+                "clinic.timezone",
+                format!("unknown time zone `{}`", raw.timezone),
+                "use an IANA name such as America/Argentina/Buenos_Aires",
+            );
             None
         }
     };
@@ -37,7 +41,11 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         match h.parse::<Date>() {
             Ok(d) => holidays.push(d),
             Err(_) => {
-                file.err(&format!("clinic.holidays[{i}]"), format!("`{h}` is not a date"), "write dates like 2026-12-25");
+                file.err(
+                    &format!("clinic.holidays[{i}]"),
+                    format!("`{h}` is not a date"),
+                    "write dates like 2026-12-25",
+                );
                 ok = false;
             }
         }
@@ -48,18 +56,34 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         for (j, p) in s.professionals.iter().enumerate() {
             let path = format!("clinic.specialties[{i}].professionals[{j}].schedule");
             let schedule = week(file, &p.schedule, &path, &mut ok);
-            professionals.push(Professional { name: p.name.clone(), schedule });
+            professionals.push(Professional {
+                name: p.name.clone(),
+                schedule,
+            });
         }
         if professionals.is_empty() {
-            file.err(&format!("clinic.specialties[{i}]"), format!("`{}` has no professionals", s.name), "add at least one professional with a schedule");
+            file.err(
+                &format!("clinic.specialties[{i}]"),
+                format!("`{}` has no professionals", s.name),
+                "add at least one professional with a schedule",
+            );
             ok = false;
         }
-        specialties.push(Specialty { name: s.name.clone(), name_en: s.name_en.clone(), synonyms: s.synonyms.clone(), professionals });
+        specialties.push(Specialty {
+            name: s.name.clone(),
+            name_en: s.name_en.clone(),
+            synonyms: s.synonyms.clone(),
+            professionals,
+        });
     }
     let coverages: Vec<Coverage> = raw
         .coverages
         .iter()
-        .map(|c| Coverage { name: c.name.clone(), synonyms: c.synonyms.clone(), plans: c.plans.clone() })
+        .map(|c| Coverage {
+            name: c.name.clone(),
+            synonyms: c.synonyms.clone(),
+            plans: c.plans.clone(),
+        })
         .collect();
 
     let value = json!({
@@ -104,12 +128,18 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
     })
 }
 
-fn week(file: &mut File<'_>, raw: &BTreeMap<String, String>, path: &str, ok: &mut bool) -> BTreeMap<WeekdayKey, Vec<TimeRange>> {
+fn week(
+    file: &mut File<'_>,
+    raw: &BTreeMap<String, String>,
+    path: &str,
+    ok: &mut bool,
+) -> BTreeMap<WeekdayKey, Vec<TimeRange>> {
     let mut out = BTreeMap::new();
     for (day, ranges) in raw {
         let p = format!("{path}.{day}");
         let Some(key) = WeekdayKey::parse(day) else {
-            let help = did_you_mean(day, WeekdayKey::NAMES).unwrap_or_else(|| format!("days are {}", WeekdayKey::NAMES.join(", ")));
+            let help = did_you_mean(day, WeekdayKey::NAMES)
+                .unwrap_or_else(|| format!("days are {}", WeekdayKey::NAMES.join(", ")));
             file.err_key(&p, format!("`{day}` is not a day of the week"), help);
             *ok = false;
             continue;

@@ -30,17 +30,29 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Flow> {
     };
     let before = file.diags.len();
     if raw.flow.trim().is_empty() || raw.flow.contains(char::is_whitespace) {
-        file.err("flow", format!("`{}` is not a usable flow name", raw.flow), "use lowercase words joined by _ (book_appointment)");
+        file.err(
+            "flow",
+            format!("`{}` is not a usable flow name", raw.flow),
+            "use lowercase words joined by _ (book_appointment)",
+        );
     }
     for (i, t) in raw.trigger.iter().enumerate() {
         check_intent(file, env, t, &format!("trigger[{i}]"));
     }
 
-    let slots: Vec<Slot> = raw.slots.iter().filter_map(|(name, s)| compile_slot(file, env, name, s)).collect();
+    let slots: Vec<Slot> = raw
+        .slots
+        .iter()
+        .filter_map(|(name, s)| compile_slot(file, env, name, s))
+        .collect();
     let slot_names: Vec<&str> = raw.slots.keys().map(String::as_str).collect();
     let state_names: Vec<&str> = raw.states.keys().map(String::as_str).collect();
     if raw.states.is_empty() {
-        file.err("states", "this flow has no states", "add at least one state under `states:`");
+        file.err(
+            "states",
+            "this flow has no states",
+            "add at least one state under `states:`",
+        );
         return None;
     }
     let start = match &raw.start {
@@ -76,7 +88,10 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Flow> {
             }
         }
     }
-    let names = Names { slots: &slot_names, states: &state_names };
+    let names = Names {
+        slots: &slot_names,
+        states: &state_names,
+    };
     let mut states = Vec::new();
     for (name, st) in raw.states.iter() {
         states.push(compile_state(file, env, &names, name, st));
@@ -106,8 +121,13 @@ struct Names<'a> {
 }
 
 fn unknown(file: &mut File<'_>, path: &str, what: &str, name: &str, known: &[&str]) {
-    let help = did_you_mean(name, known.iter().copied())
-        .unwrap_or_else(|| if known.is_empty() { format!("this flow declares no {what}s") } else { format!("{what}s here: {}", known.join(", ")) });
+    let help = did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
+        if known.is_empty() {
+            format!("this flow declares no {what}s")
+        } else {
+            format!("{what}s here: {}", known.join(", "))
+        }
+    });
     file.err(path, format!("unknown {what} `{name}`"), help);
 }
 
@@ -121,8 +141,13 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
                 None if env.broken_schemas.iter().any(|b| b == key) => (None, String::new()),
                 None => {
                     let known: Vec<&str> = env.schemas.keys().map(String::as_str).collect();
-                    let help = did_you_mean(key, known.iter().copied()).unwrap_or_else(|| "put the JSON Schema file in schemas/ or write the schema inline".into());
-                    file.err(&format!("{path}.schema"), format!("schema file `{f}` not found in schemas/"), help);
+                    let help = did_you_mean(key, known.iter().copied())
+                        .unwrap_or_else(|| "put the JSON Schema file in schemas/ or write the schema inline".into());
+                    file.err(
+                        &format!("{path}.schema"),
+                        format!("schema file `{f}` not found in schemas/"),
+                        help,
+                    );
                     (None, String::new())
                 }
             }
@@ -130,12 +155,20 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         Value::Object(_) => match jsonschema::validator_for(&raw.schema) {
             Ok(v) => (Some(std::sync::Arc::new(v)), String::new()),
             Err(e) => {
-                file.err(&format!("{path}.schema"), format!("invalid JSON Schema: {e}"), "see https://json-schema.org for the keywords");
+                file.err(
+                    &format!("{path}.schema"),
+                    format!("invalid JSON Schema: {e}"),
+                    "see https://json-schema.org for the keywords",
+                );
                 (None, String::new())
             }
         },
         _ => {
-            file.err(&format!("{path}.schema"), "`schema` must be a file in schemas/ or an inline schema", "");
+            file.err(
+                &format!("{path}.schema"),
+                "`schema` must be a file in schemas/ or an inline schema",
+                "",
+            );
             (None, String::new())
         }
     };
@@ -145,35 +178,70 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
             unknown(file, &format!("{path}.entity"), "entity kind", e, &kinds);
             None
         }),
-        None => EntityKind::parse(name).or_else(|| EntityKind::parse(&stem)).or_else(|| {
-            let hint = [("document", EntityKind::Document), ("name", EntityKind::Name), ("choice", EntityKind::Number)]
+        None => EntityKind::parse(name)
+            .or_else(|| EntityKind::parse(&stem))
+            .or_else(|| {
+                // Common slot names that say what they hold (document_id, patient_name, choice).
+                [
+                    ("document", EntityKind::Document),
+                    ("name", EntityKind::Name),
+                    ("choice", EntityKind::Number),
+                ]
                 .into_iter()
                 .find(|(w, _)| name.contains(w) || stem.contains(w))
-                .map(|(_, k)| k);
-            hint
-        }),
+                .map(|(_, k)| k)
+            }),
     };
-    let ask = raw.ask.as_ref().map(|t| compile_text(file, env, t, &format!("{path}.ask")));
-    let invalid = raw.invalid.as_ref().map(|t| compile_text(file, env, t, &format!("{path}.invalid")));
-    Some(Slot { name: name.to_string(), entity, schema: schema?, ask, invalid })
+    let ask = raw
+        .ask
+        .as_ref()
+        .map(|t| compile_text(file, env, t, &format!("{path}.ask")));
+    let invalid = raw
+        .invalid
+        .as_ref()
+        .map(|t| compile_text(file, env, t, &format!("{path}.invalid")));
+    Some(Slot {
+        name: name.to_string(),
+        entity,
+        schema: schema?,
+        ask,
+        invalid,
+    })
 }
 
 fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name: &str, st: &RawState) -> State {
     let path = format!("states.{name}");
     let line = file.doc.key_pos(&path).map(|p| p.line).unwrap_or(1);
-    let say = st.say.as_ref().map(|t| compile_text(file, env, t, &format!("{path}.say")));
+    let say = st
+        .say
+        .as_ref()
+        .map(|t| compile_text(file, env, t, &format!("{path}.say")));
     let set = compile_set(file, env, names, &st.set, &format!("{path}.set"));
     check_slots(file, names, &st.clear, &format!("{path}.clear"));
 
-    let used = [!st.collect.is_empty(), st.action.is_some(), !st.expect.is_empty()].iter().filter(|b| **b).count();
+    let used = [!st.collect.is_empty(), st.action.is_some(), !st.expect.is_empty()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if used > 1 {
-        file.err_key(&path, format!("state `{name}` mixes `collect`, `action` and `expect`"), "use one of them per state and chain states with `next`");
+        file.err_key(
+            &path,
+            format!("state `{name}` mixes `collect`, `action` and `expect`"),
+            "use one of them per state and chain states with `next`",
+        );
     }
     let kind = if !st.collect.is_empty() {
         check_slots(file, names, &st.collect, &format!("{path}.collect"));
         StateKind::Collect(st.collect.clone())
     } else if let Some(a) = &st.action {
-        match compile_call(file, env, a, st.with.as_ref(), &format!("{path}.action"), &format!("{path}.with")) {
+        match compile_call(
+            file,
+            env,
+            a,
+            st.with.as_ref(),
+            &format!("{path}.action"),
+            &format!("{path}.with"),
+        ) {
             Some(c) => StateKind::Action(c),
             None => StateKind::Plain,
         }
@@ -184,7 +252,11 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
         StateKind::Expect(st.expect.clone())
     } else {
         if st.with.is_some() {
-            file.err_key(&format!("{path}.with"), "`with` is only used together with `action`", "add `action:` or remove `with:`");
+            file.err_key(
+                &format!("{path}.with"),
+                "`with` is only used together with `action`",
+                "add `action:` or remove `with:`",
+            );
         }
         StateKind::Plain
     };
@@ -192,21 +264,38 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
     let next = match &st.next {
         None => {
             if !st.end {
-                file.err_key(&path, format!("state `{name}` has no way out"), "add `next: <state>` or `end: true`");
+                file.err_key(
+                    &path,
+                    format!("state `{name}` has no way out"),
+                    "add `next: <state>` or `end: true`",
+                );
             }
             Vec::new()
         }
         Some(_) if st.end => {
-            file.err_key(&format!("{path}.end"), format!("state `{name}` has both `next` and `end`"), "keep one of them");
+            file.err_key(
+                &format!("{path}.end"),
+                format!("state `{name}` has both `next` and `end`"),
+                "keep one of them",
+            );
             Vec::new()
         }
         Some(RawNext::Goto(target)) => {
-            let t = RawTransition { goto: Some(target.clone()), ..Default::default() };
-            compile_transition(file, env, names, &t, &format!("{path}.next"), true).into_iter().collect()
+            let t = RawTransition {
+                goto: Some(target.clone()),
+                ..Default::default()
+            };
+            compile_transition(file, env, names, &t, &format!("{path}.next"), true)
+                .into_iter()
+                .collect()
         }
         Some(RawNext::Branches(list)) => {
             if list.is_empty() {
-                file.err(&format!("{path}.next"), "`next` has no transitions", "add `- goto: <state>`");
+                file.err(
+                    &format!("{path}.next"),
+                    "`next` has no transitions",
+                    "add `- goto: <state>`",
+                );
             }
             list.iter()
                 .enumerate()
@@ -214,7 +303,16 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
                 .collect()
         }
     };
-    State { name: name.to_string(), say, set, clear: st.clear.clone(), kind, next, end: st.end, line }
+    State {
+        name: name.to_string(),
+        say,
+        set,
+        clear: st.clear.clone(),
+        kind,
+        next,
+        end: st.end,
+        line,
+    }
 }
 
 fn check_slots(file: &mut File<'_>, names: &Names<'_>, list: &[String], path: &str) {
@@ -225,12 +323,19 @@ fn check_slots(file: &mut File<'_>, names: &Names<'_>, list: &[String], path: &s
     }
 }
 
-fn compile_set(file: &mut File<'_>, env: &Env<'_>, names: &Names<'_>, set: &OrderedMap<String>, path: &str) -> Vec<(String, Expr)> {
+fn compile_set(
+    file: &mut File<'_>,
+    env: &Env<'_>,
+    names: &Names<'_>,
+    set: &OrderedMap<String>,
+    path: &str,
+) -> Vec<(String, Expr)> {
     let mut out = Vec::new();
     for (slot, src) in set.iter() {
         let p = format!("{path}.{slot}");
         if !names.slots.contains(&slot.as_str()) {
-            let help = did_you_mean(slot, names.slots.iter().copied()).unwrap_or_else(|| "declare it under `slots:`".into());
+            let help =
+                did_you_mean(slot, names.slots.iter().copied()).unwrap_or_else(|| "declare it under `slots:`".into());
             file.err_key(&p, format!("unknown slot `{slot}`"), help);
             continue;
         }
@@ -241,10 +346,18 @@ fn compile_set(file: &mut File<'_>, env: &Env<'_>, names: &Names<'_>, set: &Orde
     out
 }
 
-fn compile_call(file: &mut File<'_>, env: &Env<'_>, action: &str, with: Option<&OrderedMap<Value>>, apath: &str, wpath: &str) -> Option<ActionCall> {
+fn compile_call(
+    file: &mut File<'_>,
+    env: &Env<'_>,
+    action: &str,
+    with: Option<&OrderedMap<Value>>,
+    apath: &str,
+    wpath: &str,
+) -> Option<ActionCall> {
     let Some(name) = ActionName::parse(action) else {
         let known: Vec<&str> = ActionName::ALL.iter().map(|a| a.as_str()).collect();
-        let help = did_you_mean(action, known.iter().copied()).unwrap_or_else(|| format!("actions: {}", known.join(", ")));
+        let help =
+            did_you_mean(action, known.iter().copied()).unwrap_or_else(|| format!("actions: {}", known.join(", ")));
         file.err(apath, format!("unknown action `{action}`"), help);
         return None;
     };
@@ -263,9 +376,22 @@ fn compile_call(file: &mut File<'_>, env: &Env<'_>, action: &str, with: Option<&
     Some(ActionCall { action: name, args })
 }
 
-fn compile_transition(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, t: &RawTransition, path: &str, short: bool) -> Option<Transition> {
-    let guard = t.when.as_ref().and_then(|src| compile_expr(file, env, src, &format!("{path}.if")));
-    let say = t.say.as_ref().map(|s| compile_text(file, env, s, &format!("{path}.say")));
+fn compile_transition(
+    file: &mut File<'_>,
+    env: &mut Env<'_>,
+    names: &Names<'_>,
+    t: &RawTransition,
+    path: &str,
+    short: bool,
+) -> Option<Transition> {
+    let guard = t
+        .when
+        .as_ref()
+        .and_then(|src| compile_expr(file, env, src, &format!("{path}.if")));
+    let say = t
+        .say
+        .as_ref()
+        .map(|s| compile_text(file, env, s, &format!("{path}.say")));
     let set = compile_set(file, env, names, &t.set, &format!("{path}.set"));
     check_slots(file, names, &t.clear, &format!("{path}.clear"));
     let effects = t
@@ -273,17 +399,39 @@ fn compile_transition(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>,
         .iter()
         .enumerate()
         .filter_map(|(i, RawDo { action, with })| {
-            compile_call(file, env, action, with.as_ref(), &format!("{path}.do[{i}].action"), &format!("{path}.do[{i}].with"))
+            compile_call(
+                file,
+                env,
+                action,
+                with.as_ref(),
+                &format!("{path}.do[{i}].action"),
+                &format!("{path}.do[{i}].with"),
+            )
         })
         .collect();
-    let targets = [t.goto.is_some(), t.end, t.flow.is_some()].iter().filter(|b| **b).count();
+    let targets = [t.goto.is_some(), t.end, t.flow.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if targets != 1 {
-        let msg = if targets == 0 { "this transition goes nowhere" } else { "this transition has more than one of `goto`, `end`, `flow`" };
-        file.err(path, msg, "give it exactly one of `goto: <state>`, `end: true` or `flow: <flow>`");
+        let msg = if targets == 0 {
+            "this transition goes nowhere"
+        } else {
+            "this transition has more than one of `goto`, `end`, `flow`"
+        };
+        file.err(
+            path,
+            msg,
+            "give it exactly one of `goto: <state>`, `end: true` or `flow: <flow>`",
+        );
         return None;
     }
     let target = if let Some(g) = &t.goto {
-        let p = if short { path.to_string() } else { format!("{path}.goto") };
+        let p = if short {
+            path.to_string()
+        } else {
+            format!("{path}.goto")
+        };
         match names.states.iter().position(|s| s == g) {
             Some(i) => Target::Goto(i),
             None => {
@@ -296,7 +444,14 @@ fn compile_transition(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>,
     } else {
         Target::End
     };
-    Some(Transition { guard, say, set, clear: t.clear.clone(), effects, target })
+    Some(Transition {
+        guard,
+        say,
+        set,
+        clear: t.clear.clone(),
+        effects,
+        target,
+    })
 }
 
 /// Unreachable states: nothing leads to them from the start state.
@@ -317,16 +472,27 @@ fn check_graph(file: &mut File<'_>, raw: &RawFlow, start: usize, states: &[State
     }
     for (i, name) in raw.states.keys().enumerate() {
         if !seen.contains(&i) && states.len() == raw.states.len() {
-            file.err_key(&format!("states.{name}"), format!("state `{name}` is never reached"), "add a `next` or `goto` that leads to it, or remove it");
+            file.err_key(
+                &format!("states.{name}"),
+                format!("state `{name}` is never reached"),
+                "add a `next` or `goto` that leads to it, or remove it",
+            );
         }
     }
 }
 
 /// Checks that need every flow: `flow:` targets exist.
-pub(crate) fn check_cross_references(flows: &[Flow], docs: &[(String, Doc)], sources: &super::Sources, diags: &mut Diagnostics) {
+pub(crate) fn check_cross_references(
+    flows: &[Flow],
+    docs: &[(String, Doc)],
+    sources: &super::Sources,
+    diags: &mut Diagnostics,
+) {
     let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
     for flow in flows {
-        let Some((_, doc)) = docs.iter().find(|(p, _)| *p == flow.file) else { continue };
+        let Some((_, doc)) = docs.iter().find(|(p, _)| *p == flow.file) else {
+            continue;
+        };
         for st in &flow.states {
             for (i, t) in st.next.iter().enumerate() {
                 if let Target::Flow(target) = &t.target
@@ -334,8 +500,17 @@ pub(crate) fn check_cross_references(flows: &[Flow], docs: &[(String, Doc)], sou
                 {
                     let path = format!("states.{}.next[{i}].flow", st.name);
                     let pos = doc.pos(&path).unwrap_or_else(|| doc.nearest(&path));
-                    let help = did_you_mean(target, names.iter().copied()).unwrap_or_else(|| format!("flows: {}", names.join(", ")));
-                    diags.push(Diagnostic::new(&flow.file, sources.text(&flow.file), pos, format!("unknown flow `{target}`")).with_help(help));
+                    let help = did_you_mean(target, names.iter().copied())
+                        .unwrap_or_else(|| format!("flows: {}", names.join(", ")));
+                    diags.push(
+                        Diagnostic::new(
+                            &flow.file,
+                            sources.text(&flow.file),
+                            pos,
+                            format!("unknown flow `{target}`"),
+                        )
+                        .with_help(help),
+                    );
                 }
             }
         }

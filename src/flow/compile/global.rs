@@ -14,18 +14,36 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Global> 
     let restart = b("restart", &raw.restart, file);
     let cancel = b("cancel", &raw.cancel, file);
     let handoff = b("handoff", &raw.handoff, file);
-    let out_of_hours = raw.out_of_hours.as_ref().map(|t| compile_text(file, env, t, "global.out_of_hours"));
+    let out_of_hours = raw
+        .out_of_hours
+        .as_ref()
+        .map(|t| compile_text(file, env, t, "global.out_of_hours"));
     let waiting_for_staff = compile_text(file, env, &raw.waiting_for_staff, "global.waiting_for_staff");
     let fallback = compile_text(file, env, &raw.fallback.say, "global.fallback.say");
     let escalate_say = compile_text(file, env, &raw.fallback.escalate_say, "global.fallback.escalate_say");
     let max_attempts = raw.fallback.max_attempts.unwrap_or(2);
     if max_attempts == 0 {
-        file.err("global.fallback.max_attempts", "max_attempts must be at least 1", "the default is 2");
+        file.err(
+            "global.fallback.max_attempts",
+            "max_attempts must be at least 1",
+            "the default is 2",
+        );
     }
     if file.diags.len() > n {
         return None;
     }
-    Some(Global { greeting, help, restart, cancel, handoff, out_of_hours, waiting_for_staff, fallback, max_attempts, escalate_say })
+    Some(Global {
+        greeting,
+        help,
+        restart,
+        cancel,
+        handoff,
+        out_of_hours,
+        waiting_for_staff,
+        fallback,
+        max_attempts,
+        escalate_say,
+    })
 }
 
 fn behaviour(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawBehaviour) -> Behaviour {
@@ -45,7 +63,8 @@ pub(crate) fn check_intent(file: &mut File<'_>, env: &Env<'_>, intent: &str, pat
         return true;
     }
     let all = env.intents.iter().copied().chain(crate::flow::bot::BUILTIN_INTENTS);
-    let help = did_you_mean(intent, all).unwrap_or_else(|| "define it in flows/intents.yaml with example phrases".into());
+    let help =
+        did_you_mean(intent, all).unwrap_or_else(|| "define it in flows/intents.yaml with example phrases".into());
     file.err(path, format!("unknown intent `{intent}`"), help);
     false
 }

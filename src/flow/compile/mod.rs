@@ -121,7 +121,17 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
         (Some(clinic), Some(global)) if diags.is_empty() => {
             let nlu = crate::nlu::rules_for(&clinic, &intents);
             let flow_index = flows.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
-            Ok(Bot { clinic, intents, flows, flow_index, global, templates, scripts, nlu, files: sources.len() })
+            Ok(Bot {
+                clinic,
+                intents,
+                flows,
+                flow_index,
+                global,
+                templates,
+                scripts,
+                nlu,
+                files: sources.len(),
+            })
         }
         _ => {
             if diags.is_empty() {
@@ -139,7 +149,10 @@ pub fn compile_dir(dir: &std::path::Path) -> Result<Bot, Diagnostics> {
         Ok(s) => compile(&s),
         Err(e) => {
             let mut d = Diagnostics::default();
-            d.push(Diagnostic::file_level(&dir.display().to_string(), format!("cannot read the bot folder: {e}")));
+            d.push(Diagnostic::file_level(
+                &dir.display().to_string(),
+                format!("cannot read the bot folder: {e}"),
+            ));
             Err(d)
         }
     }
@@ -214,18 +227,34 @@ impl<'a> File<'a> {
             self.err_key(&join(path, key), format!("unknown key `{key}`"), help);
         } else if let Some(rest) = msg.strip_prefix("missing field `") {
             let key = rest.split('`').next().unwrap_or(rest);
-            self.err_key(path, format!("`{key}` is missing here"), format!("add `{key}:` to this block"));
+            self.err_key(
+                path,
+                format!("`{key}` is missing here"),
+                format!("add `{key}:` to this block"),
+            );
         } else if msg.contains("untagged enum RawText") {
-            self.err(path, "expected a text: an inline template, a `.j2` file name, or `{es: ..., en: ...}`", "");
+            self.err(
+                path,
+                "expected a text: an inline template, a `.j2` file name, or `{es: ..., en: ...}`",
+                "",
+            );
         } else if msg.contains("untagged enum RawNext") {
-            self.err(path, "`next` must be a state name or a list of transitions (`- goto: state`)", "");
+            self.err(
+                path,
+                "`next` must be a state name or a list of transitions (`- goto: state`)",
+                "",
+            );
         } else {
             let msg = msg
                 .replace("invalid type: ", "")
                 .replace("expected a sequence", "expected a list, like [a, b]")
                 .replace("expected a map", "expected a block of `key: value` lines")
                 .replace("a mapping", "a block of `key: value` lines");
-            self.err(path, format!("wrong value here: {msg}"), "see docs/flows.md for what this key takes");
+            self.err(
+                path,
+                format!("wrong value here: {msg}"),
+                "see docs/flows.md for what this key takes",
+            );
         }
     }
 }
@@ -242,8 +271,15 @@ pub(crate) fn join(base: &str, sub: &str) -> String {
 fn load_prompts(sources: &Sources, templates: &mut Templates, diags: &mut Diagnostics) {
     for (path, src) in sources.prompt_files() {
         if let Err((msg, line, range)) = templates.add(path, src) {
-            let offset = range.as_ref().map(|r| r.start).unwrap_or_else(|| line_offset(src, line));
-            let col = src[..offset.min(src.len())].rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+            let offset = range
+                .as_ref()
+                .map(|r| r.start)
+                .unwrap_or_else(|| line_offset(src, line));
+            let col = src[..offset.min(src.len())]
+                .rsplit('\n')
+                .next()
+                .map(|l| l.chars().count() + 1)
+                .unwrap_or(1);
             let pos = Pos { line, col, offset };
             diags.push(
                 Diagnostic::new(path, src, pos, format!("template error: {msg}"))
@@ -254,7 +290,10 @@ fn load_prompts(sources: &Sources, templates: &mut Templates, diags: &mut Diagno
 }
 
 fn line_offset(src: &str, line: usize) -> usize {
-    src.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum()
+    src.split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum()
 }
 
 type SchemaMap = HashMap<String, std::sync::Arc<jsonschema::Validator>>;
@@ -269,8 +308,17 @@ fn load_schemas(sources: &Sources, diags: &mut Diagnostics) -> (SchemaMap, Vec<S
         let value: Value = match serde_json::from_str(src) {
             Ok(v) => v,
             Err(e) => {
-                let pos = Pos { line: e.line(), col: e.column(), offset: line_offset(src, e.line()) + e.column().saturating_sub(1) };
-                diags.push(Diagnostic::new(path, src, pos, format!("this schema is not valid JSON: {e}")));
+                let pos = Pos {
+                    line: e.line(),
+                    col: e.column(),
+                    offset: line_offset(src, e.line()) + e.column().saturating_sub(1),
+                };
+                diags.push(Diagnostic::new(
+                    path,
+                    src,
+                    pos,
+                    format!("this schema is not valid JSON: {e}"),
+                ));
                 broken.push(path.trim_start_matches("schemas/").to_string());
                 continue;
             }
@@ -281,7 +329,16 @@ fn load_schemas(sources: &Sources, diags: &mut Diagnostics) -> (SchemaMap, Vec<S
                 out.insert(name, std::sync::Arc::new(v));
             }
             Err(e) => {
-                diags.push(Diagnostic::new(path, src, Pos { line: 1, col: 1, offset: 0 }, format!("invalid JSON Schema: {e}")));
+                diags.push(Diagnostic::new(
+                    path,
+                    src,
+                    Pos {
+                        line: 1,
+                        col: 1,
+                        offset: 0,
+                    },
+                    format!("invalid JSON Schema: {e}"),
+                ));
                 broken.push(path.trim_start_matches("schemas/").to_string());
             }
         }
@@ -297,20 +354,36 @@ fn compile_intents(file: &mut File<'_>) -> Vec<IntentDef> {
     for (name, intent) in raw.intents.iter() {
         let path = format!("intents.{name}");
         if super::bot::BUILTIN_INTENTS.contains(&name.as_str()) {
-            file.err_key(&path, format!("`{name}` is built in (yes/no words); it cannot be redefined"), "remove it");
+            file.err_key(
+                &path,
+                format!("`{name}` is built in (yes/no words); it cannot be redefined"),
+                "remove it",
+            );
             continue;
         }
         let mut examples = Vec::new();
         for (lang, list) in &intent.examples {
             match Lang::parse(lang) {
                 Some(l) => examples.extend(list.iter().map(|e| (l, e.clone()))),
-                None => file.err_key(&format!("{path}.examples.{lang}"), format!("unknown language `{lang}`"), "use `es` or `en`"),
+                None => file.err_key(
+                    &format!("{path}.examples.{lang}"),
+                    format!("unknown language `{lang}`"),
+                    "use `es` or `en`",
+                ),
             }
         }
         if examples.is_empty() {
-            file.err_key(&path, format!("intent `{name}` has no examples"), "add a few phrases patients would write");
+            file.err_key(
+                &path,
+                format!("intent `{name}` has no examples"),
+                "add a few phrases patients would write",
+            );
         }
-        out.push(IntentDef { name: name.clone(), description: intent.description.clone(), examples });
+        out.push(IntentDef {
+            name: name.clone(),
+            description: intent.description.clone(),
+            examples,
+        });
     }
     out
 }
@@ -366,17 +439,22 @@ fn one_text(file: &mut File<'_>, env: &mut Env<'_>, s: &str, path: &str, lang: O
             return Some(plain);
         }
         let known: Vec<String> = env.sources.prompt_names();
-        let help = did_you_mean(trimmed, known.iter().map(String::as_str))
-            .unwrap_or_else(|| "create the file in prompts/es/ (and prompts/en/ for English) or write the text inline".into());
+        let help = did_you_mean(trimmed, known.iter().map(String::as_str)).unwrap_or_else(|| {
+            "create the file in prompts/es/ (and prompts/en/ for English) or write the text inline".into()
+        });
         file.err(path, format!("template file `{trimmed}` not found in prompts/"), help);
         return None;
     }
     let pos = file.doc.pos(path).unwrap_or_else(|| file.doc.nearest(path));
     let name = format!("{}:{}:{}", file.path, pos.line, pos.col);
     if let Err((msg, line, _)) = env.templates.add(&name, s) {
-        let at = Pos { line: pos.line + line.saturating_sub(1), ..pos };
+        let at = Pos {
+            line: pos.line + line.saturating_sub(1),
+            ..pos
+        };
         let d = file.at(at, format!("template error: {msg}"));
-        file.diags.push(d.with_help("check that every `{{` has its `}}` and every `{% if %}` its `{% endif %}`"));
+        file.diags
+            .push(d.with_help("check that every `{{` has its `}}` and every `{% if %}` its `{% endif %}`"));
         return None;
     }
     Some(name)
@@ -390,7 +468,18 @@ pub(crate) fn compile_expr(file: &mut File<'_>, env: &Env<'_>, src: &str, path: 
         Err(e) => {
             let quoted = matches!(file.src.as_bytes().get(pos.offset), Some(b'"' | b'\''));
             let shift = e.col.saturating_sub(1) + usize::from(quoted);
-            let at = if e.line <= 1 { Pos { col: pos.col + shift, offset: pos.offset + shift, ..pos } } else { Pos { line: pos.line + e.line - 1, ..pos } };
+            let at = if e.line <= 1 {
+                Pos {
+                    col: pos.col + shift,
+                    offset: pos.offset + shift,
+                    ..pos
+                }
+            } else {
+                Pos {
+                    line: pos.line + e.line - 1,
+                    ..pos
+                }
+            };
             let help = if e.message.contains("Variable not found") || e.message.contains("Undefined variable") {
                 format!("expressions can read {}", super::script::VARIABLES.join(", "))
             } else {

@@ -22,7 +22,10 @@ impl Sources {
         if !flows.is_dir() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
-                format!("{} has no flows/ folder (is --dir pointing at the bot folder?)", dir.display()),
+                format!(
+                    "{} has no flows/ folder (is --dir pointing at the bot folder?)",
+                    dir.display()
+                ),
             ));
         }
         for (sub, ext) in [("flows", "yaml"), ("prompts", "j2"), ("schemas", "json")] {
@@ -48,9 +51,16 @@ impl Sources {
             let path = entry?.path();
             if path.is_dir() {
                 self.read_tree(root, &path, ext)?;
-            } else if path.extension().is_some_and(|e| e == ext || (ext == "yaml" && e == "yml")) {
+            } else if path
+                .extension()
+                .is_some_and(|e| e == ext || (ext == "yaml" && e == "yml"))
+            {
                 let rel = path.strip_prefix(root).unwrap_or(&path);
-                let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
                 let text = std::fs::read_to_string(&path)?;
                 self.files.insert(rel, text);
             }
@@ -103,6 +113,8 @@ impl Sources {
 
     /// Template file names as a flow refers to them (`greeting.j2`).
     pub fn prompt_names(&self) -> Vec<String> {
-        self.prompt_files().filter_map(|(p, _)| p.rsplit('/').next().map(str::to_string)).collect()
+        self.prompt_files()
+            .filter_map(|(p, _)| p.rsplit('/').next().map(str::to_string))
+            .collect()
     }
 }

@@ -33,18 +33,10 @@ pub(super) fn clinic() -> Clinic {
         holidays: Vec::new(),
         specialties: vec![
             spec("Cardiología", "Cardiology", &["corazón"]),
-            spec(
-                "Clínica Médica",
-                "General Medicine",
-                &["médico de cabecera"],
-            ),
+            spec("Clínica Médica", "General Medicine", &["médico de cabecera"]),
             spec("Dermatología", "Dermatology", &["piel"]),
             spec("Ginecología", "Gynecology", &[]),
-            spec(
-                "Odontología",
-                "Dentistry",
-                &["dentista", "dientes", "muelas"],
-            ),
+            spec("Odontología", "Dentistry", &["dentista", "dientes", "muelas"]),
             spec("Oftalmología", "Ophthalmology", &["oculista", "ojos"]),
             spec("Pediatría", "Pediatrics", &[]),
             spec("Traumatología", "Orthopedics", &[]),
@@ -81,10 +73,7 @@ pub(super) fn intents() -> Vec<IntentDef> {
         ),
         def(
             "cancel_appointment",
-            &[
-                (Es, "quiero cancelar mi turno"),
-                (En, "cancel my appointment"),
-            ],
+            &[(Es, "quiero cancelar mi turno"), (En, "cancel my appointment")],
         ),
         def(
             "faq_coverage",
@@ -94,13 +83,11 @@ pub(super) fn intents() -> Vec<IntentDef> {
                 (En, "do you take OSDE?"),
             ],
         ),
+        def("thanks", &[(Es, "gracias"), (Es, "muchas gracias"), (En, "thanks")]),
         def("greet", &[(Es, "hola"), (Es, "buenos días"), (En, "hello")]),
         def(
             "human",
-            &[
-                (Es, "quiero hablar con una persona"),
-                (En, "I want to talk to a human"),
-            ],
+            &[(Es, "quiero hablar con una persona"), (En, "I want to talk to a human")],
         ),
     ]
 }
@@ -360,10 +347,7 @@ fn numbers() {
 fn free_text_only_when_asked() {
     assert_eq!(plain("me duele la cabeza").entity(EntityKind::Text), None);
     let u = asking("  me duele la cabeza hace días  ", EntityKind::Text);
-    assert_eq!(
-        value(&u, EntityKind::Text),
-        Some(json!("me duele la cabeza hace días"))
-    );
+    assert_eq!(value(&u, EntityKind::Text), Some(json!("me duele la cabeza hace días")));
     assert!(u.sure);
 }
 
@@ -372,14 +356,8 @@ fn intents_from_examples() {
     let cases = [
         ("quiero sacar un turno", "book_appointment"),
         ("Necesito un turno", "book_appointment"),
-        (
-            "hola, quiero sacar un turno para cardiología",
-            "book_appointment",
-        ),
-        (
-            "quisiera sacar turno con el dermatólogo",
-            "book_appointment",
-        ),
+        ("hola, quiero sacar un turno para cardiología", "book_appointment"),
+        ("quisiera sacar turno con el dermatólogo", "book_appointment"),
         ("quero sacar un turno", "book_appointment"),
         ("I want to book an appointment", "book_appointment"),
         ("quiero cancelar mi turno", "cancel_appointment"),
@@ -404,10 +382,7 @@ fn intents_from_examples() {
 fn weak_or_unknown_messages_are_not_sure() {
     let u = plain("el perro de mi vecino ladra mucho");
     assert!(!u.sure, "{u:?}");
-    assert!(
-        u.intent.as_ref().is_none_or(|i| i.confidence < 0.75),
-        "{u:?}"
-    );
+    assert!(u.intent.as_ref().is_none_or(|i| i.confidence < 0.75), "{u:?}");
     let u = plain("");
     assert_eq!(
         u,
@@ -455,6 +430,23 @@ fn yes_no_while_expecting_is_sure() {
 }
 
 #[test]
+fn thanks_with_a_yes_is_a_thank_you_unless_a_yes_is_expected() {
+    let u = plain("perfecto, muchas gracias");
+    assert_eq!(u.intent_name(), Some("thanks"), "{u:?}");
+    let ctx = NluContext {
+        expecting: vec!["affirm".into(), "deny".into()],
+        ..NluContext::default()
+    };
+    let u = run("perfecto, muchas gracias", &ctx);
+    assert_eq!(u.intent_name(), Some("affirm"));
+    assert!(u.sure);
+    let u = plain("sí");
+    assert_eq!(u.intent_name(), Some("affirm"));
+    assert_eq!(u.intent.as_ref().map(|i| i.confidence), Some(0.9));
+    assert!(u.sure);
+}
+
+#[test]
 fn a_request_after_no_wins_over_the_no() {
     let u = plain("no, quiero cancelar mi turno");
     assert_eq!(u.intent_name(), Some("cancel_appointment"));
@@ -472,10 +464,7 @@ fn slash_commands_are_left_to_the_engine() {
 #[test]
 fn language_of_the_message() {
     assert_eq!(plain("hola, quiero un turno").lang, Some(Lang::Es));
-    assert_eq!(
-        plain("Hi, I need an appointment tomorrow").lang,
-        Some(Lang::En)
-    );
+    assert_eq!(plain("Hi, I need an appointment tomorrow").lang, Some(Lang::En));
     assert_eq!(plain("12345678").lang, None);
     assert_eq!(asking("María López", EntityKind::Name).lang, None);
 }

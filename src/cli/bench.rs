@@ -1,0 +1,152 @@
+//! `clinicflow bench`: compile time of the bot, cost of one engine step (rules NLU + `step`,
+//! no I/O) and of a whole turn through the service with durable storage, with concurrency.
+//! Prints figures; the budget is in docs/performance.md.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::session::Session;
+use crate::engine::{Input, nlu_context, step};
+use crate::flow::bot::Bot;
+use crate::flow::compile::compile_dir;
+use crate::nlu::Understand;
+use crate::service::{Service, TurnRequest};
+use crate::store::Store;
+
+const SCRIPT: [&str; 8] = [
+    "hola",
+    "quiero un turno con cardiología",
+    "el jueves 26",
+    "a las 10",
+    "María López",
+    "30.123.456",
+    "OSDE",
+    "sí",
+];
+
+pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency: usize) -> anyhow::Result<()> {
+    // Compile.
+    let mut times = Vec::new();
+    let mut bot = None;
+    for _ in 0..30 {
+        let t = Instant::now();
+        let b = compile_dir(dir).map_err(|d| anyhow::anyhow!("the bot does not compile:\n{d}"))?;
+        times.push(t.elapsed());
+        bot = Some(b);
+    }
+    let bot = Arc::new(bot.ok_or_else(|| anyhow::anyhow!("no bot"))?);
+    times.sort();
+    println!(
+        "compile ({} files, {} flows): min {:.1} ms, median {:.1} ms, max {:.1} ms  (budget 50 ms)",
+        bot.files,
+        bot.flows.len(),
+        ms(times[0]),
+        ms(times[times.len() / 2]),
+        ms(times[times.len() - 1])
+    );
+
+    // Engine alone.
+    let now = "2026-11-23T10:00"
+        .parse::<jiff::civil::DateTime>()?
+        .to_zoned(bot.clinic.tz.clone())?;
+    let mut lat = Vec::new();
+    let started = Instant::now();
+    for i in 0..conversations.max(1) {
+        let mut s = Session::new(format!("b{i}"), "bench", "u", bot.clinic.language);
+        for text in SCRIPT {
+            let t = Instant::now();
+            s = engine_turn(&bot, s, text, &now);
+            lat.push(t.elapsed());
+        }
+    }
+    report("engine step + rules NLU (no I/O)", &mut lat, started.elapsed());
+
+    // Whole turns through the service, `concurrency` conversations at a time.
+    let tmp = std::env::temp_dir().join(format!("clinicflow-bench-{}", std::process::id()));
+    let url = db
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("surrealkv://{}", tmp.display()));
+    let store = Store::connect(&url).await?;
+    let service = Arc::new(Service::new(store, bot.clone()));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = conversations.div_ceil(concurrency.max(1));
+    for w in 0..concurrency.max(1) {
+        let service = service.clone();
+        let now = now.clone();
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            for c in 0..per_task {
+                let id = format!("bench-{w}-{c}-{}", std::process::id());
+                for text in SCRIPT {
+                    let req = TurnRequest {
+                        session_id: id.clone(),
+                        channel: "bench".into(),
+                        user: "bench".into(),
+                        text: text.into(),
+                        now: now.clone(),
+                    };
+                    let t = Instant::now();
+                    if service.handle(req).await.is_err() {
+                        break;
+                    }
+                    lat.push(t.elapsed());
+                }
+            }
+            lat
+        });
+    }
+    let mut lat = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        lat.extend(r?);
+    }
+    report(
+        &format!("service turn, {url}, {} concurrent", concurrency.max(1)),
+        &mut lat,
+        started.elapsed(),
+    );
+    if db.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
+
+fn engine_turn(bot: &Bot, s: Session, text: &str, now: &jiff::Zoned) -> Session {
+    let ctx = nlu_context(bot, &s);
+    let nlu = bot.nlu.understand(text, &ctx, now);
+    let mut out = step(bot, &s, Input::Message { text: text.into(), nlu }, now);
+    let mut s = out.session.take().unwrap_or(s);
+    // Answer actions with a plausible result, as the service would.
+    for _ in 0..4 {
+        let Some(_) = out.pending.take() else { break };
+        let result = serde_json::json!({
+            "ok": true, "available": true, "professional": "Dra. Laura Gómez",
+            "appointment": {"id": "a1", "date": "2026-11-26", "time": "10:00"}, "alternatives": [],
+        });
+        out = step(bot, &s, Input::ActionResult(result), now);
+        s = out.session.take().unwrap_or(s);
+    }
+    s
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn report(label: &str, lat: &mut [Duration], total: Duration) {
+    if lat.is_empty() {
+        println!("{label}: no turns");
+        return;
+    }
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "{label}: {} turns, {:.0} turns/s, p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms",
+        lat.len(),
+        lat.len() as f64 / total.as_secs_f64(),
+        ms(pct(0.50)),
+        ms(pct(0.95)),
+        ms(pct(0.99))
+    );
+}
