@@ -93,7 +93,25 @@ impl Service {
             return Err(ServiceError::TooLong(chars));
         }
         let lock = self.lock_for(&req.session_id);
-        let _guard = lock.lock().await;
+        let result = {
+            let _guard = lock.lock().await;
+            self.turn(req).await
+        };
+        self.release(lock);
+        result
+    }
+
+    /// Forgets a conversation's lock once nobody holds or waits for it, so the map stays
+    /// as small as the number of conversations in flight.
+    fn release(&self, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // One reference is ours, one the map's: nobody else is waiting.
+        if Arc::strong_count(&lock) == 2 {
+            map.retain(|_, l| !Arc::ptr_eq(l, &lock));
+        }
+    }
+
+    async fn turn(&self, req: TurnRequest) -> Result<TurnResponse, ServiceError> {
         let started = Instant::now();
         // One snapshot of the bot for the whole turn.
         let bot = self.bot.clone();

@@ -14,7 +14,25 @@ use crate::store::NewEscalation;
 const TRANSCRIPT_TURNS: usize = 30;
 
 pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
-    let transcript = ctx.store.recent_turns(&ctx.session.id, TRANSCRIPT_TURNS).await?;
+    let mut transcript = ctx.store.recent_turns(&ctx.session.id, TRANSCRIPT_TURNS).await?;
+    // The message that led here is not in the log yet (the turn is committed after its
+    // effects): add it so staff sees what the patient last wrote.
+    if let Some(message) = args.get("message").and_then(Value::as_str) {
+        transcript.push(crate::store::TurnRecord {
+            session: ctx.session.id.clone(),
+            seq: ctx.session.turns,
+            at: ctx.now.timestamp(),
+            input: message.to_string(),
+            replies: Vec::new(),
+            intent: None,
+            nlu_source: None,
+            state_before: ctx.session.position(),
+            state_after: ctx.session.position(),
+            latency_us: 0,
+            llm_tokens: None,
+            effects: Vec::new(),
+        });
+    }
     let new = NewEscalation {
         session: ctx.session.id.clone(),
         channel: ctx.session.channel.clone(),

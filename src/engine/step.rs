@@ -68,11 +68,13 @@ pub fn step(bot: &Bot, session: &Session, input: Input, now: &Zoned) -> Outcome 
         out: Outcome::default(),
         now,
         intent: String::new(),
+        text: String::new(),
         budget: 64,
     };
     match input {
         Input::Message { text, nlu } => {
             m.s.turns += 1;
+            m.text = text.chars().take(2_000).collect();
             m.message(&text, &nlu);
         }
         Input::ActionResult(v) => m.action_result(v),
@@ -88,6 +90,8 @@ struct Machine<'a> {
     out: Outcome,
     now: &'a Zoned,
     intent: String,
+    /// The patient's message of this turn (empty for action results).
+    text: String,
     /// State entries left in this step; a flow that loops without waiting is stopped.
     budget: u32,
 }
@@ -639,6 +643,7 @@ impl<'a> Machine<'a> {
     fn escalate(&mut self, reason: &str) {
         let mut args = Map::new();
         args.insert("reason".into(), Value::String(reason.into()));
+        args.insert("message".into(), Value::String(self.text.clone()));
         args.insert(
             "flow".into(),
             self.s

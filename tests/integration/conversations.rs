@@ -99,3 +99,61 @@ async fn cardiologia_booking_then_the_same_slot_is_refused() {
         1
     );
 }
+
+#[tokio::test]
+async fn handoff_stores_an_escalation_with_the_conversation_so_far() {
+    let store = Store::connect("mem://").await.expect("store");
+    let service = Service::new(store.clone(), demo());
+    let now = "2026-11-23T10:00";
+    say(&service, "h", "hola", now).await;
+    say(&service, "h", "quiero un turno con dermatología", now).await;
+    let r = say(&service, "h", "quiero hablar con una persona", now).await;
+    assert!(r.waiting_for_staff);
+    let open = store
+        .list_escalations(Some(clinicflow::store::EscalationStatus::Open), 10)
+        .await
+        .expect("list");
+    assert_eq!(open.len(), 1);
+    let inputs: Vec<&str> = open[0].transcript.iter().map(|t| t.input.as_str()).collect();
+    assert_eq!(
+        inputs,
+        [
+            "hola",
+            "quiero un turno con dermatología",
+            "quiero hablar con una persona"
+        ]
+    );
+    // While staff has the conversation the bot does not run flows.
+    let r = say(&service, "h", "quiero un turno", now).await;
+    assert!(r.waiting_for_staff && r.state == "idle", "{r:?}");
+    assert_eq!(
+        store.list_escalations(None, 10).await.expect("list").len(),
+        1,
+        "no second escalation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_messages_of_one_conversation_lose_nothing() {
+    let store = Store::connect("mem://").await.expect("store");
+    let service = std::sync::Arc::new(Service::new(store.clone(), demo()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for text in [
+        "hola",
+        "quiero un turno",
+        "con cardiología",
+        "gracias",
+        "/ayuda",
+        "hola",
+    ] {
+        let service = service.clone();
+        tasks.spawn(async move { say(&service, "same", text, "2026-11-23T10:00").await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("turn task");
+    }
+    let s = store.load_session("same").await.expect("load").expect("session");
+    assert_eq!(s.turns, 6);
+    assert_eq!(s.version, 6);
+    assert_eq!(store.recent_turns("same", 100).await.expect("turns").len(), 6);
+}
