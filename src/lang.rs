@@ -22,8 +22,8 @@ impl Lang {
 
     pub fn parse(code: &str) -> Option<Lang> {
         match code.trim().to_ascii_lowercase().as_str() {
-            "es" | "spa" | "spanish" | "español" => Some(Lang::Es),
-            "en" | "eng" | "english" | "inglés" => Some(Lang::En),
+            "es" => Some(Lang::Es),
+            "en" => Some(Lang::En),
             _ => None,
         }
     }

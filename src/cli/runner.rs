@@ -1,5 +1,5 @@
 //! `clinicflow test`: scripted conversations (tests/conversations/*.yaml) run against the
-//! real engine and a fresh in-memory SurrealDB each. See docs/testing.md for the format.
+//! real engine and a fresh in-memory SurrealDB each. The format is in docs/flows.md, section 13.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;

@@ -1,4 +1,4 @@
-//! One turn of the interpreter. See docs/flows.md ("How a turn runs") for the rules in plain words.
+//! One turn of the interpreter. See docs/flows.md ("How a conversation moves") for the rules in plain words.
 
 use jiff::Zoned;
 use serde_json::{Map, Value};
@@ -159,6 +159,7 @@ impl<'a> Machine<'a> {
             return;
         }
         if is_match(&g.help, text, global_intent) {
+            self.s.failures = 0;
             self.say_text(&g.help.say);
             self.reask();
             return;
@@ -174,9 +175,9 @@ impl<'a> Machine<'a> {
             Consumed::No => {}
         }
         if let Some(flow) = intent.as_deref().and_then(|i| self.bot.flow_for_intent(i)) {
-            self.s.failures = 0;
             let same = self.s.top().is_some_and(|f| f.flow == flow.name);
             if same {
+                self.s.failures = 0;
                 self.reask();
                 return;
             }
@@ -186,6 +187,7 @@ impl<'a> Machine<'a> {
                 .and_then(|f| self.bot.flow(&f.flow))
                 .is_none_or(|f| f.interruptible);
             if can_interrupt {
+                self.s.failures = 0;
                 if self.s.stack.is_empty() && !self.s.greeted && self.s.turns == 1 {
                     // A conversation that opens with a request still gets the clinic's greeting.
                     self.s.greeted = true;
@@ -723,6 +725,19 @@ impl<'a> Machine<'a> {
                     }
                 }
                 Ok(v) => {
+                    let schema_ok = self
+                        .s
+                        .top()
+                        .and_then(|f| self.bot.flow(&f.flow))
+                        .and_then(|f| f.slot(slot))
+                        .is_none_or(|sl| sl.schema.is_valid(&v));
+                    if !schema_ok {
+                        self.flow_error(format!(
+                            "{}:{}: `set: {slot}: {}` gave {v}, which does not fit the slot's schema",
+                            e.file, e.line, e.source
+                        ));
+                        return false;
+                    }
                     if let Some(f) = self.s.top_mut() {
                         f.slots.insert(slot.clone(), v);
                     }

@@ -351,3 +351,19 @@ fn a_flow_removed_by_an_edit_is_dropped() {
     assert_eq!(out.replies, ["Hola."]);
     assert!(s.stack.is_empty() || s.top().is_some_and(|f| f.flow != "old_flow"));
 }
+
+#[test]
+fn a_set_value_that_fails_the_slot_schema_is_a_diagnosed_flow_error() {
+    let b = bot_with(&BOOK.replace(
+        "        say: \"LISTO\"\n",
+        "        set: { date: \"42\" }\n        say: \"LISTO\"\n",
+    ));
+    let s = at_confirm(&b);
+    let (_, out) = run(&b, &s, msg(Some("affirm"), &[]));
+    assert_eq!(out.replies, ["NO ENTENDI"]);
+    assert!(
+        out.diagnostics[0].contains("does not fit the slot's schema"),
+        "{:?}",
+        out.diagnostics
+    );
+}

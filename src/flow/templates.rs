@@ -48,6 +48,14 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_fuel(Some(50_000));
+        // A missing value (JSON null) prints nothing, not "none".
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         env.add_filter("date_long", date_long);
         env.add_filter("time_hm", time_hm);
         Templates { env }
@@ -192,6 +200,20 @@ mod tests {
         let (msg, line, _) = t.add("b", "hola\n{{ slots.x ").unwrap_err();
         assert_eq!(line, 2);
         assert!(!msg.is_empty());
+    }
+
+    #[test]
+    fn null_values_render_empty() {
+        let mut t = Templates::new();
+        t.add("n", "[{{ clinic.email }}]").unwrap();
+        let text = Text {
+            es: Some("n".into()),
+            en: None,
+        };
+        assert_eq!(
+            t.render(&text, Lang::Es, &json!({"clinic": {"email": null}})).unwrap(),
+            "[]"
+        );
     }
 
     #[test]

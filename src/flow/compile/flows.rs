@@ -489,6 +489,29 @@ pub(crate) fn check_cross_references(
     diags: &mut Diagnostics,
 ) {
     let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+    // One intent starts one flow; two flows listening for it would make the choice arbitrary.
+    let mut owner: std::collections::HashMap<&str, &Flow> = std::collections::HashMap::new();
+    for flow in flows {
+        let Some((_, doc)) = docs.iter().find(|(p, _)| *p == flow.file) else {
+            continue;
+        };
+        for (i, t) in flow.triggers.iter().enumerate() {
+            match owner.get(t.as_str()) {
+                Some(first) => {
+                    let path = format!("trigger[{i}]");
+                    let pos = doc.pos(&path).unwrap_or_else(|| doc.nearest(&path));
+                    let msg = format!("intent `{t}` already starts flow `{}` ({})", first.name, first.file);
+                    diags.push(
+                        Diagnostic::new(&flow.file, sources.text(&flow.file), pos, msg)
+                            .with_help("an intent can start only one flow; remove it from one of the two"),
+                    );
+                }
+                None => {
+                    owner.insert(t.as_str(), flow);
+                }
+            }
+        }
+    }
     for flow in flows {
         let Some((_, doc)) = docs.iter().find(|(p, _)| *p == flow.file) else {
             continue;

@@ -438,6 +438,15 @@ fn one_text(file: &mut File<'_>, env: &mut Env<'_>, s: &str, path: &str, lang: O
         if env.sources.has(&plain) {
             return Some(plain);
         }
+        // DESIGN: the session language picks prompts/es or prompts/en "where both exist";
+        // a template written in one language only serves both.
+        if let [l] = langs.as_slice() {
+            let other = if *l == Lang::Es { Lang::En } else { Lang::Es };
+            let candidate = format!("prompts/{}/{trimmed}", other.code());
+            if env.sources.has(&candidate) {
+                return Some(candidate);
+            }
+        }
         let known: Vec<String> = env.sources.prompt_names();
         let help = did_you_mean(trimmed, known.iter().map(String::as_str)).unwrap_or_else(|| {
             "create the file in prompts/es/ (and prompts/en/ for English) or write the text inline".into()
