@@ -237,6 +237,7 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
         match compile_call(
             file,
             env,
+            names,
             a,
             st.with.as_ref(),
             &format!("{path}.action"),
@@ -339,7 +340,7 @@ fn compile_set(
             file.err_key(&p, format!("unknown slot `{slot}`"), help);
             continue;
         }
-        if let Some(e) = compile_expr(file, env, src, &p) {
+        if let Some(e) = flow_expr(file, env, names, src, &p) {
             out.push((slot.clone(), e));
         }
     }
@@ -349,6 +350,7 @@ fn compile_set(
 fn compile_call(
     file: &mut File<'_>,
     env: &Env<'_>,
+    names: &Names<'_>,
     action: &str,
     with: Option<&OrderedMap<Value>>,
     apath: &str,
@@ -366,7 +368,7 @@ fn compile_call(
         let p = format!("{wpath}.{k}");
         match v {
             Value::String(src) => {
-                if let Some(e) = compile_expr(file, env, src, &p) {
+                if let Some(e) = flow_expr(file, env, names, src, &p) {
                     args.push((k.clone(), Arg::Expr(e)));
                 }
             }
@@ -387,7 +389,7 @@ fn compile_transition(
     let guard = t
         .when
         .as_ref()
-        .and_then(|src| compile_expr(file, env, src, &format!("{path}.if")));
+        .and_then(|src| flow_expr(file, env, names, src, &format!("{path}.if")));
     let say = t
         .say
         .as_ref()
@@ -402,6 +404,7 @@ fn compile_transition(
             compile_call(
                 file,
                 env,
+                names,
                 action,
                 with.as_ref(),
                 &format!("{path}.do[{i}].action"),
@@ -538,4 +541,43 @@ pub(crate) fn check_cross_references(
             }
         }
     }
+}
+
+/// A Rhai expression of this flow: compiled, and every `slots.NAME` it reads must be a slot of
+/// the flow (strict variables only catch top-level names, and a typo there would silently read
+/// as "missing" forever).
+fn flow_expr(file: &mut File<'_>, env: &Env<'_>, names: &Names<'_>, src: &str, path: &str) -> Option<Expr> {
+    let expr = compile_expr(file, env, src, path)?;
+    static SLOT_READ: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\bslots\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)").expect("regex"));
+    let mut ok = true;
+    for cap in SLOT_READ.captures_iter(src) {
+        let (Some(whole), Some(name)) = (cap.get(0), cap.get(1)) else {
+            continue;
+        };
+        if names.slots.contains(&name.as_str()) {
+            continue;
+        }
+        let base = file.doc.pos(path).unwrap_or_else(|| file.doc.nearest(path));
+        let quoted = matches!(file.src.as_bytes().get(base.offset), Some(b'"' | b'\''));
+        let shift = whole.start() + usize::from(quoted);
+        let at = crate::flow::yaml::Pos {
+            col: base.col + shift,
+            offset: base.offset + shift,
+            ..base
+        };
+        let help = did_you_mean(name.as_str(), names.slots.iter().copied())
+            .unwrap_or_else(|| format!("slots of this flow: {}", names.slots.join(", ")));
+        let d = file.at(
+            at,
+            format!(
+                "`{}` reads slot `{}`, which this flow does not declare",
+                whole.as_str(),
+                name.as_str()
+            ),
+        );
+        file.diags.push(d.with_help(help));
+        ok = false;
+    }
+    ok.then_some(expr)
 }
