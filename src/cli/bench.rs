@@ -63,7 +63,12 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
     report("engine step + rules NLU (no I/O)", &mut lat, started.elapsed());
 
     // Whole turns through the service, `concurrency` conversations at a time.
-    let tmp = std::env::temp_dir().join(format!("clinicflow-bench-{}", std::process::id()));
+    // A fixed folder, emptied at the start: removing it at the end would race SurrealKV's own
+    // shutdown, which flushes after the last handle is dropped.
+    let tmp = std::env::temp_dir().join("clinicflow-bench");
+    if db.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
     let url = db
         .map(str::to_string)
         .unwrap_or_else(|| format!("surrealkv://{}", tmp.display()));
@@ -106,9 +111,6 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
         &mut lat,
         started.elapsed(),
     );
-    if db.is_none() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
     Ok(())
 }
 
