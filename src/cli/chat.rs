@@ -18,10 +18,11 @@ pub async fn run(bot: Arc<Bot>, db: &str, now: Option<&str>, session: &str) -> a
     let service = Service::new(store, bot.clone());
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        println!(
-            "{} — write a message (Ctrl-D to leave; /reiniciar starts over)",
-            bot.clinic.name
-        );
+        let hint = match bot.clinic.language {
+            crate::lang::Lang::Es => "escriba un mensaje (Ctrl-D para salir)",
+            crate::lang::Lang::En => "write a message (Ctrl-D to leave)",
+        };
+        println!("{} — {hint}", bot.clinic.name);
     }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
