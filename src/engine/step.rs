@@ -733,7 +733,7 @@ impl<'a> Machine<'a> {
                         .is_none_or(|sl| sl.schema.is_valid(&v));
                     if !schema_ok {
                         self.flow_error(format!(
-                            "{}:{}: `set: {slot}: {}` gave {v}, which does not fit the slot's schema",
+                            "{}:{}: `set: {slot}: {}` gave a value that does not fit the slot's schema",
                             e.file, e.line, e.source
                         ));
                         return false;
