@@ -23,26 +23,39 @@ fn edge_label(guard: Option<&str>) -> String {
     guard.map(|g| g.replace('"', "'")).unwrap_or_default()
 }
 
+/// Mermaid: node ids are prefixed so a state may be called `end` or `start` (keywords there),
+/// and `<`, `>` in labels are written as entity codes so they are not read as HTML.
+fn mid(name: &str) -> String {
+    format!("s_{name}")
+}
+
+fn mtext(s: &str) -> String {
+    s.replace('"', "'")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+        .replace("#lt;br/#gt;", "<br/>")
+}
+
 pub fn mermaid(flow: &Flow) -> String {
     let mut out = String::from("flowchart TD\n");
-    let _ = writeln!(out, "    start((start)) --> {}", flow.states[flow.start].name);
+    let _ = writeln!(out, "    __start((start)) --> {}", mid(&flow.states[flow.start].name));
     for (i, st) in flow.states.iter().enumerate() {
-        let _ = writeln!(out, "    {}[\"{}\"]", st.name, label(flow, i).replace('"', "'"));
+        let _ = writeln!(out, "    {}[\"{}\"]", mid(&st.name), mtext(&label(flow, i)));
         if st.end && st.next.is_empty() {
-            let _ = writeln!(out, "    {} --> finish((end))", st.name);
+            let _ = writeln!(out, "    {} --> __end((end))", mid(&st.name));
         }
         for t in &st.next {
             let to = match &t.target {
-                Target::Goto(j) => flow.states[*j].name.clone(),
-                Target::End => "finish((end))".to_string(),
+                Target::Goto(j) => mid(&flow.states[*j].name),
+                Target::End => "__end((end))".to_string(),
                 Target::Flow(f) => format!("flow_{f}[[\"{f}\"]]"),
             };
-            match t.guard.as_ref().map(|g| edge_label(Some(&g.source))) {
-                Some(l) => {
-                    let _ = writeln!(out, "    {} -->|\"{l}\"| {to}", st.name);
+            match t.guard.as_ref() {
+                Some(g) => {
+                    let _ = writeln!(out, "    {} -->|\"{}\"| {to}", mid(&st.name), mtext(&g.source));
                 }
                 None => {
-                    let _ = writeln!(out, "    {} --> {to}", st.name);
+                    let _ = writeln!(out, "    {} --> {to}", mid(&st.name));
                 }
             }
         }
