@@ -3,10 +3,14 @@
 //! See docs/architecture.md for the folder map.
 
 pub mod actions;
+pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod flow;
 pub mod lang;
 pub mod nlu;
+pub mod outbound;
+pub mod reload;
+pub mod reminders;
 pub mod service;
 pub mod store;

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
+
 use jiff::Zoned;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,7 +18,7 @@ use crate::engine::{Input, Outcome, nlu_context, step};
 use crate::flow::bot::Bot;
 use crate::nlu::Understand;
 use crate::store::TurnRecord;
-use crate::store::{Store, StoreError};
+use crate::store::{Processed, Store, StoreError};
 
 /// One incoming message.
 #[derive(Debug, Clone)]
@@ -27,10 +29,13 @@ pub struct TurnRequest {
     pub text: String,
     /// The time of the turn; the engine never reads the clock itself.
     pub now: Zoned,
+    /// A channel message id or an `Idempotency-Key`: a message seen before is not processed
+    /// again, and gets the reply it got the first time.
+    pub message_id: Option<String>,
 }
 
 /// What the patient gets back, plus where the conversation stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TurnResponse {
     pub replies: Vec<String>,
     pub state: String,
@@ -41,6 +46,9 @@ pub struct TurnResponse {
     /// Problems in the flows met during this turn (for logs and `clinicflow test`).
     #[serde(skip)]
     pub diagnostics: Vec<String>,
+    /// True when this is the stored reply to a message processed before (same message id).
+    #[serde(default)]
+    pub replayed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +57,8 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("the message is too long ({0} characters; the limit is {MAX_TEXT})")]
     TooLong(usize),
+    #[error("the message could not be delivered: {0}")]
+    Delivery(String),
 }
 
 /// Longest message accepted; longer ones are refused before any work.
@@ -59,7 +69,9 @@ const MAX_ACTIONS: usize = 8;
 
 pub struct Service {
     pub store: Store,
-    bot: Arc<Bot>,
+    /// The compiled bot; hot reload swaps it atomically. A turn loads it once and uses that
+    /// snapshot from start to end.
+    bot: ArcSwap<Bot>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -67,18 +79,24 @@ impl Service {
     pub fn new(store: Store, bot: Arc<Bot>) -> Self {
         Service {
             store,
-            bot,
+            bot: ArcSwap::new(bot),
             locks: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The bot in force now.
     pub fn bot(&self) -> Arc<Bot> {
-        self.bot.clone()
+        self.bot.load_full()
+    }
+
+    /// Puts a newly compiled bot in force; turns already running finish on the old one.
+    pub fn swap_bot(&self, bot: Arc<Bot>) {
+        self.bot.store(bot);
     }
 
     /// The current time in the clinic's time zone.
     pub fn now(&self) -> Zoned {
-        Zoned::now().with_time_zone(self.bot.clinic.tz.clone())
+        Zoned::now().with_time_zone(self.bot().clinic.tz.clone())
     }
 
     fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -113,8 +131,15 @@ impl Service {
 
     async fn turn(&self, req: TurnRequest) -> Result<TurnResponse, ServiceError> {
         let started = Instant::now();
+        if let Some(id) = &req.message_id
+            && let Some(done) = self.store.processed(id).await?
+            && let Ok(mut resp) = serde_json::from_value::<TurnResponse>(done.reply)
+        {
+            resp.replayed = true;
+            return Ok(resp);
+        }
         // One snapshot of the bot for the whole turn.
-        let bot = self.bot.clone();
+        let bot = self.bot();
         let now = req.now.with_time_zone(bot.clinic.tz.clone());
 
         let session = match self.store.load_session(&req.session_id).await? {
@@ -174,26 +199,98 @@ impl Service {
             llm_tokens: None,
             effects: effects_log,
         };
-        self.store.commit_turn(&session, &turn, None).await?;
-        for d in &diagnostics {
-            tracing::warn!(session = %redact(&session.id), "flow problem: {d}");
-        }
-        tracing::info!(
-            session = %redact(&session.id),
-            state = %session.position(),
-            intent = intent.as_deref().unwrap_or("-"),
-            latency_us = turn.latency_us,
-            "turn"
-        );
-        Ok(TurnResponse {
+        let response = TurnResponse {
             replies,
             state: session.position(),
             slots: session.top().map(|f| f.slots.clone()).unwrap_or_default(),
             waiting_for_staff: session.waiting_for_staff,
             ended,
-            intent,
+            intent: intent.clone(),
             diagnostics,
-        })
+            replayed: false,
+        };
+        let processed = req.message_id.as_ref().map(|id| Processed {
+            message_id: id.clone(),
+            session: session.id.clone(),
+            reply: serde_json::to_value(&response).unwrap_or(Value::Null),
+            at: now.timestamp(),
+        });
+        self.store.commit_turn(&session, &turn, processed.as_ref()).await?;
+        for d in &response.diagnostics {
+            tracing::warn!(session = %redact(&session.id), "flow problem: {d}");
+        }
+        tracing::info!(
+            session = %redact(&session.id),
+            state = %response.state,
+            intent = intent.as_deref().unwrap_or("-"),
+            latency_us = turn.latency_us,
+            "turn"
+        );
+        Ok(response)
+    }
+
+    /// Delivers a message the clinic initiates (reminder, staff reply) and records it in the
+    /// conversation's turn log as a turn with no patient input. The conversation is locked like
+    /// a patient turn, so the two never interleave.
+    pub async fn send(
+        &self,
+        sender: &dyn crate::outbound::Sender,
+        msg: &crate::outbound::Outbound,
+        now: &Zoned,
+    ) -> Result<(), ServiceError> {
+        sender.deliver(msg).await.map_err(ServiceError::Delivery)?;
+        let lock = self.lock_for(&msg.session);
+        let result = {
+            let _guard = lock.lock().await;
+            self.record_outbound(msg, now).await
+        };
+        self.release(lock);
+        result
+    }
+
+    async fn record_outbound(&self, msg: &crate::outbound::Outbound, now: &Zoned) -> Result<(), ServiceError> {
+        let bot = self.bot();
+        let mut session = match self.store.load_session(&msg.session).await? {
+            Some(s) => s,
+            None => Session::new(&msg.session, &msg.channel, &msg.user, bot.clinic.language),
+        };
+        session.turns += 1;
+        session.version += 1;
+        let turn = TurnRecord {
+            session: session.id.clone(),
+            seq: session.turns,
+            at: now.timestamp(),
+            input: String::new(),
+            replies: vec![msg.text.clone()],
+            intent: Some(format!("outbound:{}", msg.kind)),
+            nlu_source: None,
+            state_before: session.position(),
+            state_after: session.position(),
+            latency_us: 0,
+            llm_tokens: None,
+            effects: Vec::new(),
+        };
+        self.store.commit_turn(&session, &turn, None).await?;
+        Ok(())
+    }
+
+    /// Hands the conversation back to the bot after staff resolved its escalation.
+    pub async fn release_to_bot(&self, session_id: &str) -> Result<(), ServiceError> {
+        let lock = self.lock_for(session_id);
+        let result = {
+            let _guard = lock.lock().await;
+            match self.store.load_session(session_id).await? {
+                Some(mut s) if s.waiting_for_staff => {
+                    s.waiting_for_staff = false;
+                    s.failures = 0;
+                    s.version += 1;
+                    self.store.save_session(&s).await.map_err(ServiceError::from)
+                }
+                _ => Ok(()),
+            }
+        };
+        self.release(lock);
+        result
     }
 
     /// Performs one action. A failure of the database becomes a result the flow can branch

@@ -91,6 +91,7 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
                         user: "bench".into(),
                         text: text.into(),
                         now: now.clone(),
+                        message_id: None,
                     };
                     let t = Instant::now();
                     if service.handle(req).await.is_err() {

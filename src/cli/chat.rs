@@ -43,6 +43,7 @@ pub async fn run(bot: Arc<Bot>, db: &str, now: Option<&str>, session: &str) -> a
             user: "terminal".into(),
             text: line,
             now,
+            message_id: None,
         };
         match service.handle(req).await {
             Ok(resp) => {

@@ -1,8 +1,9 @@
-//! The command line: serve (later) · chat · check · test · graph.
+//! The command line: serve · chat · check · test · graph · bench.
 
 mod bench;
 mod chat;
 pub mod runner;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ pub struct DirArg {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Serve the HTTP API (docs at /docs), hot-reload edits to the bot folder, send reminders.
+    Serve(serve::ServeArgs),
     /// Check every flow, template and schema; print all problems with file:line:column.
     Check {
         #[command(flatten)]
@@ -94,6 +97,7 @@ pub enum GraphFormat {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::run(args).await,
         Command::Check { dir } => Ok(check(&dir.dir)),
         Command::Graph { flow, dir, format } => {
             let Some(bot) = load(&dir.dir) else {

@@ -131,6 +131,9 @@ pub struct Global {
     pub fallback: Text,
     pub max_attempts: u32,
     pub escalate_say: Text,
+    /// The appointment reminder (`appointment`, `reminder`, `session`, `clinic`, `now`);
+    /// `None`: the scheduler's built-in text.
+    pub reminder: Option<Text>,
 }
 
 pub struct Behaviour {

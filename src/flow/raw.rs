@@ -219,6 +219,9 @@ pub struct RawGlobal {
     /// While staff has the conversation, any message gets this.
     pub waiting_for_staff: RawText,
     pub fallback: RawFallback,
+    /// The appointment reminder the scheduler sends; a built-in text without it.
+    #[serde(default)]
+    pub reminder: Option<RawText>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -99,6 +99,21 @@ impl Store {
         decode_rows(&mut resp, 0, "escalation")
     }
 
+    /// How many escalations have `status` (any when `None`): the open-escalations gauge.
+    pub async fn count_escalations(&self, status: Option<EscalationStatus>) -> Result<u64, StoreError> {
+        let filter = if status.is_some() { "WHERE status = $status" } else { "" };
+        let sql = format!("SELECT count() AS n FROM escalation {filter} GROUP ALL");
+        let mut resp = self
+            .run(&sql, json!({ "status": status.map(EscalationStatus::as_str) }))
+            .await?;
+        // No matching rows means no group at all, not a zero count.
+        Ok(super::rows(&mut resp, 0)?
+            .first()
+            .and_then(|row| row.get("n"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0))
+    }
+
     /// Closes an open escalation. `NotFound` when there is no such escalation; resolving an
     /// already resolved one keeps the first resolution and returns it unchanged.
     pub async fn resolve_escalation(
@@ -148,6 +163,7 @@ mod tests {
             ],
             created_at: at,
         };
+        assert_eq!(store.count_escalations(Some(EscalationStatus::Open)).await.unwrap(), 0);
         let e = store.create_escalation(&new).await.unwrap();
         assert_eq!(e.status, EscalationStatus::Open);
         assert_eq!(e.transcript, new.transcript);
@@ -186,6 +202,8 @@ mod tests {
             1
         );
         assert_eq!(store.list_escalations(None, 10).await.unwrap().len(), 2);
+        assert_eq!(store.count_escalations(Some(EscalationStatus::Open)).await.unwrap(), 1);
+        assert_eq!(store.count_escalations(None).await.unwrap(), 2);
         assert!(matches!(
             store.resolve_escalation("nope", None, None, at).await,
             Err(StoreError::NotFound { .. })

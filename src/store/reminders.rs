@@ -214,6 +214,33 @@ impl Store {
         let mut resp = self.run_retry(&sql, vars).await?;
         Ok(!super::rows(&mut resp, 0)?.is_empty())
     }
+
+    /// Closes a claimed reminder without sending it (its appointment was cancelled, has
+    /// already started, or a later reminder of it is due too): status `cancelled`, with
+    /// `reason` in `last_error`. False when `owner` no longer holds the lease.
+    pub async fn mark_skipped(&self, id: &str, owner: &str, reason: &str) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE type::record('reminder', $id)
+                 SET status = 'cancelled', lease_until = NONE, lease_owner = NONE, last_error = $reason
+                 WHERE status = 'pending' AND lease_owner = $owner RETURN {PLAIN_ID}"
+        );
+        let vars = json!({ "id": id, "owner": owner, "reason": reason });
+        let mut resp = self.run_retry(&sql, vars).await?;
+        Ok(!super::rows(&mut resp, 0)?.is_empty())
+    }
+
+    /// Hands a claimed reminder back untouched (the claimer is shutting down or ran out of
+    /// lease time): claimable again at once, and the claim does not count as an attempt.
+    /// False when `owner` no longer holds the lease.
+    pub async fn release_claim(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE type::record('reminder', $id)
+                 SET lease_until = NONE, lease_owner = NONE, attempts -= 1
+                 WHERE status = 'pending' AND lease_owner = $owner RETURN {PLAIN_ID}"
+        );
+        let mut resp = self.run_retry(&sql, json!({ "id": id, "owner": owner })).await?;
+        Ok(!super::rows(&mut resp, 0)?.is_empty())
+    }
 }
 
 #[cfg(test)]

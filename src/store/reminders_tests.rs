@@ -308,3 +308,45 @@ async fn appointment_changes_carry_their_reminders() {
             .all(|r| r.status == ReminderStatus::Cancelled)
     );
 }
+
+#[tokio::test]
+async fn a_claimed_reminder_can_be_skipped_or_handed_back() {
+    let store = mem().await;
+    let a = store
+        .create_reminder(&reminder("a1", "24h", 1440, "2025-06-09T12:00:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = store
+        .create_reminder(&reminder("a2", "24h", 1440, "2025-06-09T12:00:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = ts("2025-06-09T12:00:00Z");
+    let lease = SignedDuration::from_mins(1);
+    assert_eq!(store.claim_due(now, lease, "w1", 10).await.unwrap().len(), 2);
+
+    // Only the lease holder may do either.
+    assert!(!store.mark_skipped(&a.id, "w2", "appointment cancelled").await.unwrap());
+    assert!(!store.release_claim(&b.id, "w2").await.unwrap());
+    assert!(store.mark_skipped(&a.id, "w1", "appointment cancelled").await.unwrap());
+    assert!(store.release_claim(&b.id, "w1").await.unwrap());
+
+    let skipped = store.list_reminders(Some(ReminderStatus::Cancelled), 10).await.unwrap();
+    assert_eq!(
+        (
+            skipped.len(),
+            skipped[0].last_error.as_deref(),
+            skipped[0].lease_owner.as_deref()
+        ),
+        (1, Some("appointment cancelled"), None)
+    );
+    // Handed back: claimable at once by anyone, and the claim did not count as an attempt.
+    let again = store.claim_due(now, lease, "w2", 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|r| (r.id.as_str(), r.attempts)).collect::<Vec<_>>(),
+        [(b.id.as_str(), 1)]
+    );
+    // A skipped reminder stays closed.
+    assert!(!store.mark_sent(&a.id, "w1", now).await.unwrap());
+}

@@ -37,6 +37,7 @@ async fn say(service: &Service, session: &str, text: &str, now: &str) -> clinicf
         user: format!("user-{session}"),
         text: text.into(),
         now: at(now),
+        message_id: None,
     };
     service.handle(req).await.expect("turn")
 }

@@ -1,8 +1,11 @@
 //! The one integration-test binary (SurrealDB makes every extra binary a long link).
 
+mod api;
 mod cli;
 mod conversations;
 mod diagnostics;
 mod fuzz;
+mod reload;
+mod reminders;
 mod schema;
 mod support;

@@ -1,4 +1,4 @@
-//! flows/global.yaml → `Global`: help, restart, cancel, handoff, greeting, fallback.
+//! flows/global.yaml → `Global`: help, restart, cancel, handoff, greeting, fallback, reminder.
 
 use super::{Env, File, compile_text};
 use crate::flow::bot::{Behaviour, Global};
@@ -21,6 +21,10 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Global> 
     let waiting_for_staff = compile_text(file, env, &raw.waiting_for_staff, "global.waiting_for_staff");
     let fallback = compile_text(file, env, &raw.fallback.say, "global.fallback.say");
     let escalate_say = compile_text(file, env, &raw.fallback.escalate_say, "global.fallback.escalate_say");
+    let reminder = raw
+        .reminder
+        .as_ref()
+        .map(|t| compile_text(file, env, t, "global.reminder"));
     let max_attempts = raw.fallback.max_attempts.unwrap_or(2);
     if max_attempts == 0 {
         file.err(
@@ -43,6 +47,7 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Global> 
         fallback,
         max_attempts,
         escalate_say,
+        reminder,
     })
 }
 

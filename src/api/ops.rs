@@ -1,0 +1,130 @@
+//! Health, readiness and Prometheus metrics. Not under /v1: probes and scrapers carry no key.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use poem::web::Data;
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::{AppState, Tag};
+use crate::store::EscalationStatus;
+
+/// Turn latency buckets, in seconds: the engine aims at ~2 ms, the LLM path at seconds.
+const TURN_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the Prometheus recorder as the global `metrics` recorder, once per process (tests
+/// start several servers in one process). `None` when another recorder was installed first:
+/// metrics then go there and /metrics shows nothing.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full("clinicflow_turn_seconds".into()), &TURN_BUCKETS)
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(_) => {
+                    tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+#[derive(Object)]
+struct Health {
+    /// Always `ok`: the process answers.
+    status: String,
+}
+
+#[derive(Object)]
+struct Readiness {
+    ready: bool,
+    /// The database answered a trivial query.
+    database: bool,
+    /// Flows in force.
+    flows: u64,
+}
+
+#[derive(ApiResponse)]
+enum ReadyResponse {
+    /// Ready to serve conversations.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// Not ready: the database does not answer or no flows are loaded.
+    #[oai(status = 503)]
+    NotReady(Json<Readiness>),
+}
+
+pub struct Api;
+
+#[OpenApi(tag = "Tag::Ops")]
+impl Api {
+    /// Liveness: the process is up.
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
+    async fn healthz(&self) -> Json<Health> {
+        Json(Health { status: "ok".into() })
+    }
+
+    /// Readiness: the database answers and flows are loaded.
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
+    async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
+        let query = state.service.store.client().query("RETURN 1");
+        let database = matches!(tokio::time::timeout(Duration::from_secs(2), query).await, Ok(Ok(_)));
+        let flows = state.service.bot().flows.len() as u64;
+        let body = Readiness {
+            ready: database && flows > 0,
+            database,
+            flows,
+        };
+        if body.ready {
+            ReadyResponse::Ready(Json(body))
+        } else {
+            ReadyResponse::NotReady(Json(body))
+        }
+    }
+
+    /// Prometheus metrics: turns, turn latency, NLU path, reloads, reminders, open escalations.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
+    async fn metrics(&self, state: Data<&AppState>) -> PlainText<String> {
+        // A gauge read from the database at scrape time, so every replica reports the same
+        // queue and nothing has to keep it in step.
+        if let Ok(open) = state
+            .service
+            .store
+            .count_escalations(Some(EscalationStatus::Open))
+            .await
+        {
+            metrics::gauge!("clinicflow_open_escalations").set(open as f64);
+        }
+        let text = match install_metrics() {
+            Some(handle) => {
+                handle.run_upkeep();
+                handle.render()
+            }
+            None => String::new(),
+        };
+        PlainText(text)
+    }
+}
+
+/// Records one turn served over the API.
+pub(super) fn record_turn(outcome: &'static str, seconds: f64, understood: Option<bool>) {
+    metrics::counter!("clinicflow_turns_total", "outcome" => outcome).increment(1);
+    if outcome == "ok" {
+        metrics::histogram!("clinicflow_turn_seconds").record(seconds);
+    }
+    if let Some(understood) = understood {
+        // Only the rules NLU exists so far; the LLM path will add "llm".
+        let understood = if understood { "yes" } else { "no" };
+        metrics::counter!("clinicflow_nlu_total", "path" => "rules", "understood" => understood).increment(1);
+    }
+}

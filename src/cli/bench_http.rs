@@ -1,0 +1,108 @@
+//! The HTTP half of `clinicflow bench`: scripted conversations driven over loopback HTTP
+//! against `serve`, and a baseline — a bare poem endpoint doing one SurrealDB write per request
+//! on the same kind of store — so the engine's overhead shows as a ratio.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem::listener::TcpAcceptor;
+use poem::web::{Data, Json, Path};
+use poem::{EndpointExt, Route, Server, handler, post};
+use serde_json::{Value, json};
+
+use crate::store::Store;
+
+/// What one request of a scripted conversation looks like.
+pub struct Script {
+    pub lines: &'static [&'static str],
+}
+
+/// Latencies of every request and the wall time of the whole run.
+pub struct Run {
+    pub latencies: Vec<Duration>,
+    pub wall: Duration,
+    pub errors: usize,
+}
+
+/// Sends `conversations` scripted conversations, `concurrency` at a time, to
+/// `{base}/…/{id}/…` as built by `url_for(base, conversation_id)`.
+pub async fn drive(
+    base: &str,
+    url_for: fn(&str, &str) -> String,
+    body_for: fn(&str) -> Value,
+    headers: Vec<(String, String)>,
+    script: &Script,
+    conversations: usize,
+    concurrency: usize,
+) -> Run {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let per_worker = conversations.div_ceil(concurrency.max(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    let lines: Arc<Vec<&'static str>> = Arc::new(script.lines.to_vec());
+    let headers = Arc::new(headers);
+    for w in 0..concurrency.max(1) {
+        let client = client.clone();
+        let base = base.to_string();
+        let lines = lines.clone();
+        let headers = headers.clone();
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            for c in 0..per_worker {
+                let id = format!("bench-{w}-{c}-{}", std::process::id());
+                for line in lines.iter() {
+                    let mut req = client.post(url_for(&base, &id)).json(&body_for(line));
+                    for (k, v) in headers.iter() {
+                        req = req.header(k, v);
+                    }
+                    let t = Instant::now();
+                    match req.send().await {
+                        Ok(resp) if resp.status().is_success() => {
+                            let _ = resp.bytes().await;
+                            lat.push(t.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = tasks.join_next().await {
+        if let Ok((l, e)) = r {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    Run { latencies, wall: started.elapsed(), errors }
+}
+
+#[handler]
+async fn baseline(Path(id): Path<String>, Json(body): Json<Value>, store: Data<&Store>) -> poem::Result<Json<Value>> {
+    let sql = "UPSERT type::record('bench_baseline', $id) CONTENT { text: $text, at: time::now() } RETURN NONE";
+    store
+        .client()
+        .query(sql)
+        .bind(json!({ "id": id, "text": body["text"] }))
+        .await
+        .map_err(|e| poem::Error::from_string(e.to_string(), poem::http::StatusCode::SERVICE_UNAVAILABLE))?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// Starts the baseline server on 127.0.0.1:0; returns its base URL and a stop handle.
+pub async fn start_baseline(store: Store) -> std::io::Result<(String, tokio::sync::oneshot::Sender<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    let app = Route::new().at("/baseline/:id", post(baseline)).data(store);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, async { let _ = rx.await; }, Some(Duration::from_secs(5)))
+            .await;
+    });
+    Ok((format!("http://{addr}"), tx))
+}

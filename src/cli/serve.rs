@@ -1,0 +1,148 @@
+//! `clinicflow serve`: the HTTP API, hot reload of the bot folder and the reminder scheduler,
+//! until ctrl-c or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::api::{self, ApiKeys, AppState};
+use crate::outbound::{Sender, TurnLogOnly};
+use crate::reload::Reloader;
+use crate::service::Service;
+use crate::store::Store;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub dir: super::DirArg,
+    /// Address to listen on. Anything but loopback needs CLINICFLOW_API_KEYS.
+    #[arg(long, env = "CLINICFLOW_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Database URL: mem://, surrealkv://path, rocksdb://path, ws://host:port.
+    #[arg(long, env = "CLINICFLOW_DB", default_value = crate::store::DEFAULT_URL)]
+    pub db: String,
+}
+
+/// Bearer keys come only from the environment: a command-line flag would show them in `ps`.
+const KEYS_ENV: &str = "CLINICFLOW_API_KEYS";
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let keys = ApiKeys::parse(&std::env::var(KEYS_ENV).unwrap_or_default());
+    let addr = resolve(&args.addr).await?;
+    if keys.is_empty() && !addr.ip().is_loopback() {
+        eprintln!(
+            "error: refusing to listen on {addr} without API keys: anyone who can reach it could \
+             read conversations and book appointments.\n\
+             Set {KEYS_ENV}=key1,key2 (clients send `Authorization: Bearer key1`), or listen on \
+             a loopback address such as 127.0.0.1:8080."
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let Some(bot) = super::load(&args.dir.dir) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let flows = bot.flows.len();
+    let store = Store::connect(&args.db).await?;
+    let service = Arc::new(Service::new(store, Arc::new(bot)));
+    let reloader = Reloader::new(&args.dir.dir, service.clone());
+    // Dropping the guard stops watching: it lives until the server stops.
+    let _watch = match reloader.watch() {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch {} for edits ({e}); POST /v1/reload still reloads",
+                args.dir.dir.display()
+            );
+            None
+        }
+    };
+    let sender: Arc<dyn Sender> = Arc::new(TurnLogOnly);
+    let (stop_reminders, stopped) = tokio::sync::watch::channel(false);
+    let reminders = crate::reminders::spawn(service.clone(), sender.clone(), owner(), stopped);
+
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr().unwrap_or(addr);
+    let state = AppState::new(service, reloader)
+        .with_keys(keys.clone())
+        .with_sender(sender);
+    eprintln!(
+        "clinicflow: {flows} flows from {}, serving http://{local} (API docs at /docs{})",
+        display_dir(&args.dir.dir),
+        if keys.is_empty() {
+            "; no API keys: loopback only"
+        } else {
+            ""
+        }
+    );
+    api::run(listener, state, shutdown_signal()).await?;
+
+    // The server has drained; let the scheduler hand back what it has not started.
+    let _ = stop_reminders.send(true);
+    if tokio::time::timeout(Duration::from_secs(15), reminders).await.is_err() {
+        tracing::warn!("the reminder scheduler did not stop in time");
+    }
+    eprintln!("clinicflow: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `host:port` → one socket address (the first the resolver gives).
+async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    tokio::net::lookup_host(addr)
+        .await
+        .with_context(|| format!("`{addr}` is not an address like 127.0.0.1:8080"))?
+        .next()
+        .with_context(|| format!("`{addr}` resolves to no address"))
+}
+
+/// Completes on ctrl-c or SIGTERM (what `docker stop`, systemd and Kubernetes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    eprintln!("clinicflow: shutting down; finishing requests in flight");
+}
+
+/// A name for this process's reminder leases, unique across replicas and restarts.
+fn owner() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "clinicflow".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{host}-{}-{nanos:08x}", std::process::id())
+}
+
+fn display_dir(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
+}
