@@ -49,6 +49,9 @@ pub struct TurnResponse {
     /// True when this is the stored reply to a message processed before (same message id).
     #[serde(default)]
     pub replayed: bool,
+    /// Which understanding answered: "rules" (later also "llm", "fallback").
+    #[serde(default)]
+    pub nlu_source: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +195,7 @@ impl Service {
             input: req.text.clone(),
             replies: replies.clone(),
             intent: intent.clone(),
-            nlu_source: Some(nlu_source),
+            nlu_source: Some(nlu_source.clone()),
             state_before: before,
             state_after: session.position(),
             latency_us: started.elapsed().as_micros() as u64,
@@ -208,6 +211,7 @@ impl Service {
             intent: intent.clone(),
             diagnostics,
             replayed: false,
+            nlu_source: nlu_source.clone(),
         };
         let processed = req.message_id.as_ref().map(|id| Processed {
             message_id: id.clone(),
@@ -272,6 +276,28 @@ impl Service {
         };
         self.store.commit_turn(&session, &turn, None).await?;
         Ok(())
+    }
+
+    /// Starts a conversation over (no active flow, slots, handover or failures), keeping its
+    /// turn log and counter (log positions are unique per conversation). Waits for a turn in
+    /// progress instead of racing it. Returns false when the conversation does not exist.
+    pub async fn reset(&self, session_id: &str) -> Result<bool, ServiceError> {
+        let lock = self.lock_for(session_id);
+        let result = {
+            let _guard = lock.lock().await;
+            match self.store.load_session(session_id).await? {
+                Some(old) => {
+                    let mut fresh = Session::new(old.id, old.channel, old.user, old.lang);
+                    fresh.turns = old.turns;
+                    fresh.version = old.version + 1;
+                    self.store.save_session(&fresh).await?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        };
+        self.release(lock);
+        result
     }
 
     /// Hands the conversation back to the bot after staff resolved its escalation.

@@ -248,7 +248,7 @@ impl Api {
                 Ok(Json(resp.into()))
             }
             Ok(resp) => {
-                super::ops::record_turn("ok", seconds, Some(resp.intent.is_some()));
+                super::ops::record_turn("ok", seconds, Some((resp.nlu_source.as_str(), resp.intent.is_some())));
                 Ok(Json(resp.into()))
             }
             Err(e) => {
@@ -307,17 +307,9 @@ impl Api {
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
         check_id("conversation", &id)?;
-        let store = &state.service.store;
-        let Some(old) = store.load_session(&id).await? else {
+        if !state.service.reset(&id).await? {
             return Err(ApiError::not_found("conversation", &id));
-        };
-        // Not a delete: the turn counter goes on, since log positions are unique per
-        // conversation, and the version check makes a turn running meanwhile fail cleanly
-        // instead of resurrecting the old state.
-        let mut fresh = Session::new(old.id, old.channel, old.user, old.lang);
-        fresh.turns = old.turns;
-        fresh.version = old.version + 1;
-        store.save_session(&fresh).await?;
+        }
         Ok(Deleted::Deleted)
     }
 }

@@ -117,14 +117,14 @@ impl Api {
 }
 
 /// Records one turn served over the API.
-pub(super) fn record_turn(outcome: &'static str, seconds: f64, understood: Option<bool>) {
+pub(super) fn record_turn(outcome: &'static str, seconds: f64, nlu: Option<(&str, bool)>) {
     metrics::counter!("clinicflow_turns_total", "outcome" => outcome).increment(1);
     if outcome == "ok" {
         metrics::histogram!("clinicflow_turn_seconds").record(seconds);
     }
-    if let Some(understood) = understood {
-        // Only the rules NLU exists so far; the LLM path will add "llm".
+    if let Some((path, understood)) = nlu {
         let understood = if understood { "yes" } else { "no" };
-        metrics::counter!("clinicflow_nlu_total", "path" => "rules", "understood" => understood).increment(1);
+        let path = if path.is_empty() { "rules".to_string() } else { path.to_string() };
+        metrics::counter!("clinicflow_nlu_total", "path" => path, "understood" => understood).increment(1);
     }
 }
