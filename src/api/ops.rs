@@ -124,7 +124,11 @@ pub(super) fn record_turn(outcome: &'static str, seconds: f64, nlu: Option<(&str
     }
     if let Some((path, understood)) = nlu {
         let understood = if understood { "yes" } else { "no" };
-        let path = if path.is_empty() { "rules".to_string() } else { path.to_string() };
+        let path = if path.is_empty() {
+            "rules".to_string()
+        } else {
+            path.to_string()
+        };
         metrics::counter!("clinicflow_nlu_total", "path" => path, "understood" => understood).increment(1);
     }
 }

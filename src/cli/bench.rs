@@ -66,9 +66,7 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
     // A fixed folder, emptied at the start: removing it at the end would race SurrealKV's own
     // shutdown, which flushes after the last handle is dropped.
     let tmp = std::env::temp_dir().join("clinicflow-bench");
-    if db.is_none() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
+    let _ = std::fs::remove_dir_all(&tmp);
     let url = db
         .map(str::to_string)
         .unwrap_or_else(|| format!("surrealkv://{}", tmp.display()));
@@ -112,6 +110,57 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
         &mut lat,
         started.elapsed(),
     );
+    // Over HTTP: `serve`'s app on loopback vs a bare poem endpoint doing one SurrealDB write.
+    let http_db = format!("surrealkv://{}", tmp.join("http").display());
+    let baseline_db = format!("surrealkv://{}", tmp.join("baseline").display());
+    let store = Store::connect(&http_db).await?;
+    let service = Arc::new(Service::new(store, bot.clone()));
+    let reloader = crate::reload::Reloader::new(dir, service.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let state = crate::api::AppState::new(service, reloader);
+    let server = tokio::spawn(crate::api::run(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    let base = format!("http://{addr}");
+    let engine = super::bench_http::drive(
+        &base,
+        |b, id| format!("{b}/v1/conversations/{id}/messages"),
+        |line| serde_json::json!({ "text": line }),
+        Vec::new(),
+        &super::bench_http::Script { lines: &SCRIPT },
+        conversations,
+        concurrency,
+    )
+    .await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let (baseline_url, baseline_stop) = super::bench_http::start_baseline(Store::connect(&baseline_db).await?).await?;
+    let base_run = super::bench_http::drive(
+        &baseline_url,
+        |b, id| format!("{b}/baseline/{id}"),
+        |line| serde_json::json!({ "text": line }),
+        Vec::new(),
+        &super::bench_http::Script { lines: &SCRIPT },
+        conversations,
+        concurrency,
+    )
+    .await;
+    let _ = baseline_stop.send(());
+    let c = concurrency.max(1);
+    let (e_rate, e_p99) = summary(&format!("HTTP turn (serve, surrealkv, {c} concurrent)"), engine);
+    let (b_rate, b_p99) = summary(
+        &format!("HTTP baseline (poem + one SurrealDB write, surrealkv, {c} concurrent)"),
+        base_run,
+    );
+    if b_rate > 0.0 && e_rate > 0.0 {
+        println!(
+            "engine overhead: throughput {:.2}x lower than the baseline, p99 +{:.3} ms",
+            b_rate / e_rate,
+            e_p99 - b_p99
+        );
+    }
     Ok(())
 }
 
@@ -152,4 +201,18 @@ fn report(label: &str, lat: &mut [Duration], total: Duration) {
         ms(pct(0.95)),
         ms(pct(0.99))
     );
+}
+
+/// Prints one HTTP run; returns (turns/s, p99 ms).
+fn summary(label: &str, mut run: super::bench_http::Run) -> (f64, f64) {
+    if run.errors > 0 {
+        println!("{label}: {} requests failed", run.errors);
+    }
+    if run.latencies.is_empty() {
+        return (0.0, 0.0);
+    }
+    report(label, &mut run.latencies, run.wall);
+    run.latencies.sort();
+    let p99 = run.latencies[((run.latencies.len() as f64 * 0.99) as usize).min(run.latencies.len() - 1)];
+    (run.latencies.len() as f64 / run.wall.as_secs_f64(), ms(p99))
 }

@@ -77,7 +77,11 @@ pub async fn drive(
             errors += e;
         }
     }
-    Run { latencies, wall: started.elapsed(), errors }
+    Run {
+        latencies,
+        wall: started.elapsed(),
+        errors,
+    }
 }
 
 #[handler]
@@ -101,7 +105,13 @@ pub async fn start_baseline(store: Store) -> std::io::Result<(String, tokio::syn
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, async { let _ = rx.await; }, Some(Duration::from_secs(5)))
+            .run_with_graceful_shutdown(
+                app,
+                async {
+                    let _ = rx.await;
+                },
+                Some(Duration::from_secs(5)),
+            )
             .await;
     });
     Ok((format!("http://{addr}"), tx))

@@ -1,6 +1,7 @@
 //! The command line: serve · chat · check · test · graph · bench.
 
 mod bench;
+mod bench_http;
 mod chat;
 pub mod runner;
 mod serve;
