@@ -6,6 +6,7 @@ mod context;
 pub mod session;
 mod step;
 
+pub use context::now_value;
 pub use step::{Input, Outcome, nlu_context, step};
 
 #[cfg(test)]

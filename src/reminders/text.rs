@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 
 use crate::engine::session::Session;
 use crate::flow::bot::Bot;
-use crate::flow::clinic::WeekdayKey;
 use crate::flow::templates::format_date;
 use crate::lang::Lang;
 use crate::store::time::{fmt_date, fmt_hhmm};
@@ -64,14 +63,7 @@ pub(crate) fn context(
         },
         "session": session,
         "clinic": bot.clinic.value,
-        "now": {
-            "date": now.date().to_string(),
-            "time": format!("{:02}:{:02}", now.hour(), now.minute()),
-            "hour": now.hour(),
-            "minute": now.minute(),
-            "weekday": WeekdayKey::of(now.weekday()).name(),
-            "iso": now.datetime().to_string(),
-        },
+        "now": crate::engine::now_value(now),
     })
 }
 
