@@ -2,10 +2,10 @@
 //! proves the demo clinic works end to end on a real (in-memory) SurrealDB.
 
 use clinicflow::cli::runner;
-use clinicflow::service::{Service, TurnRequest};
+use clinicflow::service::Service;
 use clinicflow::store::{AppointmentFilter, Store};
 
-use crate::support::{demo, root};
+use crate::support::{BOOKING, demo, root, say};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scripted_conversation_passes() {
@@ -25,40 +25,15 @@ async fn every_scripted_conversation_passes() {
     );
 }
 
-fn at(s: &str) -> jiff::Zoned {
-    let dt: jiff::civil::DateTime = s.parse().expect("datetime");
-    dt.to_zoned(demo().clinic.tz.clone()).expect("zoned")
-}
-
-async fn say(service: &Service, session: &str, text: &str, now: &str) -> clinicflow::service::TurnResponse {
-    let req = TurnRequest {
-        session_id: session.into(),
-        channel: "test".into(),
-        user: format!("user-{session}"),
-        text: text.into(),
-        now: at(now),
-        message_id: None,
-    };
-    service.handle(req).await.expect("turn")
-}
-
 /// The acceptance case, asserted directly against the database.
 #[tokio::test]
 async fn cardiologia_booking_then_the_same_slot_is_refused() {
     let store = Store::connect("mem://").await.expect("store");
     let service = Service::new(store.clone(), demo());
     let now = "2026-11-23T10:00";
-    let script = [
-        "hola",
-        "quiero un turno con cardiología",
-        "el jueves 26",
-        "a las 10",
-        "María López",
-        "30.123.456",
-        "OSDE",
-    ];
+    // The whole booking but its last "sí": the reply to "OSDE" is the confirmation.
     let mut last = None;
-    for line in script {
+    for line in &BOOKING[..BOOKING.len() - 1] {
         last = Some(say(&service, "a", line, now).await);
     }
     let confirm = last.expect("reply").replies.join("\n");

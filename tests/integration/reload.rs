@@ -2,35 +2,15 @@
 //! and a conversation in progress survives both.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use clinicflow::flow::compile::compile_dir;
 use clinicflow::reload::Reloader;
-use clinicflow::service::{Service, TurnRequest, TurnResponse};
+use clinicflow::service::{Service, TurnRequest};
 use clinicflow::store::Store;
 
-use crate::support::demo_copy;
+use crate::support::{demo_copy, next_reload, say};
 
-async fn say(service: &Service, session: &str, text: &str) -> TurnResponse {
-    let dt: jiff::civil::DateTime = "2026-11-23T10:00".parse().expect("dt");
-    let req = TurnRequest {
-        session_id: session.into(),
-        channel: "test".into(),
-        user: "u".into(),
-        text: text.into(),
-        now: dt.to_zoned(service.bot().clinic.tz.clone()).expect("zoned"),
-        message_id: None,
-    };
-    service.handle(req).await.expect("turn")
-}
-
-/// Waits (bounded) until the reloader finishes another reload.
-async fn next_reload(rx: &mut tokio::sync::watch::Receiver<u64>) {
-    tokio::time::timeout(Duration::from_secs(20), rx.changed())
-        .await
-        .expect("a reload within 20 s")
-        .expect("reloader alive");
-}
+const NOW: &str = "2026-11-23T10:00";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_go_live_and_broken_edits_keep_the_last_good_bot() {
@@ -45,7 +25,7 @@ async fn edits_go_live_and_broken_edits_keep_the_last_good_bot() {
     let _guard = reloader.watch().expect("watch");
 
     // A conversation is in progress when the files change.
-    let r = say(&service, "c", "quiero un turno con cardiología").await;
+    let r = say(&service, "c", "quiero un turno con cardiología", NOW).await;
     assert_eq!(r.state, "book_appointment.details");
 
     let greeting = dir.path().join("prompts/es/greeting.j2");
@@ -54,13 +34,13 @@ async fn edits_go_live_and_broken_edits_keep_the_last_good_bot() {
     let report = reloader.last();
     assert!(report.ok, "{report:?}");
     assert!(
-        say(&service, "other", "hola")
+        say(&service, "other", "hola", NOW)
             .await
             .replies
             .join(" ")
             .contains("versión nueva")
     );
-    let r = say(&service, "c", "el jueves 26").await;
+    let r = say(&service, "c", "el jueves 26", NOW).await;
     assert_eq!(r.state, "book_appointment.details", "the conversation went on: {r:?}");
     assert_eq!(r.slots.get("date").and_then(|v| v.as_str()), Some("2026-11-26"));
 
@@ -80,14 +60,14 @@ async fn edits_go_live_and_broken_edits_keep_the_last_good_bot() {
     assert!(d.line >= 1 && d.column >= 1);
     assert!(d.rendered.contains("faq_hours.yaml:"), "{}", d.rendered);
     assert!(
-        say(&service, "third", "hola")
+        say(&service, "third", "hola", NOW)
             .await
             .replies
             .join(" ")
             .contains("versión nueva"),
         "old bot serves"
     );
-    let r = say(&service, "c", "a las 10").await;
+    let r = say(&service, "c", "a las 10", NOW).await;
     assert_eq!(r.state, "book_appointment.patient", "{r:?}");
 }
 
@@ -101,9 +81,12 @@ async fn a_conversation_whose_state_was_removed_restarts_its_flow() {
     ));
     let reloader = Reloader::new(dir.path(), service.clone());
     for line in ["quiero un turno con cardiología", "el jueves 26", "a las 10"] {
-        say(&service, "c", line).await;
+        say(&service, "c", line, NOW).await;
     }
-    assert_eq!(say(&service, "c", "Juan Pérez").await.state, "book_appointment.patient");
+    assert_eq!(
+        say(&service, "c", "Juan Pérez", NOW).await.state,
+        "book_appointment.patient"
+    );
 
     // The admin renames the `patient` state to `paciente`.
     let flow = dir.path().join("flows/book_appointment.yaml");
@@ -126,7 +109,7 @@ async fn a_conversation_whose_state_was_removed_restarts_its_flow() {
             .collect::<Vec<_>>()
     );
 
-    let r = say(&service, "c", "30111222").await;
+    let r = say(&service, "c", "30111222", NOW).await;
     assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
     assert!(r.state.starts_with("book_appointment."), "{r:?}");
     assert_eq!(

@@ -10,10 +10,10 @@ use jiff::{SignedDuration, Timestamp};
 
 use clinicflow::outbound::{Outbound, SendFuture, Sender};
 use clinicflow::reminders::{self, LEASE, MAX_ATTEMPTS};
-use clinicflow::service::{Service, TurnRequest};
+use clinicflow::service::Service;
 use clinicflow::store::{NewAppointment, NewReminder, ReminderStatus, Slot, Store};
 
-use crate::support::demo;
+use crate::support::{BOOKING, demo, say_as};
 
 /// Clinic-local "YYYY-MM-DDTHH:MM" → instant.
 fn local(s: &str) -> Timestamp {
@@ -147,18 +147,15 @@ async fn status_of(store: &Store, appointment: &str) -> Vec<(String, ReminderSta
 }
 
 async fn say(service: &Service, session: &str, text: &str) {
-    let dt: jiff::civil::DateTime = "2026-11-23T10:00".parse().expect("dt");
-    service
-        .handle(TurnRequest {
-            session_id: session.into(),
-            channel: "whatsapp".into(),
-            user: format!("whatsapp:+54911{session}"),
-            text: text.into(),
-            now: dt.to_zoned(demo().clinic.tz.clone()).expect("zoned"),
-            message_id: None,
-        })
-        .await
-        .expect("turn");
+    say_as(
+        service,
+        session,
+        "whatsapp",
+        &format!("whatsapp:+54911{session}"),
+        text,
+        "2026-11-23T10:00",
+    )
+    .await;
 }
 
 /// The whole path: a patient books on Monday (the flow schedules "24h" and "2h"), and the
@@ -167,16 +164,7 @@ async fn say(service: &Service, session: &str, text: &str) {
 async fn a_booked_appointment_is_reminded_once_per_reminder_and_logged() {
     let store = Store::connect("mem://").await.expect("store");
     let service = Service::new(store.clone(), demo());
-    for line in [
-        "hola",
-        "quiero un turno con cardiología",
-        "el jueves 26",
-        "a las 10",
-        "María López",
-        "30.123.456",
-        "OSDE",
-        "sí",
-    ] {
+    for line in BOOKING {
         say(&service, "p1", line).await;
     }
     let pending = store

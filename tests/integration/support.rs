@@ -49,3 +49,59 @@ pub fn copy_tree(from: &Path, to: &Path) {
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_clinicflow")
 }
+
+/// A clinic-local time such as "2026-11-23T10:00", in the demo clinic's time zone.
+pub fn at(s: &str) -> jiff::Zoned {
+    let dt: jiff::civil::DateTime = s.parse().expect("datetime");
+    dt.to_zoned(demo().clinic.tz.clone()).expect("zoned")
+}
+
+/// One patient message on `channel` from `user`, at the clinic-local time `now`.
+pub async fn say_as(
+    service: &clinicflow::service::Service,
+    session: &str,
+    channel: &str,
+    user: &str,
+    text: &str,
+    now: &str,
+) -> clinicflow::service::TurnResponse {
+    let req = clinicflow::service::TurnRequest {
+        session_id: session.into(),
+        channel: channel.into(),
+        user: user.into(),
+        text: text.into(),
+        now: at(now),
+        message_id: None,
+    };
+    service.handle(req).await.expect("turn")
+}
+
+/// One patient message in a test conversation.
+pub async fn say(
+    service: &clinicflow::service::Service,
+    session: &str,
+    text: &str,
+    now: &str,
+) -> clinicflow::service::TurnResponse {
+    say_as(service, session, "test", &format!("user-{session}"), text, now).await
+}
+
+/// A whole Cardiología booking in Spanish, from "hola" to "sí".
+pub const BOOKING: [&str; 8] = [
+    "hola",
+    "quiero un turno con cardiología",
+    "el jueves 26",
+    "a las 10",
+    "María López",
+    "30.123.456",
+    "OSDE",
+    "sí",
+];
+
+/// Waits (bounded, no sleeps) for the reloader to finish another reload.
+pub async fn next_reload(rx: &mut tokio::sync::watch::Receiver<u64>) {
+    tokio::time::timeout(std::time::Duration::from_secs(20), rx.changed())
+        .await
+        .expect("a reload within 20 s")
+        .expect("reloader alive");
+}

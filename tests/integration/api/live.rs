@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::{NOW, demo_state, replies, state_for};
-use crate::support::demo_copy;
+use crate::support::{demo_copy, next_reload};
 
 /// A server on an ephemeral loopback port; `stop` shuts it down gracefully.
 struct Live {
@@ -154,14 +154,6 @@ async fn fifty_concurrent_messages_to_one_conversation_are_all_kept() {
     if let Ok(live) = Arc::try_unwrap(live) {
         live.stop().await;
     }
-}
-
-/// Waits (bounded, no sleeps) for the reloader to finish another reload.
-async fn next_reload(rx: &mut tokio::sync::watch::Receiver<u64>) {
-    tokio::time::timeout(Duration::from_secs(20), rx.changed())
-        .await
-        .expect("a reload within 20 s")
-        .expect("reloader alive");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
