@@ -127,9 +127,7 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
     let engine = super::bench_http::drive(
         &base,
         |b, id| format!("{b}/v1/conversations/{id}/messages"),
-        |line| serde_json::json!({ "text": line }),
-        Vec::new(),
-        &super::bench_http::Script { lines: &SCRIPT },
+        &SCRIPT,
         conversations,
         concurrency,
     )
@@ -140,9 +138,7 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
     let base_run = super::bench_http::drive(
         &baseline_url,
         |b, id| format!("{b}/baseline/{id}"),
-        |line| serde_json::json!({ "text": line }),
-        Vec::new(),
-        &super::bench_http::Script { lines: &SCRIPT },
+        &SCRIPT,
         conversations,
         concurrency,
     )

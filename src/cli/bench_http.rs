@@ -12,11 +12,6 @@ use serde_json::{Value, json};
 
 use crate::store::Store;
 
-/// What one request of a scripted conversation looks like.
-pub struct Script {
-    pub lines: &'static [&'static str],
-}
-
 /// Latencies of every request and the wall time of the whole run.
 pub struct Run {
     pub latencies: Vec<Duration>,
@@ -24,14 +19,12 @@ pub struct Run {
     pub errors: usize,
 }
 
-/// Sends `conversations` scripted conversations, `concurrency` at a time, to
-/// `{base}/…/{id}/…` as built by `url_for(base, conversation_id)`.
+/// Sends `conversations` scripted conversations, `concurrency` at a time: each line of `script`
+/// is POSTed as `{"text": line}` to `url_for(base, conversation_id)`.
 pub async fn drive(
     base: &str,
     url_for: fn(&str, &str) -> String,
-    body_for: fn(&str) -> Value,
-    headers: Vec<(String, String)>,
-    script: &Script,
+    script: &[&'static str],
     conversations: usize,
     concurrency: usize,
 ) -> Run {
@@ -39,23 +32,18 @@ pub async fn drive(
     let started = Instant::now();
     let per_worker = conversations.div_ceil(concurrency.max(1));
     let mut tasks = tokio::task::JoinSet::new();
-    let lines: Arc<Vec<&'static str>> = Arc::new(script.lines.to_vec());
-    let headers = Arc::new(headers);
+    let lines: Arc<Vec<&'static str>> = Arc::new(script.to_vec());
     for w in 0..concurrency.max(1) {
         let client = client.clone();
         let base = base.to_string();
         let lines = lines.clone();
-        let headers = headers.clone();
         tasks.spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
             for c in 0..per_worker {
                 let id = format!("bench-{w}-{c}-{}", std::process::id());
                 for line in lines.iter() {
-                    let mut req = client.post(url_for(&base, &id)).json(&body_for(line));
-                    for (k, v) in headers.iter() {
-                        req = req.header(k, v);
-                    }
+                    let req = client.post(url_for(&base, &id)).json(&json!({ "text": line }));
                     let t = Instant::now();
                     match req.send().await {
                         Ok(resp) if resp.status().is_success() => {
