@@ -4,10 +4,12 @@
 
 pub mod actions;
 pub mod api;
+pub mod channels;
 pub mod cli;
 pub mod engine;
 pub mod flow;
 pub mod lang;
+pub mod llm;
 pub mod nlu;
 pub mod outbound;
 pub mod reload;

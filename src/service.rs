@@ -32,6 +32,9 @@ pub struct TurnRequest {
     /// A channel message id or an `Idempotency-Key`: a message seen before is not processed
     /// again, and gets the reply it got the first time.
     pub message_id: Option<String>,
+    /// How long understanding may wait for the LLM in this turn (Twilio gives up on a webhook
+    /// after 15 s; voice callers wait less). `None`: the configured LLM timeout.
+    pub llm_budget: Option<std::time::Duration>,
 }
 
 /// What the patient gets back, plus where the conversation stands.

@@ -227,6 +227,7 @@ impl Api {
             text: body.text,
             now: clock(&state, body.now.as_deref())?,
             message_id,
+            llm_budget: None,
         };
         let started = Instant::now();
         // The turn runs on its own task: a client that hangs up must not cut a turn between

@@ -90,6 +90,7 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
                         text: text.into(),
                         now: now.clone(),
                         message_id: None,
+                        llm_budget: None,
                     };
                     let t = Instant::now();
                     if service.handle(req).await.is_err() {

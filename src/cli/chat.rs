@@ -44,6 +44,7 @@ pub async fn run(bot: Arc<Bot>, db: &str, now: Option<&str>, session: &str) -> a
             text: line,
             now,
             message_id: None,
+            llm_budget: None,
         };
         match service.handle(req).await {
             Ok(resp) => {

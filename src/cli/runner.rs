@@ -211,6 +211,7 @@ pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool)
             text: t.user.clone(),
             now: now.clone(),
             message_id: None,
+            llm_budget: None,
         };
         let resp = service.handle(req).await.map_err(|e| format!("turn {}: {e}", i + 1))?;
         let joined = resp.replies.join("\n");

@@ -131,6 +131,7 @@ async fn the_same_message_id_is_processed_once() {
         text: "quiero un turno con cardiología".into(),
         now: dt.to_zoned(service.bot().clinic.tz.clone()).expect("zoned"),
         message_id: Some("msg-1".into()),
+        llm_budget: None,
     };
     let first = service.handle(req.clone()).await.expect("turn");
     let again = service.handle(req).await.expect("turn");

@@ -72,6 +72,7 @@ pub async fn say_as(
         text: text.into(),
         now: at(now),
         message_id: None,
+        llm_budget: None,
     };
     service.handle(req).await.expect("turn")
 }
