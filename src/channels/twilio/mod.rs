@@ -4,3 +4,29 @@
 pub mod config;
 
 pub use config::TwilioConfig;
+
+/// The conversation a Twilio message or call belongs to: one per channel ("whatsapp", "sms",
+/// "voice"), patient address and clinic number, so a patient who writes on WhatsApp and calls
+/// by phone has two conversations, and two clinic numbers never share one.
+///
+/// `patient` and `clinic` are the addresses as Twilio sends them (`From`/`To`, e.g.
+/// "whatsapp:+5491155550000"); the channel prefix is dropped so ids stay short.
+pub fn session_id(channel: &str, patient: &str, clinic: &str) -> String {
+    let bare = |a: &str| a.split_once(':').map_or(a, |(_, rest)| rest).to_string();
+    format!("{channel}:{}:{}", bare(patient), bare(clinic))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn session_ids_drop_the_channel_prefix() {
+        assert_eq!(
+            super::session_id("whatsapp", "whatsapp:+5491155550000", "whatsapp:+14155238886"),
+            "whatsapp:+5491155550000:+14155238886"
+        );
+        assert_eq!(
+            super::session_id("voice", "+5491155550000", "+541149015120"),
+            "voice:+5491155550000:+541149015120"
+        );
+    }
+}
