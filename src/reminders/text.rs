@@ -137,3 +137,36 @@ pub(crate) fn builtin(bot: &Bot, a: &Appointment, lang: Lang, now: &Zoned) -> St
         }
     }
 }
+
+/// The WhatsApp template the clinic configured for reminders (clinic.yaml
+/// `whatsapp.reminder_template`), with its placeholders rendered from the same context as the
+/// text. `None` on other channels, without a template, or when a placeholder fails to render
+/// (the text is sent instead, which WhatsApp accepts inside its 24-hour window).
+pub(crate) fn whatsapp_template(
+    bot: &Bot,
+    appointment: &Appointment,
+    reminder: &Reminder,
+    session: Option<&Session>,
+    now: &Zoned,
+) -> Option<crate::outbound::ContentTemplate> {
+    if reminder.channel != "whatsapp" {
+        return None;
+    }
+    let def = bot.clinic.whatsapp.reminder_template.as_ref()?;
+    let ctx = context(bot, appointment, reminder, session, now);
+    match def.render(&ctx) {
+        Ok(variables) => Some(crate::outbound::ContentTemplate {
+            content_sid: def.content_sid.clone(),
+            variables,
+        }),
+        Err(e) => {
+            tracing::warn!(
+                reminder = %reminder.id,
+                template = %e.name,
+                "a WhatsApp template placeholder failed ({}); sending the text instead",
+                e.message
+            );
+            None
+        }
+    }
+}

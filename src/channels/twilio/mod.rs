@@ -2,8 +2,12 @@
 //! request signatures, and the REST client for messages the clinic initiates.
 
 pub mod config;
+pub mod rest;
+pub mod sender;
+pub mod status;
 
 pub use config::TwilioConfig;
+pub use sender::TwilioSender;
 
 /// The conversation a Twilio message or call belongs to: one per channel ("whatsapp", "sms",
 /// "voice"), patient address and clinic number, so a patient who writes on WhatsApp and calls

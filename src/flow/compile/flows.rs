@@ -261,6 +261,13 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
         }
         StateKind::Plain
     };
+    if st.numbered && st.expect.is_empty() {
+        file.err_key(
+            &format!("{path}.numbered"),
+            "`numbered` only applies to a state with `expect`",
+            "list the intents the numbers stand for in `expect:`, or remove `numbered:`",
+        );
+    }
 
     let next = match &st.next {
         None => {
@@ -310,6 +317,7 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
         set,
         clear: st.clear.clone(),
         kind,
+        numbered: st.numbered && !st.expect.is_empty(),
         next,
         end: st.end,
         line,
