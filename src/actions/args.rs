@@ -123,7 +123,6 @@ pub(crate) fn appointment_json(a: &Appointment) -> Value {
         "document": a.document,
         "coverage": a.coverage,
         "status": a.status.as_str(),
-        "confirmed": a.confirmed_at.is_some(),
     })
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The patient confirms they will come (e.g. answering "1" to a reminder). Marks the booked
 //! appointment `id` (or the next upcoming one of `document`) confirmed; confirming twice is
-//! fine. → `{ ok: true, appointment }` (with `confirmed: true`) or `{ ok: false, reason }`
+//! fine. → `{ ok: true, appointment }` or `{ ok: false, reason }`
 //! with reason `not_found` or `missing_document`.
 
 use serde_json::{Value, json};
@@ -36,16 +36,25 @@ mod tests {
         let env = Env::new().await;
         let id = env.book("Dr. Juan Pérez", "2025-06-10", "09:00", "30111222").await;
         let out = env.call("confirm_appointment", json!({ "id": id })).await;
-        assert_eq!((out["ok"].clone(), out["appointment"]["confirmed"].clone()), (json!(true), json!(true)));
+        assert_eq!(
+            (out["ok"].clone(), out["appointment"]["id"].clone()),
+            (json!(true), json!(id))
+        );
         let first = env.store.get_appointment(&id).await.unwrap().unwrap().confirmed_at;
         assert!(first.is_some());
         let again = env.call("confirm_appointment", json!({ "id": id })).await;
         assert_eq!(again["ok"], true);
-        assert_eq!(env.store.get_appointment(&id).await.unwrap().unwrap().confirmed_at, first);
+        assert_eq!(
+            env.store.get_appointment(&id).await.unwrap().unwrap().confirmed_at,
+            first
+        );
 
         env.call("cancel_appointment", json!({ "id": id })).await;
         let out = env.call("confirm_appointment", json!({ "id": id })).await;
         assert_eq!(out, json!({ "ok": false, "reason": "not_found" }));
-        assert_eq!(env.call("confirm_appointment", json!({})).await["reason"], "missing_document");
+        assert_eq!(
+            env.call("confirm_appointment", json!({})).await["reason"],
+            "missing_document"
+        );
     }
 }

@@ -120,7 +120,9 @@ impl<'a> Machine<'a> {
         if let Some(lang) = nlu.lang {
             self.s.lang = lang;
         }
-        let intent = self.numbered_choice(nlu).or_else(|| nlu.intent_name().map(str::to_string));
+        let intent = self
+            .numbered_choice(nlu)
+            .or_else(|| nlu.intent_name().map(str::to_string));
         self.out.intent = intent.clone();
         self.intent = intent.clone().unwrap_or_default();
         let g = &self.bot.global;
@@ -216,7 +218,9 @@ impl<'a> Machine<'a> {
             return None;
         }
         let state = self.bot.flow(&frame.flow)?.state(&frame.state)?;
-        let StateKind::Expect(list) = &state.kind else { return None };
+        let StateKind::Expect(list) = &state.kind else {
+            return None;
+        };
         if !state.numbered {
             return None;
         }

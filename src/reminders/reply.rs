@@ -24,13 +24,17 @@ const SLOT: &str = "appointment";
 /// accepts the value.
 pub fn await_answer(bot: &Bot, session: &mut Session, appointment: &Value) -> bool {
     let Some(flow) = bot.flow(REPLY_FLOW) else { return false };
-    let Some(start) = flow.states.get(flow.start) else { return false };
+    let Some(start) = flow.states.get(flow.start) else {
+        return false;
+    };
     if !matches!(start.kind, StateKind::Expect(_)) {
         tracing::warn!("flow `{REPLY_FLOW}` must start with an `expect` state; reminder answers are not awaited");
         return false;
     }
     if !flow.slot(SLOT).is_some_and(|s| s.schema.is_valid(appointment)) {
-        tracing::warn!("flow `{REPLY_FLOW}` has no `{SLOT}` slot for the appointment; reminder answers are not awaited");
+        tracing::warn!(
+            "flow `{REPLY_FLOW}` has no `{SLOT}` slot for the appointment; reminder answers are not awaited"
+        );
         return false;
     }
     session.stack.retain(|f| f.flow != REPLY_FLOW);

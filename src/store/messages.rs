@@ -67,11 +67,11 @@ impl Store {
             Ok(_) => Ok(()),
             Err(StoreError::Conflict(_)) => {
                 self.run(
-                    "UPDATE type::record('message', $id) SET session = $session, channel = $channel,
+                    "UPDATE type::record('message', $id) SET session = $conversation, channel = $channel,
                          kind = $kind, created_at = $created RETURN NONE",
                     json!({
                         "id": m.id,
-                        "session": m.session,
+                        "conversation": m.session,
                         "channel": m.channel,
                         "kind": m.kind,
                         "created": fmt_instant(m.created_at),
@@ -150,8 +150,8 @@ impl Store {
 
     /// Messages of one conversation, oldest first.
     pub async fn messages_of(&self, session: &str) -> Result<Vec<MessageRecord>, StoreError> {
-        let sql = format!("SELECT {PLAIN_ID} FROM message WHERE session = $session ORDER BY created_at");
-        let mut resp = self.run(&sql, json!({ "session": session })).await?;
+        let sql = format!("SELECT {PLAIN_ID} FROM message WHERE session = $conversation ORDER BY created_at");
+        let mut resp = self.run(&sql, json!({ "conversation": session })).await?;
         decode_rows(&mut resp, 0, "message")
     }
 }
@@ -200,9 +200,15 @@ mod tests {
             .await
             .unwrap();
         let m = store.get_message("SM2").await.unwrap().unwrap();
-        assert_eq!((m.status.as_str(), m.error_code.as_deref()), ("undelivered", Some("63016")));
+        assert_eq!(
+            (m.status.as_str(), m.error_code.as_deref()),
+            ("undelivered", Some("63016"))
+        );
 
-        store.record_message_status("SMunknown", "sent", None, at).await.unwrap();
+        store
+            .record_message_status("SMunknown", "sent", None, at)
+            .await
+            .unwrap();
         let m = store.get_message("SMunknown").await.unwrap().unwrap();
         assert_eq!((m.status.as_str(), m.session), ("sent", None));
         // The send is recorded after its first callback: details added, status kept.

@@ -146,7 +146,15 @@ mod tests {
         let url = format!("surrealkv://{}/nested/db", dir.path().display());
         let store = Store::connect(&url).await.unwrap();
         // Every table is queryable on a fresh database.
-        for table in ["session", "turn", "appointment", "reminder", "escalation", "processed", "message"] {
+        for table in [
+            "session",
+            "turn",
+            "appointment",
+            "reminder",
+            "escalation",
+            "processed",
+            "message",
+        ] {
             let sql = format!("SELECT * FROM {table}");
             let mut resp = store.run(&sql, serde_json::json!({})).await.unwrap();
             assert!(super::super::rows(&mut resp, 0).unwrap().is_empty(), "{table}");

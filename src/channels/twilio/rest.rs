@@ -91,13 +91,17 @@ pub fn explain(code: i64) -> &'static str {
         }
         21211 => "the patient's number is not a valid phone number",
         21610 => "the patient has opted out (replied STOP) and cannot be messaged",
-        21612 | 21614 => "this number cannot receive messages from the clinic's number (not a mobile, or not reachable)",
+        21612 | 21614 => {
+            "this number cannot receive messages from the clinic's number (not a mobile, or not reachable)"
+        }
         21606 | 21659 | 21660 | 63007 => {
             "the clinic's sender (TWILIO_WHATSAPP_FROM / TWILIO_SMS_FROM) is not a number of this Twilio account \
              enabled for this channel"
         }
         20003 => "authentication failed: check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
-        21656 | 21655 => "the template's ContentSid or ContentVariables were refused: check the template in clinic.yaml",
+        21656 | 21655 => {
+            "the template's ContentSid or ContentVariables were refused: check the template in clinic.yaml"
+        }
         63112 | 63024 => "the WhatsApp template is not approved (or was paused) for this sender",
         _ => "see Twilio's error dictionary for this code",
     }
@@ -123,7 +127,9 @@ pub struct RestClient {
 impl std::fmt::Debug for RestClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the token.
-        f.debug_struct("RestClient").field("messages_url", &self.messages_url).finish()
+        f.debug_struct("RestClient")
+            .field("messages_url", &self.messages_url)
+            .finish()
     }
 }
 
@@ -148,10 +154,7 @@ impl RestClient {
             messages_url: format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", cfg.api_base),
             account_sid,
             auth_token,
-            status_callback: cfg
-                .public_url
-                .as_ref()
-                .map(|u| format!("{u}/twilio/messaging/status")),
+            status_callback: cfg.public_url.as_ref().map(|u| format!("{u}/twilio/messaging/status")),
         })
     }
 

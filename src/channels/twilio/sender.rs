@@ -170,10 +170,17 @@ mod tests {
         let text = "palabra ".repeat(500);
         let parts = split_body(&text, 1600);
         assert!(parts.len() == 3, "{}", parts.len());
-        assert!(parts.iter().all(|p| p.chars().count() <= 1600 && !p.starts_with(' ') && !p.ends_with(' ')));
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.chars().count() <= 1600 && !p.starts_with(' ') && !p.ends_with(' '))
+        );
         assert_eq!(parts.concat().replace(' ', ""), text.replace(' ', ""));
         let no_spaces = "á".repeat(3300);
         let parts = split_body(&no_spaces, 1600);
-        assert_eq!(parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(), vec![1600, 1600, 100]);
+        assert_eq!(
+            parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(),
+            vec![1600, 1600, 100]
+        );
     }
 }

@@ -10,8 +10,8 @@ use crate::flow::clinic::{
     Clinic, ContentTemplateDef, Coverage, Professional, RawClinicFile, RawWhatsApp, Specialty, TimeRange, WeekdayKey,
     WhatsApp, parse_ranges,
 };
-use crate::flow::templates::Templates;
 use crate::flow::diag::did_you_mean;
+use crate::flow::templates::Templates;
 use crate::lang::Lang;
 
 pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
