@@ -514,3 +514,44 @@ async fn status_callbacks_for_unknown_or_incomplete_messages_are_harmless() {
         ("undelivered", Some("63016"), None)
     );
 }
+
+#[test]
+fn a_bad_whatsapp_template_is_reported_with_its_position() {
+    let dir = demo_copy();
+    let clinic = dir.path().join("flows/clinic.yaml");
+    let mut text = std::fs::read_to_string(&clinic).expect("clinic.yaml");
+    text.push_str(
+        "\n  whatsapp:\n    reminder_template:\n      content_sid: \"HXnope\"\n      variables:\n        \
+         \"1\": \"{{ appointment.specialty \"\n        \"uno\": \"x\"\n",
+    );
+    std::fs::write(&clinic, text).expect("write");
+    let flow = dir.path().join("flows/faq_hours.yaml");
+    let src = std::fs::read_to_string(&flow).expect("faq_hours");
+    std::fs::write(
+        &flow,
+        src.replacen(
+            "    say: faq_hours.j2\n",
+            "    say: faq_hours.j2\n    numbered: true\n",
+            1,
+        ),
+    )
+    .expect("write");
+    let Err(diags) = compile_dir(dir.path()) else {
+        panic!("a bad template must not compile")
+    };
+    let out = diags.render();
+    for what in [
+        "`HXnope` is not a Twilio ContentSid",
+        "template error",
+        "`uno` is not a placeholder number",
+        "`numbered` only applies to a state with `expect`",
+    ] {
+        assert!(out.contains(what), "missing {what:?} in:\n{out}");
+    }
+    assert!(
+        regex::Regex::new(r"flows/clinic\.yaml:\d+:\d+")
+            .expect("re")
+            .is_match(&out),
+        "{out}"
+    );
+}
