@@ -442,6 +442,51 @@ async fn words_answer_too_and_other_messages_are_handled_as_usual() {
 }
 
 #[tokio::test]
+async fn a_reminder_does_not_disturb_a_conversation_in_progress() {
+    let store = Store::connect("mem://").await.expect("store");
+    let service = Service::new(store, demo());
+    let patient = Patient::whatsapp();
+    let id = patient.book(&service).await;
+    // Booking something else when the reminder goes out.
+    let turn = patient
+        .say(&service, "quiero un turno con dermatología", "2026-11-25T09:59")
+        .await;
+    assert!(turn.state.starts_with("book_appointment."), "{}", turn.state);
+    let n = reminders::run_once(&service, &clinicflow::outbound::TurnLogOnly, "w", local(DUE))
+        .await
+        .expect("sweep");
+    assert_eq!(n, 1);
+    // "el lunes 30" goes to the booking, not to the reminder.
+    let turn = patient.say(&service, "el lunes 30", "2026-11-25T10:01").await;
+    assert!(turn.state.starts_with("book_appointment."), "{}", turn.state);
+    assert_eq!(turn.slots["date"], "2026-11-30");
+    // The booking is dropped: nothing is asked again, and the reminder's answer still works.
+    let turn = patient.say(&service, "/cancelar", "2026-11-25T10:02").await;
+    assert_eq!(turn.state, "reminder_reply.answer");
+    assert_eq!(turn.replies.len(), 1, "{:?}", turn.replies);
+    // "No" asks which, and keeps waiting.
+    let turn = patient.say(&service, "no", "2026-11-25T10:03").await;
+    assert!(turn.replies.join(" ").contains("respóndame 2"), "{:?}", turn.replies);
+    assert_eq!(turn.state, "reminder_reply.answer");
+    patient.say(&service, "2", "2026-11-25T10:04").await;
+    let a = service.store.get_appointment(&id).await.expect("get").expect("there");
+    assert_eq!(a.status, AppointmentStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn an_answer_after_the_appointment_is_not_applied_to_it() {
+    let patient = Patient::whatsapp();
+    let (service, id) = reminded(&patient).await;
+    // Thursday after the 10:00 appointment: "cancelar mi turno" is about another one.
+    let turn = patient
+        .say(&service, "quiero cancelar mi turno", "2026-11-26T12:00")
+        .await;
+    assert_eq!(turn.state, "cancel_appointment.identify", "{:?}", turn.replies);
+    let a = service.store.get_appointment(&id).await.expect("get").expect("there");
+    assert_eq!(a.status, AppointmentStatus::Booked);
+}
+
+#[tokio::test]
 async fn a_staff_reply_from_the_inbox_reaches_twilio() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -38,3 +38,9 @@ pub async fn record(store: &Store, params: &HashMap<String, String>) -> Result<(
     }
     store.record_message_status(sid, &status, error, Timestamp::now()).await
 }
+
+/// [`record`] for parameters kept as pairs, in the order Twilio sent them.
+pub async fn record_pairs(store: &Store, pairs: &[(String, String)]) -> Result<(), StoreError> {
+    let params: HashMap<String, String> = pairs.iter().cloned().collect();
+    record(store, &params).await
+}
