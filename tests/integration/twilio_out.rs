@@ -600,3 +600,41 @@ fn a_bad_whatsapp_template_is_reported_with_its_position() {
         "{out}"
     );
 }
+
+/// `clinicflow serve` sends through Twilio when the account and token are set, and says so
+/// without printing either.
+#[tokio::test]
+async fn serve_says_which_sender_it_uses_without_secrets() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = crate::support::root().display().to_string();
+    let mut child = tokio::process::Command::new(crate::support::bin())
+        .args(["serve", "--dir", &dir, "--db", "mem://", "--addr", "127.0.0.1:0"])
+        .env_remove("CLINICFLOW_API_KEYS")
+        .env("TWILIO_ACCOUNT_SID", SID)
+        .env("TWILIO_AUTH_TOKEN", TOKEN)
+        .env("TWILIO_API_BASE", "http://127.0.0.1:9")
+        .env("TWILIO_WHATSAPP_FROM", CLINIC_WA)
+        .env_remove("TWILIO_SMS_FROM")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut seen = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("serving ") {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("serve starts within 60 s");
+    assert!(seen.contains("go out through Twilio REST (WhatsApp)"), "{seen}");
+    assert!(!seen.contains(TOKEN) && !seen.contains(SID), "{seen}");
+    child.kill().await.expect("kill");
+}
