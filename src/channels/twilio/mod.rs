@@ -2,6 +2,14 @@
 //! request signatures, and the REST client for messages the clinic initiates.
 
 pub mod config;
+pub mod media;
+pub mod messaging;
+pub mod params;
+pub mod routes;
+pub mod signature;
+pub mod speech;
+pub mod twiml;
+pub mod voice;
 
 pub use config::TwilioConfig;
 
