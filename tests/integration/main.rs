@@ -9,3 +9,4 @@ mod reload;
 mod reminders;
 mod schema;
 mod support;
+mod twilio;
