@@ -8,7 +8,7 @@ use std::pin::Pin;
 use serde::Serialize;
 
 /// One outgoing message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Outbound {
     /// Conversation id the message belongs to.
     pub session: String,

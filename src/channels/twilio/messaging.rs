@@ -213,6 +213,7 @@ async fn deliver_late(state: &AppState, session_id: &str, reply: Reply) {
             user: session.user.clone(),
             text: part,
             kind: "reply".into(),
+            ..Default::default()
         };
         if let Err(e) = state.sender.deliver(&msg).await {
             tracing::warn!(session = %redact(session_id), "a late reply was not delivered: {e}");
