@@ -207,6 +207,8 @@ async fn deliver_late(state: &AppState, session_id: &str, reply: Reply) {
         return;
     };
     for part in texts.iter().flat_map(|t| split(t, limit_for(&session.channel))) {
+        // The outbound module gives messages more (optional) fields than a reply needs.
+        #[allow(clippy::needless_update)]
         let msg = Outbound {
             session: session.id.clone(),
             channel: session.channel.clone(),

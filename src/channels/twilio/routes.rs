@@ -138,6 +138,23 @@ pub fn now(state: &AppState) -> jiff::Zoned {
     }
 }
 
+/// Runs `work` on its own task holding an in-flight guard: when Twilio hangs up (it gives
+/// up after 15 s) the request's future is dropped, and a turn must not be cut between its
+/// effects (a booking) and its commit. None if the task panicked.
+pub async fn detached<T: Send + 'static>(
+    state: &AppState,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let guard = state.hold_inflight().await;
+    tokio::spawn(async move {
+        let out = work.await;
+        drop(guard);
+        out
+    })
+    .await
+    .ok()
+}
+
 /// A 400 with a short text (a request that is Twilio's but lacks what we need).
 pub fn bad_request(what: &str) -> Response {
     Response::builder()

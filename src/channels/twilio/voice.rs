@@ -11,7 +11,7 @@ use poem::web::Data;
 use poem::{Request, Response, handler};
 
 use super::params::{Params, query_param};
-use super::routes::{bad_request, base_path, now, server_error};
+use super::routes::{bad_request, base_path, detached, now, server_error};
 use super::speech::for_say;
 use super::twiml::{self, Verb};
 use crate::api::AppState;
@@ -146,9 +146,11 @@ pub async fn start(state: Data<&AppState>, params: Data<&Params>) -> Response {
         message_id: Some(format!("{}:0", call.sid)),
         llm_budget: Some(state.twilio.voice_llm_budget),
     };
-    let (resp, lang) = match state.service.open_call(req).await {
-        Ok(r) => r,
-        Err(e) => return server_error(e),
+    let service = state.service.clone();
+    let (resp, lang) = match detached(&state, async move { service.open_call(req).await }).await {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return server_error(e),
+        None => return server_error("the call's first turn stopped"),
     };
     let sp = speaker(&state, lang);
     answer(&sp, &resp, 1)
@@ -198,9 +200,11 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
         message_id: Some(format!("{}:{n}", call.sid)),
         llm_budget: Some(state.twilio.voice_llm_budget),
     };
-    let resp = match state.service.handle(turn).await {
-        Ok(r) => r,
-        Err(e) => return server_error(e),
+    let service = state.service.clone();
+    let resp = match detached(&state, async move { service.handle(turn).await }).await {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return server_error(e),
+        None => return server_error("the turn stopped"),
     };
     let sp = speaker(&state, lang_of(&state, &call.session_id).await);
     answer(&sp, &resp, n + 1)
@@ -240,12 +244,16 @@ pub async fn status(state: Data<&AppState>, params: Data<&Params>) -> Response {
         duration_s: params.get("CallDuration").and_then(|d| d.parse().ok()),
     };
     let end_id = format!("{}:end", call.sid);
-    match state
-        .service
-        .close_call(&call.session_id, &end_id, end, &now(&state))
-        .await
+    let service = state.service.clone();
+    let at = now(&state);
+    let session_id = call.session_id.clone();
+    match detached(&state, async move {
+        service.close_call(&session_id, &end_id, end, &at).await
+    })
+    .await
     {
-        Ok(_) => twiml::response(&[]),
-        Err(e) => server_error(e),
+        Some(Ok(_)) => twiml::response(&[]),
+        Some(Err(e)) => server_error(e),
+        None => server_error("closing the call stopped"),
     }
 }
