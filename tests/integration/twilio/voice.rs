@@ -260,3 +260,46 @@ async fn a_new_call_starts_fresh_even_if_the_last_one_was_not_closed() {
     other.call_ends("CA9", "no-answer", "0").await;
     assert_eq!(footprint(&other.state.service.store).await, [0, 0, 0]);
 }
+
+#[test]
+fn voice_settings_errors_say_where_and_how_to_fix() {
+    let tmp = demo_copy();
+    let clinic = tmp.path().join("flows/clinic.yaml");
+    let src = std::fs::read_to_string(&clinic).expect("read");
+    let broken = src
+        .replace(
+            "    # staff_number: \"+54 11 4901-5120\"",
+            "    staff_number: \"4901-5120\"",
+        )
+        .replace("speech_timeout: auto", "speech_timeout: soon")
+        .replace(
+            "en: { voice: Polly.Joanna, language: en-US }",
+            "en: { voice: Polly.Joanna, language: english }",
+        );
+    std::fs::write(&clinic, &broken).expect("write");
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).expect("line") + 1;
+    let diags = match clinicflow::flow::compile::compile_dir(tmp.path()) {
+        Ok(_) => panic!("broken voice settings compiled"),
+        Err(d) => d,
+    };
+    let text = diags.0.iter().map(|d| d.one_line()).collect::<Vec<_>>().join("\n");
+    assert_eq!(diags.0.len(), 3, "{text}");
+    for (needle, words) in [
+        ("staff_number:", "not a phone number"),
+        ("speech_timeout:", "not a speech timeout"),
+        ("language: english", "not a language code"),
+    ] {
+        let d = diags
+            .0
+            .iter()
+            .find(|d| d.one_line().contains(words))
+            .unwrap_or_else(|| panic!("no `{words}` in {text}"));
+        assert_eq!(d.line, line_of(needle), "{}", d.one_line());
+    }
+    // A typo in a key is caught too.
+    std::fs::write(&clinic, src.replace("speech_timeout: auto", "speech_timout: auto")).expect("write");
+    let err = clinicflow::flow::compile::compile_dir(tmp.path())
+        .err()
+        .expect("typo refused");
+    assert!(err.render().contains("speech_timout"), "{}", err.render());
+}
