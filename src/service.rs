@@ -20,6 +20,9 @@ use crate::nlu::Understand;
 use crate::store::TurnRecord;
 use crate::store::{Processed, Store, StoreError};
 
+mod calls;
+pub use calls::{CALL_END, CALL_START, CallEnd, CallSummary};
+
 /// One incoming message.
 #[derive(Debug, Clone)]
 pub struct TurnRequest {

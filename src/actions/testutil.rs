@@ -68,6 +68,7 @@ pub(crate) fn clinic() -> Clinic {
         coverages: vec![],
         private_patients: true,
         whatsapp: Default::default(),
+        voice: Default::default(),
         value: Value::Null,
     }
 }

@@ -21,6 +21,8 @@ use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, Server};
 use poem_openapi::{OpenApiService, Tags};
 
+use crate::channels::twilio::TwilioConfig;
+use crate::channels::twilio::media::Transcriber;
 use crate::outbound::{Sender, TurnLogOnly};
 use crate::reload::Reloader;
 use crate::service::Service;
@@ -47,6 +49,13 @@ pub struct AppState {
     /// Tests only: honour the `now` field of a message (a pinned clinic-local time). `serve`
     /// leaves it false, and a `now` sent to it is refused.
     pub allow_clock_override: bool,
+    /// Twilio settings: webhook verification, media downloads, latency budgets.
+    pub twilio: Arc<TwilioConfig>,
+    /// Turns WhatsApp voice notes into text; None: the patient is asked to write instead.
+    pub transcriber: Option<Arc<dyn Transcriber>>,
+    /// Tests only: the clinic-local time every Twilio webhook turn runs at (Twilio requests
+    /// carry no time of their own). `serve` leaves it None.
+    pub pinned_now: Option<jiff::civil::DateTime>,
     /// Turns in flight hold a read guard; `run` takes the write guard after the server stops,
     /// so it returns only when every turn has been committed.
     inflight: Arc<tokio::sync::RwLock<()>>,
@@ -61,6 +70,9 @@ impl AppState {
             sender: Arc::new(TurnLogOnly),
             keys: ApiKeys::default(),
             allow_clock_override: false,
+            twilio: Arc::new(TwilioConfig::default()),
+            transcriber: None,
+            pinned_now: None,
             inflight: Arc::default(),
         }
     }
@@ -78,6 +90,28 @@ impl AppState {
     pub fn with_clock_override(mut self, allow: bool) -> AppState {
         self.allow_clock_override = allow;
         self
+    }
+
+    pub fn with_twilio(mut self, config: TwilioConfig) -> AppState {
+        self.twilio = Arc::new(config);
+        self
+    }
+
+    pub fn with_transcriber(mut self, transcriber: Arc<dyn Transcriber>) -> AppState {
+        self.transcriber = Some(transcriber);
+        self
+    }
+
+    /// Tests only: pins the time of Twilio webhook turns (clinic-local).
+    pub fn with_pinned_now(mut self, now: jiff::civil::DateTime) -> AppState {
+        self.pinned_now = Some(now);
+        self
+    }
+
+    /// Keeps `run` from returning until the guard is dropped: a turn that outlives its
+    /// request (a slow Twilio turn answered later) holds one.
+    pub(crate) async fn hold_inflight(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.inflight.clone().read_owned().await
     }
 }
 
@@ -133,6 +167,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> + 'static {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
+        .nest_no_strip("/twilio", crate::channels::twilio::routes::routes())
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

@@ -68,9 +68,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().unwrap_or(addr);
+    let twilio = crate::channels::twilio::TwilioConfig::from_env();
+    if let Some(warning) = twilio_warning(&twilio) {
+        eprintln!("{warning}");
+    }
     let state = AppState::new(service, reloader)
         .with_keys(keys.clone())
-        .with_sender(sender);
+        .with_sender(sender)
+        .with_twilio(twilio);
     eprintln!(
         "clinicflow: {flows} flows from {}, serving http://{local} (API docs at /docs{})",
         display_dir(&args.dir.dir),
@@ -89,6 +94,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("clinicflow: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line for the operator when Twilio webhooks cannot be verified as configured.
+fn twilio_warning(c: &crate::channels::twilio::TwilioConfig) -> Option<&'static str> {
+    match (&c.auth_token, &c.public_url) {
+        (None, _) => Some(
+            "warning: TWILIO_AUTH_TOKEN is not set: /twilio webhooks are not verified and are \
+             accepted from this machine only",
+        ),
+        (Some(_), None) => Some(
+            "warning: CLINICFLOW_PUBLIC_URL is not set: /twilio webhooks cannot be verified and \
+             are refused (set it to the https URL Twilio calls)",
+        ),
+        _ => None,
+    }
 }
 
 /// `host:port` → one socket address (the first the resolver gives).

@@ -50,6 +50,9 @@ pub struct RawClinic {
     /// WhatsApp settings: the approved template reminders are sent with.
     #[serde(default)]
     pub whatsapp: Option<RawWhatsApp>,
+    /// Phone calls through Twilio: voices, languages, speech recognition, staff number.
+    #[serde(default)]
+    pub voice: Option<RawVoice>,
 }
 
 /// `whatsapp:` in clinic.yaml.
@@ -69,6 +72,42 @@ pub struct RawContentTemplate {
     /// Placeholder number ("1", "2"…) → minijinja text rendered with the reminder's context.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+}
+
+/// `clinic.voice`: how the assistant sounds and listens on phone calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVoice {
+    /// Spanish conversations (default Polly.Mia, es-MX).
+    #[serde(default)]
+    pub es: Option<RawVoiceLang>,
+    /// English conversations (default Polly.Joanna, en-US).
+    #[serde(default)]
+    pub en: Option<RawVoiceLang>,
+    /// Twilio's `speechTimeout`: "auto" (default) or whole seconds of silence.
+    #[serde(default)]
+    pub speech_timeout: Option<serde_json::Value>,
+    /// Where a call goes when the caller asks for a person (E.164, e.g. "+541149015120").
+    /// Without it the escalation is recorded and the caller is told staff will call back.
+    #[serde(default)]
+    pub staff_number: Option<String>,
+    /// Words and phrases that help speech recognition (names of specialties, coverages…).
+    #[serde(default)]
+    pub hints: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVoiceLang {
+    /// A Twilio `<Say>` voice, e.g. Polly.Mia.
+    #[serde(default)]
+    pub voice: Option<String>,
+    /// The voice's language, e.g. es-MX.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The language speech is recognized in (default: `language`), e.g. es-AR.
+    #[serde(default)]
+    pub speech_language: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,8 +166,64 @@ pub struct Clinic {
     pub private_patients: bool,
     /// WhatsApp settings (`whatsapp:`).
     pub whatsapp: WhatsApp,
+    /// Phone call settings (`clinic.voice`, defaults when absent).
+    pub voice: VoiceSettings,
     /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
     pub value: serde_json::Value,
+}
+
+/// The checked `clinic.voice`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceSettings {
+    pub es: VoiceLang,
+    pub en: VoiceLang,
+    /// "auto" or a number of seconds.
+    pub speech_timeout: String,
+    /// E.164, digits only after the `+`.
+    pub staff_number: Option<String>,
+    pub hints: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceLang {
+    pub voice: String,
+    pub language: String,
+    pub speech_language: String,
+}
+
+impl Default for VoiceSettings {
+    fn default() -> Self {
+        VoiceSettings {
+            es: VoiceLang::default_for(Lang::Es),
+            en: VoiceLang::default_for(Lang::En),
+            speech_timeout: "auto".into(),
+            staff_number: None,
+            hints: Vec::new(),
+        }
+    }
+}
+
+impl VoiceSettings {
+    pub fn lang(&self, lang: Lang) -> &VoiceLang {
+        match lang {
+            Lang::Es => &self.es,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+impl VoiceLang {
+    pub fn default_for(lang: Lang) -> VoiceLang {
+        let (voice, language) = match lang {
+            Lang::Es => ("Polly.Mia", "es-MX"),
+            Lang::En => ("Polly.Joanna", "en-US"),
+        };
+        VoiceLang {
+            voice: voice.into(),
+            language: language.into(),
+            speech_language: language.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

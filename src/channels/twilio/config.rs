@@ -6,7 +6,7 @@ use std::time::Duration;
 /// Where Twilio's REST API lives; tests point `TWILIO_API_BASE` at a fake on loopback.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TwilioConfig {
     /// `TWILIO_ACCOUNT_SID` (AC…): REST calls and media downloads.
     pub account_sid: Option<String>,
@@ -29,6 +29,17 @@ pub struct TwilioConfig {
     /// How long a messaging turn may wait for the LLM (`CLINICFLOW_LLM_BUDGET_MESSAGING_MS`,
     /// default 8 s). Twilio drops a webhook after 15 s.
     pub messaging_llm_budget: Duration,
+    /// How long a WhatsApp/SMS webhook waits for its turn before answering an empty
+    /// `<Response/>` and sending the replies through the REST API when the turn ends
+    /// (`CLINICFLOW_TWILIO_REPLY_TIMEOUT_MS`, default 10 s; Twilio gives up at 15 s).
+    pub reply_timeout: Duration,
+}
+
+/// Nothing configured, default budgets and timeouts (not zero durations).
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        Self::from_lookup(|_| None)
+    }
 }
 
 impl TwilioConfig {
@@ -55,6 +66,7 @@ impl TwilioConfig {
             voice_number: nonempty("TWILIO_VOICE_NUMBER"),
             voice_llm_budget: ms("CLINICFLOW_LLM_BUDGET_VOICE_MS", 4_000),
             messaging_llm_budget: ms("CLINICFLOW_LLM_BUDGET_MESSAGING_MS", 8_000),
+            reply_timeout: ms("CLINICFLOW_TWILIO_REPLY_TIMEOUT_MS", 10_000),
         }
     }
 

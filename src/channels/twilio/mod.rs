@@ -5,6 +5,14 @@ pub mod config;
 pub mod rest;
 pub mod sender;
 pub mod status;
+pub mod media;
+pub mod messaging;
+pub mod params;
+pub mod routes;
+pub mod signature;
+pub mod speech;
+pub mod twiml;
+pub mod voice;
 
 pub use config::TwilioConfig;
 pub use sender::TwilioSender;

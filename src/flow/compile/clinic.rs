@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::File;
 use crate::flow::clinic::{
-    Clinic, ContentTemplateDef, Coverage, Professional, RawClinicFile, RawWhatsApp, Specialty, TimeRange, WeekdayKey,
-    WhatsApp, parse_ranges,
+    Clinic, ContentTemplateDef, Coverage, Professional, RawClinicFile, RawVoice, RawVoiceLang, RawWhatsApp, Specialty,
+    TimeRange, VoiceLang, VoiceSettings, WeekdayKey, WhatsApp, parse_ranges,
 };
 use crate::flow::diag::did_you_mean;
 use crate::flow::templates::Templates;
@@ -108,6 +108,10 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
     });
 
     let whatsapp = whatsapp(file, raw.whatsapp.as_ref(), &mut ok);
+    let voice = match &raw.voice {
+        Some(v) => voice(file, v, &mut ok),
+        None => VoiceSettings::default(),
+    };
 
     let tz = tz?;
     if !ok {
@@ -129,6 +133,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         coverages,
         private_patients: raw.private_patients.unwrap_or(true),
         whatsapp,
+        voice,
         value,
     })
 }
@@ -210,4 +215,104 @@ fn whatsapp(file: &mut File<'_>, raw: Option<&RawWhatsApp>, ok: &mut bool) -> Wh
             templates: std::sync::Arc::new(templates),
         }),
     }
+}
+/// `clinic.voice`: defaults for what is left out; a staff number must be dialable.
+fn voice(file: &mut File<'_>, raw: &RawVoice, ok: &mut bool) -> VoiceSettings {
+    let mut out = VoiceSettings::default();
+    for (lang, given) in [(Lang::Es, &raw.es), (Lang::En, &raw.en)] {
+        let Some(given) = given else { continue };
+        let path = format!("clinic.voice.{}", lang.code());
+        let v = voice_lang(file, &path, given, VoiceLang::default_for(lang), ok);
+        match lang {
+            Lang::Es => out.es = v,
+            Lang::En => out.en = v,
+        }
+    }
+    match &raw.speech_timeout {
+        None => {}
+        Some(serde_json::Value::String(s)) if s.trim() == "auto" => {}
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some_and(|s| (1..=60).contains(&s)) => {
+            out.speech_timeout = n.to_string();
+        }
+        Some(other) => {
+            file.err(
+                "clinic.voice.speech_timeout",
+                format!("`{other}` is not a speech timeout"),
+                "write `auto` (Twilio decides when the caller stopped talking) or whole seconds from 1 to 60",
+            );
+            *ok = false;
+        }
+    }
+    if let Some(number) = &raw.staff_number {
+        match e164(number) {
+            Some(n) => out.staff_number = Some(n),
+            None => {
+                file.err(
+                    "clinic.voice.staff_number",
+                    format!("`{number}` is not a phone number calls can be passed to"),
+                    "write it with the country code, like \"+54 11 4901-5120\" (spaces and dashes are fine)",
+                );
+                *ok = false;
+            }
+        }
+    }
+    out.hints = raw
+        .hints
+        .iter()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect();
+    out
+}
+
+fn voice_lang(file: &mut File<'_>, path: &str, raw: &RawVoiceLang, default: VoiceLang, ok: &mut bool) -> VoiceLang {
+    let mut tag = |key: &str, value: &Option<String>, fallback: &str| -> String {
+        match value.as_deref().map(str::trim) {
+            None => fallback.to_string(),
+            Some(v) if is_language_tag(v) => v.to_string(),
+            Some(v) => {
+                file.err(
+                    &format!("{path}.{key}"),
+                    format!("`{v}` is not a language code"),
+                    "write a language and region like es-MX, es-AR or en-US",
+                );
+                *ok = false;
+                fallback.to_string()
+            }
+        }
+    };
+    let language = tag("language", &raw.language, &default.language);
+    let speech_language = tag("speech_language", &raw.speech_language, &language);
+    let voice = match raw.voice.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => v.to_string(),
+        _ => default.voice,
+    };
+    VoiceLang {
+        voice,
+        language,
+        speech_language,
+    }
+}
+
+/// "es-MX", "en-US": two or three letters, a dash, a region.
+fn is_language_tag(s: &str) -> bool {
+    match s.split_once('-') {
+        Some((l, r)) => {
+            (2..=3).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphabetic())
+                && (2..=3).contains(&r.len())
+                && r.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
+/// "+54 11 4901-5120" → "+541149015120"; None unless it is + and 8 to 15 digits.
+pub(crate) fn e164(s: &str) -> Option<String> {
+    let compact: String = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    let digits = compact.strip_prefix('+')?;
+    ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(compact)
 }

@@ -1,0 +1,300 @@
+//! POST /twilio/messaging: a WhatsApp or SMS message from a patient → one turn → TwiML
+//! `<Message>`s. Twilio waits 15 s for the answer; a turn still running after
+//! `TwilioConfig::reply_timeout` is answered with an empty `<Response/>` and its replies are
+//! delivered through the outbound sender (Twilio's REST API) when it finishes.
+
+use poem::web::Data;
+use poem::{Response, handler};
+use tokio::sync::oneshot;
+
+use super::media::{self, is_audio};
+use super::params::Params;
+use super::routes::{bad_request, now, server_error};
+use super::twiml::{self, Verb};
+use crate::api::AppState;
+use crate::lang::Lang;
+use crate::outbound::Outbound;
+use crate::service::{ServiceError, TurnRequest, TurnResponse, redact};
+
+/// Longest body of one WhatsApp message Twilio accepts.
+pub const WHATSAPP_LIMIT: usize = 1_600;
+/// Longest body of one SMS Twilio accepts (it splits it into segments itself).
+pub const SMS_LIMIT: usize = 1_600;
+
+/// The length limit of one message on a channel.
+pub fn limit_for(channel: &str) -> usize {
+    match channel {
+        "whatsapp" => WHATSAPP_LIMIT,
+        _ => SMS_LIMIT,
+    }
+}
+
+/// What we read of Twilio's Messaging webhook. Everything else is ignored.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub from: String,
+    pub to: String,
+    pub body: Option<String>,
+    pub message_sid: Option<String>,
+    pub num_media: u32,
+    pub media_url: Option<String>,
+    pub media_type: Option<String>,
+    /// WhatsApp display name and id: personal data, not used by the flows yet.
+    pub profile_name: Option<String>,
+    pub wa_id: Option<String>,
+    /// A quick-reply button: its payload is the answer (it wins over Body).
+    pub button_payload: Option<String>,
+    pub button_text: Option<String>,
+}
+
+impl Inbound {
+    pub fn parse(p: &Params) -> Option<Inbound> {
+        let s = |k: &str| p.get(k).map(str::to_string);
+        Some(Inbound {
+            from: s("From")?,
+            to: s("To")?,
+            body: s("Body"),
+            message_sid: s("MessageSid").or_else(|| s("SmsSid")),
+            num_media: p.get("NumMedia").and_then(|n| n.parse().ok()).unwrap_or(0),
+            media_url: s("MediaUrl0"),
+            media_type: s("MediaContentType0"),
+            profile_name: s("ProfileName"),
+            wa_id: s("WaId"),
+            button_payload: s("ButtonPayload"),
+            button_text: s("ButtonText"),
+        })
+    }
+
+    pub fn channel(&self) -> &'static str {
+        if self.from.starts_with("whatsapp:") {
+            "whatsapp"
+        } else {
+            "sms"
+        }
+    }
+
+    /// The patient's words: a button's payload, else the body.
+    pub fn text(&self) -> Option<&str> {
+        self.button_payload.as_deref().or(self.body.as_deref())
+    }
+
+    /// The voice note's URL and type, when the message is one.
+    fn voice_note(&self) -> Option<(&str, &str)> {
+        match (&self.media_url, &self.media_type) {
+            (Some(url), Some(ct)) if self.num_media > 0 && is_audio(ct) => Some((url, ct)),
+            _ => None,
+        }
+    }
+}
+
+#[handler]
+pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response {
+    let Some(msg) = Inbound::parse(&params) else {
+        return bad_request("From and To are required");
+    };
+    let state = state.0.clone();
+    let channel = msg.channel();
+    let session_id = super::session_id(channel, &msg.from, &msg.to);
+    let text = msg.text().map(str::to_string);
+
+    let voice_note = match (&text, msg.voice_note()) {
+        (None, Some((url, ct))) => Some((url.to_string(), ct.to_string())),
+        _ => None,
+    };
+    if text.is_none() && voice_note.is_none() {
+        if msg.num_media > 0 {
+            let lang = session_lang(&state, &session_id).await;
+            return messages(channel, &[media::text_only(lang).to_string()]);
+        }
+        return twiml::response(&[]);
+    }
+    if voice_note.is_some() && state.transcriber.is_none() {
+        let lang = session_lang(&state, &session_id).await;
+        return messages(channel, &[media::write_instead(lang).to_string()]);
+    }
+
+    let req = TurnRequest {
+        session_id: session_id.clone(),
+        channel: channel.into(),
+        user: msg.from.clone(),
+        text: text.unwrap_or_default(),
+        now: now(&state),
+        message_id: msg.message_sid.clone(),
+        llm_budget: Some(state.twilio.messaging_llm_budget),
+    };
+
+    // The turn runs on its own task: it must finish (and be committed) even when Twilio's
+    // request is answered before it, and its replies then go out through the sender.
+    let (tx, mut rx) = oneshot::channel::<Reply>();
+    let guard = state.hold_inflight().await;
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        let reply = run(&task_state, req, voice_note).await;
+        if let Err(late) = tx.send(reply) {
+            deliver_late(&task_state, &session_id, late).await;
+        }
+        drop(guard);
+    });
+    let reply = match tokio::time::timeout(state.twilio.reply_timeout, &mut rx).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) => return server_error("the turn task stopped"),
+        Err(_) => {
+            // Closing first means the task either finds the channel closed (and delivers
+            // through the sender) or its reply is already here: never both, never neither.
+            rx.close();
+            match rx.try_recv() {
+                Ok(reply) => reply,
+                Err(_) => return twiml::response(&[]),
+            }
+        }
+    };
+    match reply {
+        Reply::Turn(Ok(resp)) => messages(channel, &resp.replies),
+        Reply::Turn(Err(e)) => server_error(e),
+        Reply::Said(text) => messages(channel, &[text]),
+    }
+}
+
+/// What a messaging turn produced.
+enum Reply {
+    Turn(Result<TurnResponse, ServiceError>),
+    /// A reply given without a turn (a voice note that could not be transcribed).
+    Said(String),
+}
+
+/// The turn, preceded by the transcription of a voice note.
+async fn run(state: &AppState, mut req: TurnRequest, voice_note: Option<(String, String)>) -> Reply {
+    if let Some((url, content_type)) = voice_note {
+        let lang = session_lang(state, &req.session_id).await;
+        match transcribe(state, &url, &content_type, lang).await {
+            Ok(text) if !text.trim().is_empty() => req.text = text.trim().to_string(),
+            Ok(_) => return Reply::Said(media::write_instead(lang).into()),
+            Err(e) => {
+                tracing::warn!(session = %redact(&req.session_id), "voice note not transcribed: {e}");
+                return Reply::Said(media::write_instead(lang).into());
+            }
+        }
+    }
+    Reply::Turn(state.service.handle(req).await)
+}
+
+async fn transcribe(state: &AppState, url: &str, content_type: &str, lang: Lang) -> Result<String, String> {
+    let Some(transcriber) = state.transcriber.clone() else {
+        return Err("no transcriber".into());
+    };
+    let auth = match (&state.twilio.account_sid, &state.twilio.auth_token) {
+        (Some(sid), Some(token)) => Some((sid.as_str(), token.as_str())),
+        _ => None,
+    };
+    let audio = media::download(url, auth).await.map_err(|e| e.to_string())?;
+    transcriber.transcribe(audio, content_type, lang).await
+}
+
+/// Replies of a turn that finished after Twilio's request was answered.
+async fn deliver_late(state: &AppState, session_id: &str, reply: Reply) {
+    let texts = match reply {
+        Reply::Turn(Ok(resp)) if !resp.replayed => resp.replies,
+        // A replayed message was answered the first time; an error has nothing to send.
+        Reply::Turn(Ok(_)) => return,
+        Reply::Turn(Err(e)) => {
+            tracing::error!(session = %redact(session_id), "a late Twilio turn failed: {e}");
+            return;
+        }
+        Reply::Said(text) => vec![text],
+    };
+    let Some(session) = state.service.store.load_session(session_id).await.ok().flatten() else {
+        tracing::warn!(session = %redact(session_id), "a late reply has no conversation to go to");
+        return;
+    };
+    for part in texts.iter().flat_map(|t| split(t, limit_for(&session.channel))) {
+        // The outbound module gives messages more (optional) fields than a reply needs.
+        #[allow(clippy::needless_update)]
+        let msg = Outbound {
+            session: session.id.clone(),
+            channel: session.channel.clone(),
+            user: session.user.clone(),
+            text: part,
+            kind: "reply".into(),
+            ..Default::default()
+        };
+        if let Err(e) = state.sender.deliver(&msg).await {
+            tracing::warn!(session = %redact(session_id), "a late reply was not delivered: {e}");
+        }
+    }
+}
+
+/// The conversation's language (the clinic's for a new one).
+async fn session_lang(state: &AppState, session_id: &str) -> Lang {
+    match state.service.store.load_session(session_id).await {
+        Ok(Some(s)) => s.lang,
+        _ => state.service.bot().clinic.language,
+    }
+}
+
+/// One `<Message>` per reply, each split under the channel's limit.
+fn messages(channel: &str, replies: &[String]) -> Response {
+    let verbs: Vec<Verb> = replies
+        .iter()
+        .flat_map(|r| split(r, limit_for(channel)))
+        .map(Verb::Message)
+        .collect();
+    twiml::response(&verbs)
+}
+
+/// Splits a text into parts of at most `limit` characters, at the last paragraph break,
+/// else line break, else sentence end, else space before the limit; a word longer than the
+/// limit is cut. Parts are trimmed; no part is empty.
+pub fn split(text: &str, limit: usize) -> Vec<String> {
+    let limit = limit.max(1);
+    let mut parts = Vec::new();
+    let mut rest = text.trim();
+    while rest.chars().count() > limit {
+        // Byte index just past the `limit`-th character.
+        let window_end = rest.char_indices().nth(limit).map_or(rest.len(), |(i, _)| i);
+        let window = &rest[..window_end];
+        let cut = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " "]
+            .iter()
+            .find_map(|sep| window.rfind(sep).filter(|&i| i > 0).map(|i| i + sep.trim_end().len()))
+            .unwrap_or(window_end);
+        let (head, tail) = rest.split_at(cut);
+        let head = head.trim();
+        if !head.is_empty() {
+            parts.push(head.to_string());
+        }
+        rest = tail.trim_start();
+    }
+    if !rest.is_empty() {
+        parts.push(rest.to_string());
+    }
+    parts
+}
+
+/// POST /twilio/messaging/status: delivery status of a message the clinic sent.
+#[handler]
+pub async fn status(_state: Data<&AppState>, _params: Data<&Params>) -> Response {
+    // Recording the status on the message is the outbound module's (`status`, on the
+    // `twout` branch); until it is merged the verified callback is acknowledged.
+    twiml::response(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_the_best_boundary_under_the_limit() {
+        let para = "Primera parte.\n\nSegunda parte, algo más larga.";
+        assert_eq!(split(para, 30), ["Primera parte.", "Segunda parte, algo más larga."]);
+        let sentences = "Uno dos tres. Cuatro cinco seis. Siete.";
+        assert_eq!(split(sentences, 20), ["Uno dos tres.", "Cuatro cinco seis.", "Siete."]);
+        let words = "áé íó úñ ab cd";
+        assert_eq!(split(words, 6), ["áé íó", "úñ ab", "cd"]);
+        assert_eq!(split("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(split("  corto  ", 1600), ["corto"]);
+        assert!(split("   ", 10).is_empty());
+        let long = "Palabra ".repeat(500);
+        let parts = split(&long, WHATSAPP_LIMIT);
+        assert!(parts.iter().all(|p| p.chars().count() <= WHATSAPP_LIMIT));
+        assert_eq!(parts.join(" "), long.trim());
+    }
+}
