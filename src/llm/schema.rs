@@ -67,7 +67,8 @@ impl<'a> Scope<'a> {
         // the details a request can come with ("turno con cardiología el jueves a las 10").
         let idle = flow.is_none();
         let offered = |s: &Slot| match s.entity {
-            None => false,
+            // Documents are masked in what is sent; only the rules read them.
+            None | Some(EntityKind::Document) => false,
             Some(EntityKind::Text | EntityKind::Number) => pending.as_deref() == Some(s.name.as_str()),
             Some(EntityKind::Name) => !idle,
             Some(_) => true,
