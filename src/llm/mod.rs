@@ -82,3 +82,15 @@ pub fn record_metrics(clinic: &str, call: &LlmCall) {
     metrics::histogram!("clinicflow_llm_latency_seconds", "clinic" => clinic, "purpose" => purpose)
         .record(call.latency_ms as f64 / 1000.0);
 }
+
+/// The LLM from the environment for `serve` and `chat`, with the one line they print about
+/// which understanding is in use (never the key).
+pub fn from_env_with_banner() -> Result<(Option<std::sync::Arc<Llm>>, String), LlmConfigError> {
+    Ok(match Llm::from_env()? {
+        Some(llm) => {
+            let line = format!("NLU: rules, then LLM {} when unsure", llm.config().describe());
+            (Some(std::sync::Arc::new(llm)), line)
+        }
+        None => (None, "NLU: rules only (set OPENAI_API_KEY to add an LLM)".to_string()),
+    })
+}
