@@ -69,6 +69,7 @@ pub(crate) fn clinic() -> Clinic {
         private_patients: true,
         whatsapp: Default::default(),
         voice: Default::default(),
+        llm: Default::default(),
         value: Value::Null,
     }
 }

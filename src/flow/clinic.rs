@@ -53,6 +53,9 @@ pub struct RawClinic {
     /// Phone calls through Twilio: voices, languages, speech recognition, staff number.
     #[serde(default)]
     pub voice: Option<RawVoice>,
+    /// How this clinic uses the LLM when one is configured (see docs/llm.md).
+    #[serde(default)]
+    pub llm: Option<RawClinicLlm>,
 }
 
 /// `whatsapp:` in clinic.yaml.
@@ -108,6 +111,44 @@ pub struct RawVoiceLang {
     /// The language speech is recognized in (default: `language`), e.g. es-AR.
     #[serde(default)]
     pub speech_language: Option<String>,
+}
+
+/// `clinic.llm` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClinicLlm {
+    #[serde(default)]
+    pub phrase: Option<bool>,
+    #[serde(default)]
+    pub phrase_on_voice: Option<bool>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub tone: Option<String>,
+}
+
+/// The clinic's LLM settings, checked. Without an LLM configured they do nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClinicLlm {
+    /// Rephrase the template replies in the clinic's tone (default false).
+    pub phrase: bool,
+    /// Also on voice calls, where every second counts (default false).
+    pub phrase_on_voice: bool,
+    /// Sampling temperature for phrasing and understanding (default 0.2).
+    pub temperature: f32,
+    /// Free text for the phrasing prompt ("cálido y breve, de usted").
+    pub tone: Option<String>,
+}
+
+impl Default for ClinicLlm {
+    fn default() -> Self {
+        ClinicLlm {
+            phrase: false,
+            phrase_on_voice: false,
+            temperature: 0.2,
+            tone: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +209,7 @@ pub struct Clinic {
     pub whatsapp: WhatsApp,
     /// Phone call settings (`clinic.voice`, defaults when absent).
     pub voice: VoiceSettings,
+    pub llm: ClinicLlm,
     /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
     pub value: serde_json::Value,
 }

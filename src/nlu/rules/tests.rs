@@ -52,6 +52,7 @@ pub(super) fn clinic() -> Clinic {
         private_patients: true,
         whatsapp: Default::default(),
         voice: Default::default(),
+        llm: Default::default(),
         value: serde_json::Value::Null,
     }
 }
