@@ -230,3 +230,6 @@ pub fn render_cost(r: &cost::CostReport) -> String {
 pub fn default_case_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     cases::files_in(&dir.join("tests/nlu"))
 }
+
+#[cfg(test)]
+mod tests;
