@@ -203,6 +203,7 @@ impl Service {
             state_after: session.position(),
             latency_us: started.elapsed().as_micros() as u64,
             llm_tokens: None,
+            llm_calls: Vec::new(),
             effects: effects_log,
         };
         let response = TurnResponse {
@@ -275,6 +276,7 @@ impl Service {
             state_after: session.position(),
             latency_us: 0,
             llm_tokens: None,
+            llm_calls: Vec::new(),
             effects: Vec::new(),
         };
         self.store.commit_turn(&session, &turn, None).await?;

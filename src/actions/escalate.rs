@@ -30,6 +30,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             state_after: ctx.session.position(),
             latency_us: 0,
             llm_tokens: None,
+            llm_calls: Vec::new(),
             effects: Vec::new(),
         });
     }
@@ -72,6 +73,7 @@ mod tests {
                 state_after: "idle".into(),
                 latency_us: 100,
                 llm_tokens: None,
+                llm_calls: Vec::new(),
                 effects: vec![],
             };
             env.store.append_turn(&turn).await.unwrap();

@@ -67,6 +67,7 @@ pub(crate) fn clinic() -> Clinic {
         ],
         coverages: vec![],
         private_patients: true,
+        llm: Default::default(),
         value: Value::Null,
     }
 }

@@ -32,6 +32,20 @@ pub struct Session {
     pub version: u64,
     /// Number of turns taken.
     pub turns: u64,
+    /// The last few exchanges (at most `RECENT_MAX`), already masked, for the LLM prompt:
+    /// kept here so a turn needs no query of the turn log. Only filled when an LLM is in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<Exchange>,
+}
+
+/// How many recent exchanges the session keeps for the LLM.
+pub const RECENT_MAX: usize = 3;
+
+/// One patient message and the bot's reply to it (personal data masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exchange {
+    pub patient: String,
+    pub bot: String,
 }
 
 /// One active flow.
@@ -74,6 +88,7 @@ impl Session {
             out_of_hours_noted: false,
             version: 0,
             turns: 0,
+            recent: Vec::new(),
         }
     }
 
@@ -83,6 +98,13 @@ impl Session {
 
     pub fn top_mut(&mut self) -> Option<&mut Frame> {
         self.stack.last_mut()
+    }
+
+    /// Remembers one exchange for the LLM prompt, keeping only the last `RECENT_MAX`.
+    pub fn remember(&mut self, patient: String, bot: String) {
+        self.recent.push(Exchange { patient, bot });
+        let extra = self.recent.len().saturating_sub(RECENT_MAX);
+        self.recent.drain(..extra);
     }
 
     /// "flow.state" of the innermost frame, or "idle".

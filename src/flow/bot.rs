@@ -73,6 +73,8 @@ pub struct Slot {
     /// What the NLU extracts for it; None for slots only set by `set:`.
     pub entity: Option<EntityKind>,
     pub schema: Arc<jsonschema::Validator>,
+    /// The schema as written (the LLM's answer schema is built from it at prompt time).
+    pub schema_json: Arc<serde_json::Value>,
     pub ask: Option<Text>,
     pub invalid: Option<Text>,
 }

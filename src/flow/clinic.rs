@@ -47,6 +47,47 @@ pub struct RawClinic {
     /// Whether private (paying, no coverage) patients are seen. Default true.
     #[serde(default)]
     pub private_patients: Option<bool>,
+    /// How this clinic uses the LLM when one is configured (see docs/llm.md).
+    #[serde(default)]
+    pub llm: Option<RawClinicLlm>,
+}
+
+/// `clinic.llm` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClinicLlm {
+    #[serde(default)]
+    pub phrase: Option<bool>,
+    #[serde(default)]
+    pub phrase_on_voice: Option<bool>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub tone: Option<String>,
+}
+
+/// The clinic's LLM settings, checked. Without an LLM configured they do nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClinicLlm {
+    /// Rephrase the template replies in the clinic's tone (default false).
+    pub phrase: bool,
+    /// Also on voice calls, where every second counts (default false).
+    pub phrase_on_voice: bool,
+    /// Sampling temperature for phrasing and understanding (default 0.2).
+    pub temperature: f32,
+    /// Free text for the phrasing prompt ("cálido y breve, de usted").
+    pub tone: Option<String>,
+}
+
+impl Default for ClinicLlm {
+    fn default() -> Self {
+        ClinicLlm {
+            phrase: false,
+            phrase_on_voice: false,
+            temperature: 0.2,
+            tone: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +144,7 @@ pub struct Clinic {
     pub specialties: Vec<Specialty>,
     pub coverages: Vec<Coverage>,
     pub private_patients: bool,
+    pub llm: ClinicLlm,
     /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
     pub value: serde_json::Value,
 }

@@ -32,7 +32,7 @@ pub use connect::{DEFAULT_DB, DEFAULT_NS, DEFAULT_URL};
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use processed::Processed;
 pub use reminders::{NewReminder, Reminder, ReminderStatus};
-pub use turns::TurnRecord;
+pub use turns::{LlmCall, TurnRecord};
 
 /// Storage failures. `Conflict` and `SlotTaken` are expected under concurrency and callers
 /// branch on them; the rest mean the database could not do its job.

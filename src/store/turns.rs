@@ -31,11 +31,27 @@ pub struct TurnRecord {
     pub state_before: String,
     pub state_after: String,
     pub latency_us: u64,
+    /// LLM tokens of the turn, in and out, over all its calls (None: no call).
     #[serde(default)]
     pub llm_tokens: Option<u64>,
+    /// Each LLM call of the turn: what for, tokens, latency and how it ended.
+    #[serde(default)]
+    pub llm_calls: Vec<LlmCall>,
     /// Effects requested and their results, as JSON objects.
     #[serde(default)]
     pub effects: Vec<serde_json::Value>,
+}
+
+/// One LLM call, for cost and latency accounting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmCall {
+    /// "nlu", "phrase" or "transcription".
+    pub purpose: String,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub latency_ms: u64,
+    /// "ok", "cached", "invalid", "timeout", "error", "rejected" (the mode was refused).
+    pub outcome: String,
 }
 
 impl Store {
@@ -99,6 +115,7 @@ pub(crate) fn sample_turn(session: &str, seq: u64, input: &str) -> TurnRecord {
         state_after: "book_appointment.details".into(),
         latency_us: 850,
         llm_tokens: None,
+        llm_calls: Vec::new(),
         effects: vec![json!({ "action": "find_availability", "result": { "available": true } })],
     }
 }

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::File;
 use crate::flow::clinic::{
-    Clinic, Coverage, Professional, RawClinicFile, Specialty, TimeRange, WeekdayKey, parse_ranges,
+    Clinic, ClinicLlm, Coverage, Professional, RawClinicFile, RawClinicLlm, Specialty, TimeRange, WeekdayKey,
+    parse_ranges,
 };
 use crate::flow::diag::did_you_mean;
 use crate::lang::Lang;
@@ -86,6 +87,8 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         })
         .collect();
 
+    let llm = compile_llm(file, raw.llm.as_ref(), &mut ok);
+
     let value = json!({
         "name": raw.name,
         "timezone": raw.timezone,
@@ -124,8 +127,30 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         specialties,
         coverages,
         private_patients: raw.private_patients.unwrap_or(true),
+        llm,
         value,
     })
+}
+
+fn compile_llm(file: &mut File<'_>, raw: Option<&RawClinicLlm>, ok: &mut bool) -> ClinicLlm {
+    let mut llm = ClinicLlm::default();
+    let Some(raw) = raw else { return llm };
+    llm.phrase = raw.phrase.unwrap_or(llm.phrase);
+    llm.phrase_on_voice = raw.phrase_on_voice.unwrap_or(llm.phrase_on_voice);
+    llm.tone = raw.tone.clone().filter(|t| !t.trim().is_empty());
+    if let Some(t) = raw.temperature {
+        if (0.0..=2.0).contains(&t) {
+            llm.temperature = t;
+        } else {
+            file.err(
+                "clinic.llm.temperature",
+                format!("temperature {t} is out of range"),
+                "use a number from 0 to 2; 0.2 keeps replies close to the templates",
+            );
+            *ok = false;
+        }
+    }
+    llm
 }
 
 fn week(

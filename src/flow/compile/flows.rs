@@ -172,6 +172,14 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
             (None, String::new())
         }
     };
+    // Kept as written for the LLM's answer schema (already checked as JSON by load_schemas).
+    let schema_json = match &raw.schema {
+        Value::String(f) => {
+            let path = format!("schemas/{}", f.trim_start_matches("schemas/"));
+            serde_json::from_str(env.sources.text(&path)).unwrap_or(Value::Null)
+        }
+        v => v.clone(),
+    };
     let entity = match &raw.entity {
         Some(e) => EntityKind::parse(e).or_else(|| {
             let kinds: Vec<&str> = EntityKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -204,6 +212,7 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         name: name.to_string(),
         entity,
         schema: schema?,
+        schema_json: std::sync::Arc::new(schema_json),
         ask,
         invalid,
     })

@@ -50,6 +50,7 @@ pub(super) fn clinic() -> Clinic {
             cov("PAMI", &[]),
         ],
         private_patients: true,
+        llm: Default::default(),
         value: serde_json::Value::Null,
     }
 }
