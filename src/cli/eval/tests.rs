@@ -98,3 +98,15 @@ fn token_counts_use_the_gpt_4o_tokenizer() {
     // o200k_base: "hello world" is two tokens.
     assert_eq!(super::cost::tokens("hello world"), 2);
 }
+
+#[test]
+#[ignore]
+fn dump_prompt() {
+    let bot = demo();
+    let s = crate::engine::session::Session::new("x", "t", "u", crate::lang::Lang::Es);
+    let now: jiff::civil::DateTime = "2026-11-23T10:00".parse().unwrap();
+    let now = now.to_zoned(bot.clinic.tz.clone()).unwrap();
+    let p = super::llm::prompt(bot, &s, "quisiera ver al cardiologo", &now);
+    println!("{}\n---\n{}\n---\n{}", p.system, p.user, p.schema);
+    println!("tokens: sys {} user {} schema {}", super::cost::tokens(&p.system), super::cost::tokens(&p.user), super::cost::tokens(&p.schema));
+}
