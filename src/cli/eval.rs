@@ -106,7 +106,11 @@ fn progress(n: usize) -> indicatif::ProgressBar {
 }
 
 fn pct(t: &score::Tally) -> String {
-    if t.n == 0 { "-".into() } else { format!("{:.1}%", t.pct()) }
+    if t.n == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", t.pct())
+    }
 }
 
 /// The report as an admin reads it.
@@ -118,9 +122,15 @@ pub fn render(r: &Report, files: usize) -> String {
     for (name, t) in &r.per_intent {
         s.push_str(&format!("{:<24} {:>5} {:>8} {:>7}\n", name, t.n, t.correct, pct(t)));
     }
-    s.push_str(&format!("\n{:<24} {:>5} {:>8} {:>7} {:>9}\n", "slot", "n", "correct", "%", "spurious"));
+    s.push_str(&format!(
+        "\n{:<24} {:>5} {:>8} {:>7} {:>9}\n",
+        "slot", "n", "correct", "%", "spurious"
+    ));
     for (name, t) in &r.per_slot {
-        let tally = score::Tally { n: t.n, correct: t.correct };
+        let tally = score::Tally {
+            n: t.n,
+            correct: t.correct,
+        };
         s.push_str(&format!(
             "{:<24} {:>5} {:>8} {:>7} {:>9}\n",
             name,
@@ -158,7 +168,10 @@ pub fn render(r: &Report, files: usize) -> String {
         pct(&r.sure)
     ));
     let verb = if r.llm_used { "went" } else { "would go" };
-    s.push_str(&format!("to the LLM          {} messages {verb} to the LLM\n", r.to_llm));
+    s.push_str(&format!(
+        "to the LLM          {} messages {verb} to the LLM\n",
+        r.to_llm
+    ));
     s.push_str(&format!(
         "LLM tokens/message  {:.1}  ({} in, {} out)\n",
         r.tokens_per_message(),
@@ -214,10 +227,16 @@ async fn run_cost(bot: Arc<crate::flow::bot::Bot>, args: &EvalArgs) -> anyhow::R
 /// `share`: the share of the eval set's messages the rules are not sure of, when known.
 pub fn render_cost(r: &cost::CostReport, share: Option<f64>) -> String {
     let mut s = String::new();
-    s.push_str("| conversation | turns | LLM turns | booked | ours in / out | LLM every turn in / out | baseline in / out |\n");
+    s.push_str(
+        "| conversation | turns | LLM turns | booked | ours in / out | LLM every turn in / out | baseline in / out |\n",
+    );
     s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     for c in r.rows.iter().chain(std::iter::once(&r.total)) {
-        let name = if c.file.is_empty() { format!("**{}**", c.name) } else { c.file.clone() };
+        let name = if c.file.is_empty() {
+            format!("**{}**", c.name)
+        } else {
+            c.file.clone()
+        };
         s.push_str(&format!(
             "| {name} | {} | {} | {} | {} / {} | {} / {} | {} / {} |\n",
             c.turns, c.llm_turns, c.booked, c.ours_in, c.ours_out, c.every_in, c.every_out, c.base_in, c.base_out

@@ -140,7 +140,10 @@ pub fn parse(bot: &Bot, name: &str, src: &str) -> Result<Vec<Case>, CaseError> {
         None => bot.clinic.language,
     };
     if raw.cases.is_empty() {
-        return Err(err_at("cases", "`cases:` is empty; add at least one labelled message".into()));
+        return Err(err_at(
+            "cases",
+            "`cases:` is empty; add at least one labelled message".into(),
+        ));
     }
     let mut out = Vec::with_capacity(raw.cases.len());
     for (i, rc) in raw.cases.into_iter().enumerate() {
@@ -159,7 +162,10 @@ pub fn parse(bot: &Bot, name: &str, src: &str) -> Result<Vec<Case>, CaseError> {
             OneOrMany::Many(v) => v,
         };
         if intents.is_empty() {
-            return Err(err_at(&format!("{base}.expect.intent"), "give at least one intent".into()));
+            return Err(err_at(
+                &format!("{base}.expect.intent"),
+                "give at least one intent".into(),
+            ));
         }
         for intent in &intents {
             if !known_intent(bot, intent) {

@@ -33,7 +33,9 @@ const PER_REQUEST: u64 = 3;
 
 /// Tokens of `text` for gpt-4o-mini.
 pub fn tokens(text: &str) -> u64 {
-    tiktoken_rs::o200k_base_singleton().encode_with_special_tokens(text).len() as u64
+    tiktoken_rs::o200k_base_singleton()
+        .encode_with_special_tokens(text)
+        .len() as u64
 }
 
 /// One NLU prompt as the LLM core sends it.
@@ -189,7 +191,10 @@ async fn replay(
     }
     let mut row = ConversationCost {
         name: conv.name.clone(),
-        file: file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        file: file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         ..Default::default()
     };
     let system_tokens = PER_MESSAGE + tokens(system);

@@ -46,7 +46,11 @@ pub struct Tally {
 
 impl Tally {
     pub fn pct(&self) -> f64 {
-        if self.n == 0 { 0.0 } else { 100.0 * self.correct as f64 / self.n as f64 }
+        if self.n == 0 {
+            0.0
+        } else {
+            100.0 * self.correct as f64 / self.n as f64
+        }
     }
 }
 
@@ -217,7 +221,7 @@ impl Report {
     fn add(&mut self, _bot: &Bot, case: &Case, got: Got) {
         self.cases += 1;
         let got_intent = got.intent.clone().unwrap_or_else(|| NO_INTENT.to_string());
-        let intent_ok = case.intents.iter().any(|w| *w == got_intent);
+        let intent_ok = case.intents.contains(&got_intent);
         let key = case.intents.first().cloned().unwrap_or_default();
         let t = self.per_intent.entry(key).or_default();
         t.n += 1;

@@ -13,9 +13,7 @@ use crate::flow::compile::compile_dir;
 
 fn demo() -> &'static Bot {
     static BOT: OnceLock<Bot> = OnceLock::new();
-    BOT.get_or_init(|| {
-        compile_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|d| panic!("{}", d.render()))
-    })
+    BOT.get_or_init(|| compile_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|d| panic!("{}", d.render())))
 }
 
 const HEAD: &str = "now: \"2026-11-23T10:00\"\ncases:\n";
@@ -46,7 +44,8 @@ fn a_label_that_cannot_be_right_is_a_malformed_file_with_its_line() {
     assert_eq!(e.line, 5, "{e}");
 
     // A slot nothing would store: no flow active and the intent starts none.
-    let no_flow = format!("{HEAD}  - message: \"hola\"\n    expect: {{ intent: greet, slots: {{ date: \"2026-11-26\" }} }}\n");
+    let no_flow =
+        format!("{HEAD}  - message: \"hola\"\n    expect: {{ intent: greet, slots: {{ date: \"2026-11-26\" }} }}\n");
     let e = cases::parse(demo(), "t.yaml", &no_flow).expect_err("no flow");
     assert!(e.to_string().contains("nothing would store slot `date`"), "{e}");
 
@@ -97,16 +96,4 @@ fn token_counts_use_the_gpt_4o_tokenizer() {
     assert_eq!(super::cost::tokens(""), 0);
     // o200k_base: "hello world" is two tokens.
     assert_eq!(super::cost::tokens("hello world"), 2);
-}
-
-#[test]
-#[ignore]
-fn dump_prompt() {
-    let bot = demo();
-    let s = crate::engine::session::Session::new("x", "t", "u", crate::lang::Lang::Es);
-    let now: jiff::civil::DateTime = "2026-11-23T10:00".parse().unwrap();
-    let now = now.to_zoned(bot.clinic.tz.clone()).unwrap();
-    let p = super::llm::prompt(bot, &s, "quisiera ver al cardiologo", &now);
-    println!("{}\n---\n{}\n---\n{}", p.system, p.user, p.schema);
-    println!("tokens: sys {} user {} schema {}", super::cost::tokens(&p.system), super::cost::tokens(&p.user), super::cost::tokens(&p.schema));
 }
