@@ -52,7 +52,8 @@ pub struct TurnResponse {
     /// True when this is the stored reply to a message processed before (same message id).
     #[serde(default)]
     pub replayed: bool,
-    /// Which understanding answered: "rules" (later also "llm", "fallback").
+    /// Which understanding answered: "rules", "llm", or "fallback" (the LLM was asked but
+    /// failed, timed out or answered nonsense, so the rules' understanding was used).
     #[serde(default)]
     pub nlu_source: String,
 }
@@ -79,6 +80,8 @@ pub struct Service {
     /// snapshot from start to end.
     bot: ArcSwap<Bot>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The LLM, when one is configured: asked only when the rules are not sure.
+    llm: Option<Arc<crate::llm::Llm>>,
 }
 
 impl Service {
@@ -87,7 +90,22 @@ impl Service {
             store,
             bot: ArcSwap::new(bot),
             locks: Mutex::new(HashMap::new()),
+            llm: None,
         }
+    }
+
+    /// Uses this LLM for understanding (and phrasing, where the clinic wants it). `None`:
+    /// the rules alone.
+    pub fn with_llm(mut self, llm: Option<Arc<crate::llm::Llm>>) -> Self {
+        if let Some(l) = &llm {
+            l.set_clinic(&self.bot().clinic.name);
+        }
+        self.llm = llm;
+        self
+    }
+
+    pub fn llm(&self) -> Option<&Arc<crate::llm::Llm>> {
+        self.llm.as_ref()
     }
 
     /// The bot in force now.
@@ -154,7 +172,17 @@ impl Service {
         };
         let before = session.position();
         let ctx = nlu_context(&bot, &session);
-        let nlu = bot.nlu.understand(&req.text, &ctx, &now);
+        let rules_nlu = bot.nlu.understand(&req.text, &ctx, &now);
+        // The LLM's whole share of this turn (understanding, then phrasing) fits in the budget.
+        let llm_deadline = started + req.llm_budget.or(self.llm.as_ref().map(|l| l.config().timeout)).unwrap_or_default();
+        let (nlu, mut llm_calls) = match &self.llm {
+            Some(llm) if !rules_nlu.sure => {
+                let budget = llm_deadline.saturating_duration_since(Instant::now());
+                let o = llm.understand(&bot, &session, &req.text, &now, rules_nlu, budget).await;
+                (o.understanding, o.calls)
+            }
+            _ => (rules_nlu, Vec::new()),
+        };
         let nlu_source = nlu.source.clone();
         let mut out = step(
             &bot,
@@ -190,6 +218,17 @@ impl Service {
         }
         finish_pending(&mut out, &mut diagnostics);
 
+        if let Some(llm) = &self.llm {
+            if crate::llm::phrase::wanted(&bot, &session) && !replies.is_empty() {
+                let budget = llm_deadline.saturating_duration_since(Instant::now());
+                let (phrased, calls) = llm.phrase(&bot, &session, replies, budget).await;
+                replies = phrased;
+                llm_calls.extend(calls);
+            }
+            session.remember(remembered(&req.text), remembered(&replies.join("\n")));
+        }
+        let llm_tokens = (!llm_calls.is_empty()).then(|| llm_calls.iter().map(|c| c.tokens_in + c.tokens_out).sum());
+
         session.version += 1;
         let turn = TurnRecord {
             session: session.id.clone(),
@@ -202,8 +241,8 @@ impl Service {
             state_before: before,
             state_after: session.position(),
             latency_us: started.elapsed().as_micros() as u64,
-            llm_tokens: None,
-            llm_calls: Vec::new(),
+            llm_tokens,
+            llm_calls,
             effects: effects_log,
         };
         let response = TurnResponse {
@@ -347,6 +386,11 @@ fn finish_pending(out: &mut Outcome, diagnostics: &mut Vec<String>) {
     if out.pending.is_some() {
         diagnostics.push(format!("more than {MAX_ACTIONS} actions in one turn; stopped"));
     }
+}
+
+/// What the session keeps of a message or reply for the LLM prompt: masked and short.
+fn remembered(text: &str) -> String {
+    crate::llm::mask::mask(text).chars().take(400).collect()
 }
 
 /// Conversation ids often contain phone numbers: keep the last 4 characters only.

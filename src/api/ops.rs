@@ -16,6 +16,9 @@ const TURN_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// LLM call latency buckets, in seconds (calls are bounded by CLINICFLOW_LLM_TIMEOUT_MS).
+const LLM_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 8.0, 15.0];
+
 /// Installs the Prometheus recorder as the global `metrics` recorder, once per process (tests
 /// start several servers in one process). `None` when another recorder was installed first:
 /// metrics then go there and /metrics shows nothing.
@@ -25,6 +28,8 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full("clinicflow_turn_seconds".into()), &TURN_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full("clinicflow_llm_latency_seconds".into()), &LLM_BUCKETS)
                 .ok()?;
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

@@ -15,7 +15,10 @@ pub async fn run(bot: Arc<Bot>, db: &str, now: Option<&str>, session: &str) -> a
         Some(s) => Some(super::parse_now(s, &bot.clinic.tz)?),
         None => None,
     };
-    let service = Service::new(store, bot.clone());
+    let (llm, nlu_line) = crate::llm::from_env_with_banner()?;
+    let service = Service::new(store, bot.clone()).with_llm(llm);
+    // On stderr: scripted chats read the replies from stdout.
+    eprintln!("{nlu_line}");
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         let hint = match bot.clinic.language {

@@ -47,7 +47,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let flows = bot.flows.len();
     let store = Store::connect(&args.db).await?;
-    let service = Arc::new(Service::new(store, Arc::new(bot)));
+    let (llm, nlu_line) = crate::llm::from_env_with_banner()?;
+    let service = Arc::new(Service::new(store, Arc::new(bot)).with_llm(llm));
     let reloader = Reloader::new(&args.dir.dir, service.clone());
     // Dropping the guard stops watching: it lives until the server stops.
     let _watch = match reloader.watch() {
@@ -71,6 +72,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState::new(service, reloader)
         .with_keys(keys.clone())
         .with_sender(sender);
+    eprintln!("clinicflow: {nlu_line}");
     eprintln!(
         "clinicflow: {flows} flows from {}, serving http://{local} (API docs at /docs{})",
         display_dir(&args.dir.dir),

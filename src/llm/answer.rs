@@ -75,8 +75,9 @@ pub fn check(scope: &Scope<'_>, answer: &Value) -> Option<Checked> {
 }
 
 /// Merges a checked answer into the rules' understanding. The rules win on what they matched
-/// exactly (an exact yes/no, and every value they extracted: digits, documents, dates, times,
-/// names from the lexicons); the model fills what they did not find. The model can never say
+/// exactly (an exact yes/no, and a value of a kind they found exactly once: digits, dates,
+/// times, lexicon names); the model fills what they did not find, and settles a kind the rules
+/// found several conflicting values of. The model can never say
 /// yes for the patient: at a yes/no question its `affirm` counts only if the rules heard one.
 pub fn merge(scope: &Scope<'_>, rules: &Understanding, c: &Checked) -> Understanding {
     let mut u = rules.clone();
@@ -96,8 +97,19 @@ pub fn merge(scope: &Scope<'_>, rules: &Understanding, c: &Checked) -> Understan
     }
     let has = |u: &Understanding, k: EntityKind| u.entities.iter().any(|e| e.kind == k);
     for (_, kind, value) in &c.values {
-        if !has(&u, *kind) {
-            u.entities.push(entity(*kind, value));
+        match rules.entities.iter().filter(|e| e.kind == *kind).count() {
+            // The rules found it: theirs stands (a value they matched is an exact match).
+            1 => {}
+            // They found several ("el martes… no, el miércoles"): the model settles which.
+            n if n > 1 => {
+                u.entities.retain(|e| e.kind != *kind);
+                u.entities.push(entity(*kind, value));
+            }
+            _ => {
+                if !has(&u, *kind) {
+                    u.entities.push(entity(*kind, value));
+                }
+            }
         }
     }
     // A wrong value for the question just asked is answered like the rules' wrong values:
@@ -233,6 +245,27 @@ mod tests {
         assert_eq!(u.entity(EntityKind::Specialty).unwrap().value, json!("Cardiología"));
         assert_eq!(u.entity(EntityKind::Date).unwrap().value, json!("2026-11-26"));
         assert_eq!(u.entities.iter().filter(|e| e.kind == EntityKind::Time).count(), 1);
+    }
+
+    #[test]
+    fn merge_lets_the_model_settle_conflicting_rules_values() {
+        let bot = demo();
+        let s = at("details", Wait::Slot("date".into()));
+        let scope = Scope::of(&bot, &s);
+        let r = rules(
+            None,
+            vec![
+                entity(EntityKind::Date, &json!("2026-11-24")),
+                entity(EntityKind::Date, &json!("2026-11-25")),
+            ],
+        );
+        let c = Checked {
+            values: vec![("date".into(), EntityKind::Date, json!("2026-11-26"))],
+            ..Default::default()
+        };
+        let u = merge(&scope, &r, &c);
+        let dates: Vec<&Value> = u.entities.iter().filter(|e| e.kind == EntityKind::Date).map(|e| &e.value).collect();
+        assert_eq!(dates, [&json!("2026-11-26")]);
     }
 
     #[test]
