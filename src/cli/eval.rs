@@ -71,7 +71,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let report = if args.llm {
-        match llm::llm_step(&bot)? {
+        match llm::llm_step(bot.clone())? {
             Some(step) => {
                 let bar = progress(cases.len());
                 let r = score::run_with_llm(&bot, &cases, step, || bar.inc(1)).await;

@@ -100,3 +100,50 @@ async fn the_cost_replay_counts_a_booking_against_the_whole_chat_baseline() {
     assert!(md.contains("| book_cardiologia.yaml | 9 |"), "{md}");
     assert!(md.contains("LLM on 50% of turns"), "{md}");
 }
+
+/// `--llm`: the messages the rules are not sure of go through `Llm::understand` (a fake
+/// OpenAI-compatible server here), and the tokens it reports are counted per message.
+#[tokio::test]
+async fn with_an_llm_the_unsure_messages_go_to_it_and_their_tokens_are_counted() {
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let content = json!({ "intent": "book_appointment", "slots": { "specialty": null, "date": null, "time": null, "coverage": null } });
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": "gpt-4o-mini",
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": content.to_string() }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 420, "completion_tokens": 31, "total_tokens": 451 }
+        })))
+        .mount(&server)
+        .await;
+    let llm = std::sync::Arc::new(clinicflow::llm::Llm::new(clinicflow::llm::LlmConfig::new(
+        "test-key",
+        Some(format!("{}/v1", server.uri())),
+    )));
+    let bot = demo();
+    let src = concat!(
+        "now: \"2026-11-23T10:00\"\ncases:\n",
+        // Sure: answered by the rules, no call.
+        "  - message: \"hola\"\n    expect: { intent: greet }\n",
+        // Vague: only the model can tell it is a booking.
+        "  - message: \"lo mismo q la otra vez con la doctora esa q me atendio, se puede?\"\n    expect: { intent: book_appointment }\n",
+    );
+    let cases = eval::cases::parse(&bot, "t.yaml", src).expect("parses");
+    let step = eval::llm::step_with(bot.clone(), llm);
+    let mut ticks = 0;
+    let r = score::run_with_llm(&bot, &cases, step, || ticks += 1).await;
+    assert_eq!(ticks, 2);
+    assert!(r.llm_used);
+    assert_eq!((r.sure.n, r.to_llm), (1, 1), "{:#?}", r.misses);
+    assert_eq!((r.tokens_in, r.tokens_out), (420, 31));
+    assert_eq!(r.tokens_per_message(), 451.0 / 2.0);
+    assert_eq!(r.intent.correct, 2, "{:#?}", r.misses);
+    assert!(eval::render(&r, 1).contains("NLU: rules + LLM"));
+}

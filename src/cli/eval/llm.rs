@@ -5,21 +5,44 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::cost::PromptText;
 use super::score::LlmAnswer;
 use crate::engine::session::Session;
 use crate::flow::bot::Bot;
+use crate::llm::Llm;
 use crate::llm::schema::{NONE, Scope};
 use crate::nlu::Understanding;
 
-pub type LlmFuture = Pin<Box<dyn Future<Output = LlmAnswer> + Send>>;
+pub type LlmFuture = Pin<Box<dyn Future<Output = LlmAnswer>>>;
 pub type LlmStep = Box<dyn Fn(Session, String, jiff::Zoned, Understanding) -> LlmFuture>;
 
-/// The LLM understanding step, when an LLM is configured (OPENAI_API_KEY).
-pub fn llm_step(_bot: &Bot) -> anyhow::Result<Option<LlmStep>> {
-    Ok(None)
+/// The LLM understanding step from the environment (OPENAI_API_KEY, OPENAI_BASE_URL,
+/// CLINICFLOW_LLM_MODEL…); `None` without a key.
+pub fn llm_step(bot: Arc<Bot>) -> anyhow::Result<Option<LlmStep>> {
+    Ok(Llm::from_env()?.map(|llm| step_with(bot, Arc::new(llm))))
+}
+
+/// The step a real turn takes when the rules are not sure: `Llm::understand` (one checked
+/// call, merged with the rules; the rules' answer when the call fails), with the tokens the
+/// provider reported.
+pub fn step_with(bot: Arc<Bot>, llm: Arc<Llm>) -> LlmStep {
+    Box::new(move |session, text, now, rules| {
+        let bot = bot.clone();
+        let llm = llm.clone();
+        Box::pin(async move {
+            let budget = llm.config().timeout;
+            let o = llm.understand(&bot, &session, &text, &now, rules, budget).await;
+            LlmAnswer {
+                tokens_in: o.calls.iter().map(|c| c.tokens_in).sum(),
+                tokens_out: o.calls.iter().map(|c| c.tokens_out).sum(),
+                understanding: o.understanding,
+            }
+        })
+    })
 }
 
 /// The NLU prompt of a turn, as sent: system and user messages, and the answer's JSON Schema
