@@ -1,8 +1,9 @@
-//! The command line: serve · chat · check · test · graph · bench.
+//! The command line: serve · chat · check · test · graph · bench · eval.
 
 mod bench;
 mod bench_http;
 mod chat;
+pub mod eval;
 pub mod runner;
 mod serve;
 
@@ -88,6 +89,9 @@ pub enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Score the NLU on the labelled messages of tests/nlu/*.yaml, or (--cost) compare the LLM
+    /// tokens per booked appointment with a bot that sends the whole chat every turn.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -130,6 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(&dir.dir, db.as_deref(), conversations, concurrency).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Eval(args) => eval::run(args).await,
         Command::Test { files, dir, verbose } => {
             let Some(bot) = load(&dir.dir) else {
                 return Ok(ExitCode::FAILURE);

@@ -146,7 +146,13 @@ pub async fn run_files(bot: Arc<Bot>, files: &[PathBuf], verbose: bool) -> Repor
 
 /// Runs one conversation file. The error is a readable account of what differed.
 pub async fn run_file(bot: Arc<Bot>, file: &Path, verbose: bool) -> Result<(), String> {
-    let src = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
+    let conv = read_conversation(file)?;
+    run_conversation(bot, &conv, verbose).await
+}
+
+/// Reads one conversation file; the error says file:line:column and what is wrong.
+pub fn read_conversation(file: &Path) -> Result<Conversation, String> {
+    let src = std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
     let doc = crate::flow::yaml::parse(&src).map_err(|e| {
         format!(
             "{}:{}:{}: not valid YAML: {}",
@@ -156,11 +162,10 @@ pub async fn run_file(bot: Arc<Bot>, file: &Path, verbose: bool) -> Result<(), S
             e.message
         )
     })?;
-    let conv: Conversation = serde_path_to_error::deserialize(&doc.value).map_err(|e| {
+    serde_path_to_error::deserialize(&doc.value).map_err(|e| {
         let pos = doc.nearest(&e.path().to_string());
         format!("{}:{}:{}: {}", file.display(), pos.line, pos.col, e.inner())
-    })?;
-    run_conversation(bot, &conv, verbose).await
+    })
 }
 
 pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool) -> Result<(), String> {
@@ -337,7 +342,7 @@ async fn check_expect(store: &Store, exp: &Expect) -> Result<(), String> {
 }
 
 /// Equal, treating "10:00" and "10:00:00" alike and numbers by value.
-fn loosely_equal(got: &Value, want: &Value) -> bool {
+pub(crate) fn loosely_equal(got: &Value, want: &Value) -> bool {
     if got == want {
         return true;
     }

@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod conversations;
 mod diagnostics;
+mod eval;
 mod fuzz;
 mod reload;
 mod reminders;
