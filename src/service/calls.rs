@@ -114,6 +114,7 @@ impl Service {
             state_after: next.position(),
             latency_us: 0,
             llm_tokens: None,
+            llm_calls: Vec::new(),
             effects: Vec::new(),
         };
         let response = TurnResponse {
@@ -200,6 +201,7 @@ impl Service {
             state_after: fresh.position(),
             latency_us: 0,
             llm_tokens: None,
+            llm_calls: Vec::new(),
             effects: vec![json!({ "call": summary })],
         };
         let marker = Processed::new(end_id, session_id, json!({ "call": summary }), now.timestamp());
