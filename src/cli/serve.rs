@@ -48,6 +48,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let flows = bot.flows.len();
     let store = Store::connect(&args.db).await?;
     let (llm, nlu_line) = crate::llm::from_env_with_banner()?;
+    let llm_for_voice_notes = llm.clone();
     let service = Arc::new(Service::new(store, Arc::new(bot)).with_llm(llm));
     let reloader = Reloader::new(&args.dir.dir, service.clone());
     // Dropping the guard stops watching: it lives until the server stops.
@@ -77,6 +78,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_keys(keys.clone())
         .with_sender(sender)
         .with_twilio(twilio);
+    // Voice notes are transcribed by the same LLM that understands messages, when there is one.
+    let state = match llm_for_voice_notes {
+        Some(llm) => state.with_transcriber(llm),
+        None => state,
+    };
     eprintln!("clinicflow: {nlu_line}");
     eprintln!(
         "clinicflow: {flows} flows from {}, serving http://{local} (API docs at /docs{})",

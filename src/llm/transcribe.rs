@@ -70,3 +70,46 @@ impl Llm {
         Ok(t.text.trim().to_string())
     }
 }
+
+/// WhatsApp voice notes reach the LLM's transcription endpoint through this adapter: the
+/// Twilio channel only knows its `Transcriber` trait, the LLM only knows audio bytes.
+impl crate::channels::twilio::media::Transcriber for Llm {
+    fn transcribe<'a>(
+        &'a self,
+        audio: Vec<u8>,
+        content_type: &'a str,
+        lang: Lang,
+    ) -> crate::channels::twilio::media::TranscribeFuture<'a> {
+        Box::pin(async move {
+            Llm::transcribe(self, audio, &audio_file_name(content_type), lang)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The transcription endpoint guesses the format from the file name's extension.
+fn audio_file_name(content_type: &str) -> String {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ext = match essence.as_str() {
+        "audio/ogg" | "audio/opus" => "ogg",
+        "audio/mpeg" | "audio/mp3" => "mp3",
+        "audio/mp4" | "audio/m4a" | "audio/x-m4a" | "audio/aac" => "m4a",
+        "audio/amr" => "amr",
+        "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
+        "audio/webm" => "webm",
+        _ => "ogg",
+    };
+    format!("voice-note.{ext}")
+}
+
+#[cfg(test)]
+mod file_name_tests {
+    #[test]
+    fn content_types_map_to_extensions_the_endpoint_knows() {
+        assert_eq!(super::audio_file_name("audio/ogg; codecs=opus"), "voice-note.ogg");
+        assert_eq!(super::audio_file_name("audio/mpeg"), "voice-note.mp3");
+        assert_eq!(super::audio_file_name("AUDIO/AMR"), "voice-note.amr");
+        assert_eq!(super::audio_file_name("audio/something-new"), "voice-note.ogg");
+    }
+}

@@ -10,5 +10,5 @@ mod reload;
 mod reminders;
 mod schema;
 mod support;
-mod twilio_out;
 mod twilio;
+mod twilio_out;

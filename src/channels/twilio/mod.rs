@@ -2,15 +2,15 @@
 //! request signatures, and the REST client for messages the clinic initiates.
 
 pub mod config;
-pub mod rest;
-pub mod sender;
-pub mod status;
 pub mod media;
 pub mod messaging;
 pub mod params;
+pub mod rest;
 pub mod routes;
+pub mod sender;
 pub mod signature;
 pub mod speech;
+pub mod status;
 pub mod twiml;
 pub mod voice;
 
