@@ -5,6 +5,7 @@ mod cli;
 mod conversations;
 mod diagnostics;
 mod fuzz;
+mod llm;
 mod reload;
 mod reminders;
 mod schema;
