@@ -605,3 +605,30 @@ async fn transcribes_a_voice_note() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_state_can_refuse_phrasing() {
+    let server = MockServer::start().await;
+    chat()
+        .and(is_phrase)
+        .respond_with(rephrase(|t| format!("¡Claro! {t}")))
+        .mount(&server)
+        .await;
+    let (dir, _) = phrasing_bot(false);
+    // The booking's confirmation is said word for word.
+    let file = dir.path().join("flows/book_appointment.yaml");
+    let yaml = std::fs::read_to_string(&file).expect("read");
+    let patched = yaml.replacen("  confirm:\n", "  confirm:\n    phrase: false\n", 1);
+    assert_ne!(patched, yaml, "the demo has a `confirm` state");
+    std::fs::write(&file, patched).expect("write");
+    let bot = Arc::new(compile_dir(dir.path()).unwrap_or_else(|d| panic!("{}", d.render())));
+    let svc = service_with(bot, llm(&server)).await;
+    let r = to_confirmation(&svc, "s").await;
+    assert!(r.replies.iter().all(|x| !x.starts_with("¡Claro!")), "{:?}", r.replies);
+    let r = say(&svc, "s2", HOURS, NOW).await;
+    assert!(
+        r.replies.iter().any(|x| x.starts_with("¡Claro!")),
+        "other states still are: {:?}",
+        r.replies
+    );
+}
