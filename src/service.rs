@@ -174,7 +174,11 @@ impl Service {
         let ctx = nlu_context(&bot, &session);
         let rules_nlu = bot.nlu.understand(&req.text, &ctx, &now);
         // The LLM's whole share of this turn (understanding, then phrasing) fits in the budget.
-        let llm_deadline = started + req.llm_budget.or(self.llm.as_ref().map(|l| l.config().timeout)).unwrap_or_default();
+        let llm_deadline = started
+            + req
+                .llm_budget
+                .or(self.llm.as_ref().map(|l| l.config().timeout))
+                .unwrap_or_default();
         let (nlu, mut llm_calls) = match &self.llm {
             Some(llm) if !rules_nlu.sure => {
                 let budget = llm_deadline.saturating_duration_since(Instant::now());

@@ -264,7 +264,12 @@ mod tests {
             ..Default::default()
         };
         let u = merge(&scope, &r, &c);
-        let dates: Vec<&Value> = u.entities.iter().filter(|e| e.kind == EntityKind::Date).map(|e| &e.value).collect();
+        let dates: Vec<&Value> = u
+            .entities
+            .iter()
+            .filter(|e| e.kind == EntityKind::Date)
+            .map(|e| &e.value)
+            .collect();
         assert_eq!(dates, [&json!("2026-11-26")]);
     }
 
