@@ -90,6 +90,8 @@ pub struct State {
     pub next: Vec<Transition>,
     pub end: bool,
     pub line: usize,
+    /// `phrase:` override for turns that end waiting in this state (None: the clinic's).
+    pub phrase: Option<bool>,
 }
 
 pub enum StateKind {

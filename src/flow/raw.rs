@@ -140,6 +140,9 @@ pub struct RawState {
     /// The flow ends after this state (after `say`).
     #[serde(default)]
     pub end: bool,
+    /// Rephrase replies of turns that end waiting here (overrides the clinic's `llm.phrase`).
+    #[serde(default)]
+    pub phrase: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -214,4 +214,46 @@ mod tests {
         assert_eq!(Mode::Plain.next(), None);
         assert_eq!(Mode::from_u8(Mode::Tool as u8), Mode::Tool);
     }
+
+    /// The demo clinic with `extra` lines added under `clinic:` (line 8 of flows/clinic.yaml).
+    fn clinic_with(extra: &str) -> Result<crate::flow::bot::Bot, crate::flow::diag::Diagnostics> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources = crate::flow::compile::Sources::from_dir(dir).expect("read the demo");
+        let yaml = sources
+            .text("flows/clinic.yaml")
+            .replacen("clinic:\n", &format!("clinic:\n{extra}"), 1);
+        sources.insert("flows/clinic.yaml", yaml);
+        crate::flow::compile::compile(&sources)
+    }
+
+    #[test]
+    fn clinic_llm_settings_compile_with_defaults() {
+        let bot = clinic_with("  llm:\n    phrase: true\n    tone: cálido, de usted\n").expect("compiles");
+        let llm = &bot.clinic.llm;
+        assert!(llm.phrase && !llm.phrase_on_voice);
+        assert_eq!(llm.temperature, 0.2);
+        assert_eq!(llm.tone.as_deref(), Some("cálido, de usted"));
+        let demo = clinic_with("").expect("compiles");
+        assert_eq!(demo.clinic.llm, crate::flow::clinic::ClinicLlm::default());
+    }
+
+    #[test]
+    fn clinic_llm_errors_point_at_the_line() {
+        let e = clinic_with("  llm:\n    temperature: 5\n").err().expect("an error");
+        let lines: Vec<String> = e.0.iter().map(|d| d.one_line()).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("flows/clinic.yaml:9:") && l.contains("temperature")),
+            "{lines:?}"
+        );
+        let e = clinic_with("  llm:\n    phrasing: true\n").err().expect("an error");
+        let lines: Vec<String> = e.0.iter().map(|d| d.one_line()).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("flows/clinic.yaml:") && l.contains("phrasing")),
+            "{lines:?}"
+        );
+    }
 }

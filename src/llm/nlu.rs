@@ -38,7 +38,8 @@ impl Llm {
         rules: Understanding,
         budget: Duration,
     ) -> NluOutcome {
-        if rules.sure || text.trim().is_empty() {
+        // Digits alone ("2", "30.111.222") give a model nothing to read: the rules are exact.
+        if rules.sure || !text.chars().any(char::is_alphabetic) {
             return NluOutcome {
                 understanding: rules,
                 calls: Vec::new(),

@@ -18,10 +18,15 @@ use crate::store::LlmCall;
 
 pub const PHRASE_TEMPLATE: &str = "prompts/phrase.j2";
 
-/// Whether this clinic rephrases replies on this channel.
+/// Whether this turn's replies are rephrased: the `phrase:` of the state the conversation
+/// now waits in, else the clinic's `llm.phrase`; on voice only with `llm.phrase_on_voice`.
 pub fn wanted(bot: &Bot, session: &Session) -> bool {
     let llm = &bot.clinic.llm;
-    llm.phrase && (session.channel != "voice" || llm.phrase_on_voice)
+    let state = session
+        .top()
+        .and_then(|f| bot.flow(&f.flow).and_then(|flow| flow.state(&f.state)))
+        .and_then(|s| s.phrase);
+    state.unwrap_or(llm.phrase) && (session.channel != "voice" || llm.phrase_on_voice)
 }
 
 impl Llm {

@@ -120,10 +120,16 @@ fn context(bot: &Bot, session: &Session, scope: &Scope<'_>, now: &Zoned) -> Valu
         .as_deref()
         .and_then(|p| scope.slot(p))
         .map(|s| format!("{} ({})", s.name, slot_description(s)));
+    // The last reply is the question just asked: shown once, as `question`.
+    let n = session.recent.len();
     let recent: Vec<Value> = session
         .recent
         .iter()
-        .map(|x| json!({ "patient": short(&x.patient, MAX_RECENT), "bot": short(&x.bot, MAX_RECENT) }))
+        .enumerate()
+        .map(|(i, x)| {
+            let bot = (i + 1 < n).then(|| short(&x.bot, MAX_RECENT));
+            json!({ "patient": short(&x.patient, MAX_RECENT), "bot": bot })
+        })
         .collect();
     let question = session.recent.last().map(|x| short(&x.bot, MAX_RECENT));
     json!({
@@ -142,8 +148,7 @@ fn context(bot: &Bot, session: &Session, scope: &Scope<'_>, now: &Zoned) -> Valu
         "flow": flow.map(|f| json!({ "name": f.name, "description": f.description })),
         "asking": asking,
         "question": question,
-        // The bot's reply is also the last recent exchange: shown once, as the question.
-        "recent": recent.split_last().map(|(_, rest)| rest.to_vec()).unwrap_or_default(),
+        "recent": recent,
         "intents": scope.intents.iter().map(|i| json!({ "name": i, "description": intent_description(bot, i) })).collect::<Vec<_>>(),
         "slots": scope.slots.iter().map(|s| json!({ "name": s.name, "description": slot_description(s) })).collect::<Vec<_>>(),
         "lang": lang.code(),
@@ -228,8 +233,13 @@ mod tests {
         assert!(p.system.contains("09:15"));
         assert!(p.system.contains("Cardiología"));
         assert!(p.system.contains("«respuesta 5»"), "the question just asked");
-        assert!(p.system.contains("mensaje 4") && p.system.contains("mensaje 3"));
+        assert!(p.system.contains("mensaje 5") && p.system.contains("mensaje 4") && p.system.contains("mensaje 3"));
         assert!(!p.system.contains("mensaje 2"), "never more than three exchanges");
+        assert_eq!(
+            p.system.matches("respuesta 5").count(),
+            1,
+            "the question is not repeated"
+        );
         assert!(!p.system.contains("12345678") && !p.user.contains("1155667788"));
         assert_eq!(p.user, "el jueves, mi cel es [TELÉFONO]");
     }

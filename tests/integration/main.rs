@@ -6,6 +6,7 @@ mod conversations;
 mod diagnostics;
 mod eval;
 mod fuzz;
+mod llm;
 mod reload;
 mod reminders;
 mod schema;

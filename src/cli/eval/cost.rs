@@ -200,6 +200,7 @@ async fn replay(
     let system_tokens = PER_MESSAGE + tokens(system);
     // The baseline's chat so far, per conversation id: tokens of each message with its wrapper.
     let mut history: HashMap<String, u64> = HashMap::new();
+    let mut recent: HashMap<String, Session> = HashMap::new();
     let service = Service::new(store.clone(), bot.clone());
     for t in &conv.turns {
         if let Some(n) = &t.now {
@@ -218,6 +219,12 @@ async fn replay(
                 s
             }
         };
+        // With an LLM configured the service keeps the last exchanges in the session for the
+        // prompt; this replay runs without one, so it keeps them the same way here.
+        let mut session = session;
+        if let Some(r) = recent.get(&id) {
+            session.recent = r.recent.clone();
+        }
         // The same understanding the service computes in this turn.
         let ctx = nlu_context(&bot, &session);
         let u = bot.nlu.understand(&t.user, &ctx, &now);
@@ -244,6 +251,10 @@ async fn replay(
             })
             .await?;
         let reply = resp.replies.join("\n");
+        recent
+            .entry(id.clone())
+            .or_insert_with(|| Session::new(&id, "test", "", lang))
+            .remember(remembered(&t.user), remembered(&reply));
         let user_tokens = PER_MESSAGE + tokens(&t.user);
         let reply_tokens = tokens(&reply);
         let so_far = history.entry(id).or_insert(0);
@@ -259,6 +270,11 @@ async fn replay(
         .count();
     row.booked = booked.saturating_sub(setup_booked);
     Ok(row)
+}
+
+/// What the service keeps of one message for the LLM prompt (masked and cut, as it does).
+fn remembered(text: &str) -> String {
+    crate::llm::mask::mask(text).chars().take(400).collect()
 }
 
 /// The system prompt of a "send the whole chat every turn" assistant: what it must know to

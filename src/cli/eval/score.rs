@@ -112,7 +112,7 @@ pub fn run_rules(bot: &Bot, cases: &[Case]) -> Report {
     for case in cases {
         let u = rules(bot, case);
         let got = got_of(bot, &case.session, &u, 0);
-        report.add(bot, case, got);
+        report.add(case, got);
     }
     report
 }
@@ -140,7 +140,7 @@ where
             g.sure = false;
             g
         };
-        report.add(bot, case, got);
+        report.add(case, got);
         tick();
     }
     report
@@ -218,7 +218,7 @@ pub fn slots_of(bot: &Bot, session: &Session, u: &Understanding) -> BTreeMap<Str
 }
 
 impl Report {
-    fn add(&mut self, _bot: &Bot, case: &Case, got: Got) {
+    fn add(&mut self, case: &Case, got: Got) {
         self.cases += 1;
         let got_intent = got.intent.clone().unwrap_or_else(|| NO_INTENT.to_string());
         let intent_ok = case.intents.contains(&got_intent);

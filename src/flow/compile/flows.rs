@@ -330,6 +330,7 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
         next,
         end: st.end,
         line,
+        phrase: st.phrase,
     }
 }
 
