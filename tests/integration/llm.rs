@@ -681,3 +681,18 @@ async fn plain_mode_digs_the_json_out_of_prose() {
     assert_eq!(r.nlu_source, "llm");
     assert_eq!(r.slots.get("time"), Some(&json!("10:30")));
 }
+
+#[tokio::test]
+async fn no_call_while_staff_has_the_conversation() {
+    let server = MockServer::start().await;
+    chat()
+        .respond_with(answer(json!({"intent": "none", "slots": {}})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let svc = service(&server).await;
+    let r = say(&svc, "w", "quiero hablar con una persona", NOW).await;
+    assert!(r.waiting_for_staff, "{:?}", r.replies);
+    let r = say(&svc, "w", UNCLEAR, NOW).await;
+    assert_eq!(r.nlu_source, "rules");
+}
