@@ -183,7 +183,8 @@ impl Service {
                 .or(self.llm.as_ref().map(|l| l.config().timeout))
                 .unwrap_or_default();
         let (nlu, mut llm_calls) = match &self.llm {
-            Some(llm) if !rules_nlu.sure => {
+            // While staff has the conversation the bot only says so: nothing to understand.
+            Some(llm) if !rules_nlu.sure && !session.waiting_for_staff => {
                 let budget = llm_deadline.saturating_duration_since(Instant::now());
                 let o = llm.understand(&bot, &session, &req.text, &now, rules_nlu, budget).await;
                 (o.understanding, o.calls)
@@ -277,6 +278,7 @@ impl Service {
             session = %redact(&session.id),
             state = %response.state,
             intent = intent.as_deref().unwrap_or("-"),
+            nlu = %response.nlu_source,
             latency_us = turn.latency_us,
             "turn"
         );

@@ -126,7 +126,9 @@ impl Llm {
                 }
             }
             Err(e) => {
-                tracing::warn!("LLM understanding failed, the rules answer: {e}");
+                // A server's error text may quote the request: details at debug level only.
+                tracing::warn!(outcome = e.outcome(), "LLM understanding failed; the rules answer");
+                tracing::debug!("LLM understanding failed: {e}");
                 let mut understanding = rules;
                 understanding.source = "fallback".into();
                 NluOutcome { understanding, calls }

@@ -79,7 +79,8 @@ impl Llm {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!("phrasing failed, the template's text is used: {e}");
+                    tracing::warn!(outcome = e.outcome(), "phrasing failed; the template's text is used");
+                    tracing::debug!("phrasing failed: {e}");
                     reply
                 }
             };

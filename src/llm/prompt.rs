@@ -226,7 +226,9 @@ mod tests {
         for i in 0..6 {
             s.remember(format!("mensaje {i} dni 12345678"), format!("respuesta {i}"));
         }
+        assert_eq!(s.recent.len(), 3, "the session keeps three exchanges");
         let p = nlu_prompt(&bot, &s, "el jueves, mi cel es 1155667788", &now());
+        assert!(p.system.contains("waiting for: date"));
         assert!(p.system.contains(&bot.clinic.name));
         assert!(p.system.contains("2026-11-23"), "today's date");
         assert!(p.system.contains("2026-11-26"), "the coming days, to resolve weekdays");
@@ -250,7 +252,13 @@ mod tests {
         let s = Session::new("s", "whatsapp", "u", Lang::Es);
         let p = nlu_prompt(&bot, &s, "quiero un turno", &now());
         let slots = p.schema["properties"]["slots"]["properties"].as_object().unwrap();
-        assert!(slots.contains_key("specialty"));
+        assert!(slots.contains_key("specialty") && slots.contains_key("date"));
+        for never in ["choice", "patient_name", "document_id"] {
+            assert!(
+                !slots.contains_key(never),
+                "{never}: only with the question or the flow that asks it"
+            );
+        }
         assert!(p.system.contains("book_appointment"));
     }
 }

@@ -632,3 +632,67 @@ async fn a_state_can_refuse_phrasing() {
         r.replies
     );
 }
+
+/// A service whose LLM starts in `mode`.
+async fn service_in(server: &MockServer, mode: Mode) -> (Arc<Llm>, Service) {
+    let mut config = LlmConfig::new("test-key", Some(format!("{}/v1", server.uri())));
+    config.mode = mode;
+    let l = Arc::new(Llm::new(config));
+    (l.clone(), service_with(demo(), l).await)
+}
+
+#[tokio::test]
+async fn tool_mode_reads_the_forced_function_call() {
+    let server = MockServer::start().await;
+    let args = json!({"intent": "book_appointment", "slots": {"specialty": "Cardiología", "date": "2026-11-26"}});
+    chat()
+        .and(|r: &Request| body(r)["tool_choice"]["function"]["name"] == json!("understanding"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-2", "object": "chat.completion", "created": 1_700_000_000, "model": "local",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function",
+                                "function": {"name": "understanding", "arguments": args.to_string()}}]
+            }}],
+            "usage": {"prompt_tokens": 500, "completion_tokens": 20, "total_tokens": 520}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (_, svc) = service_in(&server, Mode::Tool).await;
+    let r = say(&svc, "t", FREE_FORM, NOW).await;
+    assert_eq!(r.nlu_source, "llm");
+    assert_eq!(r.slots.get("date"), Some(&json!("2026-11-26")));
+}
+
+#[tokio::test]
+async fn plain_mode_digs_the_json_out_of_prose() {
+    let server = MockServer::start().await;
+    chat()
+        .and(|r: &Request| body(r).get("response_format").is_none())
+        .respond_with(completion(
+            "Claro, acá va:\n```json\n{\"intent\": \"book_appointment\", \"slots\": {\"specialty\": \"Cardiología\", \"date\": \"2026-11-26\", \"time\": \"10:30\"}}\n```",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (_, svc) = service_in(&server, Mode::Plain).await;
+    let r = say(&svc, "pl", FREE_FORM, NOW).await;
+    assert_eq!(r.nlu_source, "llm");
+    assert_eq!(r.slots.get("time"), Some(&json!("10:30")));
+}
+
+#[tokio::test]
+async fn no_call_while_staff_has_the_conversation() {
+    let server = MockServer::start().await;
+    chat()
+        .respond_with(answer(json!({"intent": "none", "slots": {}})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let svc = service(&server).await;
+    let r = say(&svc, "w", "quiero hablar con una persona", NOW).await;
+    assert!(r.waiting_for_staff, "{:?}", r.replies);
+    let r = say(&svc, "w", UNCLEAR, NOW).await;
+    assert_eq!(r.nlu_source, "rules");
+}
