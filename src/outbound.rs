@@ -1,11 +1,12 @@
 //! Messages the clinic sends without being asked in that turn: reminders and staff replies.
-//! A `Sender` delivers them on the patient's channel (Twilio comes with the Twilio issue);
+//! A `Sender` delivers them on the patient's channel (Twilio: src/channels/twilio/sender.rs);
 //! the service records every one in the conversation's turn log.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// One outgoing message.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -19,17 +20,74 @@ pub struct Outbound {
     pub text: String,
     /// "reminder" or "staff".
     pub kind: String,
+    /// For a reminder: its appointment as flows see it (the shape of `list_appointments`
+    /// items), so that the patient's answer to the reminder acts on that appointment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment: Option<Value>,
+    /// A pre-approved WhatsApp template sent instead of `text` on WhatsApp (business-initiated
+    /// messages outside the 24-hour window need one). Other channels send `text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<ContentTemplate>,
 }
 
-pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+/// A Twilio Content template and the values of its placeholders ("1" → "Cardiología").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContentTemplate {
+    /// "HX…", from Twilio's Content Template Builder.
+    pub content_sid: String,
+    pub variables: Map<String, Value>,
+}
 
-/// Delivers a message on its channel. Errors are plain text for the log and the retry policy.
+/// Why a delivery failed. `permanent` failures (the channel refused this message for good:
+/// an unverified number on a trial account, outside WhatsApp's 24-hour window…) are not
+/// retried; the others (timeouts, the channel's outages) are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    /// Plain words for the log and the reminder's `last_error`; never the text or the address.
+    pub message: String,
+    pub permanent: bool,
+}
+
+impl DeliveryError {
+    /// A refusal that trying again will not change.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        DeliveryError {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+
+    /// A failure worth retrying later.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        DeliveryError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+}
+
+impl From<String> for DeliveryError {
+    fn from(message: String) -> Self {
+        DeliveryError::retryable(message)
+    }
+}
+
+impl From<&str> for DeliveryError {
+    fn from(message: &str) -> Self {
+        DeliveryError::retryable(message)
+    }
+}
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
+
+/// Delivers a message on its channel.
 pub trait Sender: Send + Sync {
     fn deliver<'a>(&'a self, msg: &'a Outbound) -> SendFuture<'a>;
 }
 
-/// Until a channel is connected (Twilio issue): delivery is recording it in the turn log, which
-/// the service does for every outbound message anyway, so there is nothing more to do.
+/// No channel connected (no Twilio credentials, or API/CLI conversations): delivery is
+/// recording it in the turn log, which the service does for every outbound message anyway.
 pub struct TurnLogOnly;
 
 impl Sender for TurnLogOnly {

@@ -67,7 +67,7 @@ pub enum ServiceError {
     #[error("the message is too long ({0} characters; the limit is {MAX_TEXT})")]
     TooLong(usize),
     #[error("the message could not be delivered: {0}")]
-    Delivery(String),
+    Delivery(crate::outbound::DeliveryError),
 }
 
 /// Longest message accepted; longer ones are refused before any work.
@@ -266,6 +266,13 @@ impl Service {
         };
         session.turns += 1;
         session.version += 1;
+        let state_before = session.position();
+        // The answer to a reminder acts on its appointment (flows/reminder_reply.yaml).
+        if msg.kind == "reminder"
+            && let Some(appointment) = &msg.appointment
+        {
+            crate::reminders::await_answer(&bot, &mut session, appointment);
+        }
         let turn = TurnRecord {
             session: session.id.clone(),
             seq: session.turns,
@@ -274,7 +281,7 @@ impl Service {
             replies: vec![msg.text.clone()],
             intent: Some(format!("outbound:{}", msg.kind)),
             nlu_source: None,
-            state_before: session.position(),
+            state_before,
             state_after: session.position(),
             latency_us: 0,
             llm_tokens: None,

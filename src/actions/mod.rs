@@ -16,6 +16,7 @@
 mod args;
 mod book;
 mod cancel;
+mod confirm;
 mod escalate;
 mod find_availability;
 mod list;
@@ -55,6 +56,11 @@ pub enum ActionError {
     Store(#[from] StoreError),
 }
 
+/// An appointment as flows see it (the items of `list_appointments`, `result.appointment`).
+pub fn appointment_value(a: &crate::store::Appointment) -> serde_json::Value {
+    args::appointment_json(a)
+}
+
 /// Performs `req` and returns its result object (see each action's module for its shape).
 pub async fn perform(ctx: &ActionContext<'_>, req: &ActionRequest) -> Result<serde_json::Value, ActionError> {
     let args = &req.args;
@@ -62,6 +68,7 @@ pub async fn perform(ctx: &ActionContext<'_>, req: &ActionRequest) -> Result<ser
         ActionName::FindAvailability => find_availability::run(ctx, args).await,
         ActionName::BookAppointment => book::run(ctx, args).await,
         ActionName::CancelAppointment => cancel::run(ctx, args).await,
+        ActionName::ConfirmAppointment => confirm::run(ctx, args).await,
         ActionName::RescheduleAppointment => reschedule::run(ctx, args).await,
         ActionName::ListAppointments => list::run(ctx, args).await,
         ActionName::ScheduleReminders => remind::run(ctx, args).await,
@@ -87,6 +94,7 @@ pub enum ActionName {
     FindAvailability,
     BookAppointment,
     CancelAppointment,
+    ConfirmAppointment,
     RescheduleAppointment,
     ListAppointments,
     ScheduleReminders,
@@ -94,10 +102,11 @@ pub enum ActionName {
 }
 
 impl ActionName {
-    pub const ALL: [ActionName; 7] = [
+    pub const ALL: [ActionName; 8] = [
         ActionName::FindAvailability,
         ActionName::BookAppointment,
         ActionName::CancelAppointment,
+        ActionName::ConfirmAppointment,
         ActionName::RescheduleAppointment,
         ActionName::ListAppointments,
         ActionName::ScheduleReminders,
@@ -109,6 +118,7 @@ impl ActionName {
             ActionName::FindAvailability => "find_availability",
             ActionName::BookAppointment => "book_appointment",
             ActionName::CancelAppointment => "cancel_appointment",
+            ActionName::ConfirmAppointment => "confirm_appointment",
             ActionName::RescheduleAppointment => "reschedule_appointment",
             ActionName::ListAppointments => "list_appointments",
             ActionName::ScheduleReminders => "schedule_reminders",

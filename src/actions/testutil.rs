@@ -68,6 +68,7 @@ pub(crate) fn clinic() -> Clinic {
         coverages: vec![],
         private_patients: true,
         voice: Default::default(),
+        whatsapp: Default::default(),
         value: Value::Null,
     }
 }

@@ -64,6 +64,8 @@ struct AppointmentOut {
     conversation: String,
     created_at: String,
     cancelled_at: Option<String>,
+    /// When the patient confirmed they will come (answering a reminder).
+    confirmed_at: Option<String>,
 }
 
 impl From<Appointment> for AppointmentOut {
@@ -75,6 +77,7 @@ impl From<Appointment> for AppointmentOut {
             status: a.status.as_str().into(),
             created_at: a.created_at.to_string(),
             cancelled_at: a.cancelled_at.map(|t| t.to_string()),
+            confirmed_at: a.confirmed_at.map(|t| t.to_string()),
             id: a.id,
             specialty: a.specialty,
             professional: a.professional,

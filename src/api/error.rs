@@ -209,7 +209,7 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Store(e) => e.into(),
             ServiceError::TooLong(_) => ApiError::TooLarge(e.to_string()),
-            ServiceError::Delivery(detail) => ApiError::Delivery(detail),
+            ServiceError::Delivery(detail) => ApiError::Delivery(detail.to_string()),
         }
     }
 }

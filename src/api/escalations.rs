@@ -150,6 +150,7 @@ impl Api {
             user: e.user,
             text,
             kind: "staff".into(),
+            ..Default::default()
         };
         let now = clock(&state, None)?;
         state.service.send(&*state.sender, &msg, &now).await?;

@@ -60,7 +60,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    let sender: Arc<dyn Sender> = Arc::new(TurnLogOnly);
+    let sender = outbound_sender(&service.store);
     let (stop_reminders, stopped) = tokio::sync::watch::channel(false);
     let reminders = crate::reminders::spawn(service.clone(), sender.clone(), owner(), stopped);
 
@@ -118,6 +118,26 @@ async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("`{addr}` is not an address like 127.0.0.1:8080"))?
         .next()
         .with_context(|| format!("`{addr}` resolves to no address"))
+}
+
+/// Twilio's REST API when its account and token are set, else the turn log only; says
+/// which (no secrets).
+fn outbound_sender(store: &Store) -> Arc<dyn Sender> {
+    let cfg = crate::channels::twilio::TwilioConfig::from_env();
+    if cfg.can_call_rest()
+        && let Some(twilio) = crate::channels::twilio::TwilioSender::new(cfg, store.clone())
+    {
+        eprintln!(
+            "clinicflow: reminders and staff replies go out through {}",
+            twilio.describe()
+        );
+        return Arc::new(twilio);
+    }
+    eprintln!(
+        "clinicflow: reminders and staff replies are only recorded in the conversations \
+         (set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to send them through Twilio)"
+    );
+    Arc::new(TurnLogOnly)
 }
 
 /// Completes on ctrl-c or SIGTERM (what `docker stop`, systemd and Kubernetes send).

@@ -83,6 +83,8 @@ pub struct State {
     pub set: Vec<(String, Expr)>,
     pub clear: Vec<String>,
     pub kind: StateKind,
+    /// An `expect` state whose intents can also be picked by number ("2" = the second).
+    pub numbered: bool,
     pub next: Vec<Transition>,
     pub end: bool,
     pub line: usize,

@@ -50,6 +50,9 @@ pub struct RawClinic {
     /// Phone calls through Twilio: voices, languages, speech recognition, staff number.
     #[serde(default)]
     pub voice: Option<RawVoice>,
+    /// WhatsApp settings: the approved template reminders are sent with.
+    #[serde(default)]
+    pub whatsapp: Option<RawWhatsApp>,
 }
 
 /// `clinic.voice`: how the assistant sounds and listens on phone calls.
@@ -86,6 +89,25 @@ pub struct RawVoiceLang {
     /// The language speech is recognized in (default: `language`), e.g. es-AR.
     #[serde(default)]
     pub speech_language: Option<String>,
+}
+
+/// `whatsapp:` in clinic.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhatsApp {
+    /// The template reminders use on WhatsApp (needed outside the 24-hour window).
+    #[serde(default)]
+    pub reminder_template: Option<RawContentTemplate>,
+}
+
+/// A Twilio Content template: its ContentSid and a minijinja template per placeholder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContentTemplate {
+    pub content_sid: String,
+    /// Placeholder number ("1", "2"…) → minijinja text rendered with the reminder's context.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +166,8 @@ pub struct Clinic {
     pub private_patients: bool,
     /// Phone call settings (`clinic.voice`, defaults when absent).
     pub voice: VoiceSettings,
+    /// WhatsApp settings (`whatsapp:`).
+    pub whatsapp: WhatsApp,
     /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
     pub value: serde_json::Value,
 }
@@ -221,6 +245,49 @@ pub struct Coverage {
     pub name: String,
     pub synonyms: Vec<String>,
     pub plans: Vec<String>,
+}
+
+/// The checked `whatsapp:` settings.
+#[derive(Debug, Clone, Default)]
+pub struct WhatsApp {
+    pub reminder_template: Option<ContentTemplateDef>,
+}
+
+/// A Twilio Content template whose placeholder texts were compiled at bot compile.
+#[derive(Clone)]
+pub struct ContentTemplateDef {
+    pub content_sid: String,
+    /// (placeholder, name of its compiled template in `templates`).
+    pub variables: Vec<(String, String)>,
+    pub templates: std::sync::Arc<crate::flow::templates::Templates>,
+}
+
+impl std::fmt::Debug for ContentTemplateDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContentTemplateDef")
+            .field("content_sid", &self.content_sid)
+            .field("variables", &self.variables)
+            .finish()
+    }
+}
+
+impl ContentTemplateDef {
+    /// The placeholders' values for one message (`ctx` as for the reminder text).
+    pub fn render(
+        &self,
+        ctx: &serde_json::Value,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, crate::flow::templates::RenderError> {
+        let mut out = serde_json::Map::new();
+        for (key, name) in &self.variables {
+            let text = crate::flow::templates::Text {
+                es: Some(name.clone()),
+                en: None,
+            };
+            let value = self.templates.render(&text, Lang::Es, ctx)?;
+            out.insert(key.clone(), serde_json::Value::String(value));
+        }
+        Ok(out)
+    }
 }
 
 /// Weekday as an ordered key (Monday first), so maps iterate in calendar order.

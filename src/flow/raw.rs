@@ -124,6 +124,10 @@ pub struct RawState {
     /// Wait for one of these intents (e.g. [affirm, deny]); `intent` holds it in `next`.
     #[serde(default)]
     pub expect: Vec<String>,
+    /// With `expect`: a bare number answers too, "1" meaning the first expected intent,
+    /// "2" the second… (questions that list numbered options, like a reminder's).
+    #[serde(default)]
+    pub numbered: bool,
     /// Assign slots on entry: slot → Rhai expression.
     #[serde(default)]
     pub set: OrderedMap<String>,

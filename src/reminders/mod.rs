@@ -30,7 +30,10 @@
 //!
 //! Logs carry the reminder id and kind only: never the patient's address, name or the text.
 
+mod reply;
 mod text;
+
+pub use reply::{REPLY_FLOW, await_answer};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -300,6 +303,8 @@ async fn try_handle(
         user: r.user.clone(),
         text: text::render(&bot, &appointment, r, session.as_ref(), &local),
         kind: "reminder".into(),
+        appointment: Some(crate::actions::appointment_value(&appointment)),
+        template: text::whatsapp_template(&bot, &appointment, r, session.as_ref(), &local),
     };
     let bounded = Bounded {
         inner: sender,
@@ -308,8 +313,11 @@ async fn try_handle(
     match service.send(&bounded, &msg, &local).await {
         Ok(()) => {}
         Err(ServiceError::Delivery(error)) => {
-            let retry_at = retry_time(r.attempts, now).filter(|t| *t < appointment.starts_at);
-            let error: String = error.chars().take(MAX_ERROR).collect();
+            // A refusal (trial account, closed 24-hour window…) is given up at once.
+            let retry_at = retry_time(r.attempts, now)
+                .filter(|t| *t < appointment.starts_at)
+                .filter(|_| !error.permanent);
+            let error: String = error.message.chars().take(MAX_ERROR).collect();
             let held = store.mark_failed(&r.id, owner, &error, retry_at).await?;
             return Ok(match (held, retry_at) {
                 (false, _) => Outcome::Lost,
@@ -362,7 +370,7 @@ impl Sender for Bounded<'_> {
         Box::pin(async move {
             match tokio::time::timeout(self.limit, self.inner.deliver(msg)).await {
                 Ok(result) => result,
-                Err(_) => Err(format!("the channel did not answer within {:?}", self.limit)),
+                Err(_) => Err(format!("the channel did not answer within {:?}", self.limit).into()),
             }
         })
     }

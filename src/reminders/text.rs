@@ -103,6 +103,8 @@ pub(crate) fn builtin(bot: &Bot, a: &Appointment, lang: Lang, now: &Zoned) -> St
     let time = fmt_hhmm(a.time);
     let date = format_date(a.date, lang);
     let clinic = &bot.clinic.name;
+    // Numbered answers only mean something when the clinic has the flow that takes them.
+    let answers = bot.flow(super::REPLY_FLOW).is_some();
     match lang {
         Lang::Es => {
             let when = match day(a, now) {
@@ -110,9 +112,13 @@ pub(crate) fn builtin(bot: &Bot, a: &Appointment, lang: Lang, now: &Zoned) -> St
                 "tomorrow" => format!("mañana, {date}, a las {time}"),
                 _ => format!("el {date} a las {time}"),
             };
+            let ask = if answers {
+                "Respóndanos con un número: 1 confirmo · 2 cancelo · 3 quiero cambiarlo."
+            } else {
+                "Si no puede asistir, escríbanos para cancelarlo o cambiarlo."
+            };
             format!(
-                "Recordatorio de {clinic}: tiene turno de {} con {} {when}. \
-                 Si no puede asistir, escríbanos para cancelarlo o cambiarlo.",
+                "Recordatorio de {clinic}: tiene turno de {} con {} {when}. {ask}",
                 a.specialty, a.professional
             )
         }
@@ -129,11 +135,48 @@ pub(crate) fn builtin(bot: &Bot, a: &Appointment, lang: Lang, now: &Zoned) -> St
                 "tomorrow" => format!("tomorrow, {date}, at {time}"),
                 _ => format!("on {date} at {time}"),
             };
+            let ask = if answers {
+                "Please reply with a number: 1 I'll be there · 2 cancel it · 3 change it."
+            } else {
+                "If you can't make it, write to us to cancel or reschedule it."
+            };
             format!(
-                "Reminder from {clinic}: you have a {specialty} appointment with {} {when}. \
-                 If you can't make it, write to us to cancel or reschedule it.",
+                "Reminder from {clinic}: you have a {specialty} appointment with {} {when}. {ask}",
                 a.professional
             )
+        }
+    }
+}
+
+/// The WhatsApp template the clinic configured for reminders (clinic.yaml
+/// `whatsapp.reminder_template`), with its placeholders rendered from the same context as the
+/// text. `None` on other channels, without a template, or when a placeholder fails to render
+/// (the text is sent instead, which WhatsApp accepts inside its 24-hour window).
+pub(crate) fn whatsapp_template(
+    bot: &Bot,
+    appointment: &Appointment,
+    reminder: &Reminder,
+    session: Option<&Session>,
+    now: &Zoned,
+) -> Option<crate::outbound::ContentTemplate> {
+    if reminder.channel != "whatsapp" {
+        return None;
+    }
+    let def = bot.clinic.whatsapp.reminder_template.as_ref()?;
+    let ctx = context(bot, appointment, reminder, session, now);
+    match def.render(&ctx) {
+        Ok(variables) => Some(crate::outbound::ContentTemplate {
+            content_sid: def.content_sid.clone(),
+            variables,
+        }),
+        Err(e) => {
+            tracing::warn!(
+                reminder = %reminder.id,
+                template = %e.name,
+                "a WhatsApp template placeholder failed ({}); sending the text instead",
+                e.message
+            );
+            None
         }
     }
 }

@@ -91,6 +91,9 @@ pub struct Appointment {
     pub created_at: Timestamp,
     #[serde(default, with = "super::time::opt_instant", skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<Timestamp>,
+    /// When the patient confirmed they will come (answering a reminder).
+    #[serde(default, with = "super::time::opt_instant", skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<Timestamp>,
     pub slot_key: String,
 }
 
@@ -138,6 +141,7 @@ impl Store {
             session: new.session.clone(),
             created_at: new.created_at,
             cancelled_at: None,
+            confirmed_at: None,
             slot_key: new.slot.key(),
         };
         let sql = format!("CREATE appointment CONTENT $doc RETURN {PLAIN_ID}");
@@ -216,6 +220,18 @@ impl Store {
             Err(e) if thrown(&e, NOT_BOOKED) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Marks a booked appointment as confirmed by the patient (the first confirmation's time
+    /// is kept). `None` when there is no booked appointment with that id.
+    pub async fn confirm_appointment(&self, id: &str, now: Timestamp) -> Result<Option<Appointment>, StoreError> {
+        let sql = format!(
+            "UPDATE type::record('appointment', $id) SET confirmed_at = confirmed_at ?? $now
+                 WHERE status = 'booked' RETURN {PLAIN_ID}"
+        );
+        let vars = json!({ "id": id, "now": fmt_instant(now) });
+        let mut resp = self.run_retry(&sql, vars).await?;
+        Ok(decode_rows(&mut resp, 0, "appointment")?.into_iter().next())
     }
 
     /// Moves a booked appointment to `to` and its pending reminders with it (a reminder whose

@@ -13,6 +13,7 @@
 mod appointments;
 mod connect;
 mod escalations;
+mod messages;
 mod processed;
 mod reminders;
 mod schema;
@@ -30,6 +31,7 @@ use surrealdb::types::QueryError;
 pub use appointments::{Appointment, AppointmentFilter, AppointmentStatus, NewAppointment, Slot};
 pub use connect::{DEFAULT_DB, DEFAULT_NS, DEFAULT_URL};
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
+pub use messages::{MessageRecord, status_rank};
 pub use processed::Processed;
 pub use reminders::{NewReminder, Reminder, ReminderStatus};
 pub use turns::TurnRecord;

@@ -56,6 +56,8 @@ DEFINE FIELD IF NOT EXISTS user ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS session ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS created_at ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS cancelled_at ON appointment TYPE option<string>;
+-- Set when the patient confirms they will come (answering a reminder).
+DEFINE FIELD IF NOT EXISTS confirmed_at ON appointment TYPE option<string>;
 -- "professional|date|time" while booked, "cancelled:<id>" once cancelled: the UNIQUE index
 -- below is what makes a double booking impossible, whatever the number of replicas.
 DEFINE FIELD IF NOT EXISTS slot_key ON appointment TYPE string;
@@ -100,6 +102,18 @@ DEFINE TABLE IF NOT EXISTS processed SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS session ON processed TYPE string;
 DEFINE FIELD IF NOT EXISTS reply ON processed TYPE any;
 DEFINE FIELD IF NOT EXISTS at ON processed TYPE string;
+
+-- Outbound messages sent through a channel's API, keyed by its message id (Twilio MessageSid).
+DEFINE TABLE IF NOT EXISTS message SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS session ON message TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS channel ON message TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS kind ON message TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS status ON message TYPE string;
+DEFINE FIELD IF NOT EXISTS rank ON message TYPE int;
+DEFINE FIELD IF NOT EXISTS error_code ON message TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS created_at ON message TYPE string;
+DEFINE FIELD IF NOT EXISTS updated_at ON message TYPE string;
+DEFINE INDEX IF NOT EXISTS message_session ON message FIELDS session, created_at;
 "#;
 
 pub(crate) async fn define(db: &Surreal<Any>) -> Result<(), StoreError> {
@@ -132,7 +146,15 @@ mod tests {
         let url = format!("surrealkv://{}/nested/db", dir.path().display());
         let store = Store::connect(&url).await.unwrap();
         // Every table is queryable on a fresh database.
-        for table in ["session", "turn", "appointment", "reminder", "escalation", "processed"] {
+        for table in [
+            "session",
+            "turn",
+            "appointment",
+            "reminder",
+            "escalation",
+            "processed",
+            "message",
+        ] {
             let sql = format!("SELECT * FROM {table}");
             let mut resp = store.run(&sql, serde_json::json!({})).await.unwrap();
             assert!(super::super::rows(&mut resp, 0).unwrap().is_empty(), "{table}");

@@ -10,3 +10,4 @@ mod reminders;
 mod schema;
 mod support;
 mod twilio;
+mod twilio_out;

@@ -207,8 +207,6 @@ async fn deliver_late(state: &AppState, session_id: &str, reply: Reply) {
         return;
     };
     for part in texts.iter().flat_map(|t| split(t, limit_for(&session.channel))) {
-        // The outbound module gives messages more (optional) fields than a reply needs.
-        #[allow(clippy::needless_update)]
         let msg = Outbound {
             session: session.id.clone(),
             channel: session.channel.clone(),
@@ -271,10 +269,11 @@ pub fn split(text: &str, limit: usize) -> Vec<String> {
 
 /// POST /twilio/messaging/status: delivery status of a message the clinic sent.
 #[handler]
-pub async fn status(_state: Data<&AppState>, _params: Data<&Params>) -> Response {
-    // Recording the status on the message is the outbound module's (`status`, on the
-    // `twout` branch); until it is merged the verified callback is acknowledged.
-    twiml::response(&[])
+pub async fn status(state: Data<&AppState>, params: Data<&Params>) -> Response {
+    match super::status::record_pairs(&state.service.store, params.pairs()).await {
+        Ok(()) => twiml::response(&[]),
+        Err(e) => server_error(e),
+    }
 }
 
 #[cfg(test)]

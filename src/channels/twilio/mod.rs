@@ -5,13 +5,17 @@ pub mod config;
 pub mod media;
 pub mod messaging;
 pub mod params;
+pub mod rest;
 pub mod routes;
+pub mod sender;
 pub mod signature;
 pub mod speech;
+pub mod status;
 pub mod twiml;
 pub mod voice;
 
 pub use config::TwilioConfig;
+pub use sender::TwilioSender;
 
 /// The conversation a Twilio message or call belongs to: one per channel ("whatsapp", "sms",
 /// "voice"), patient address and clinic number, so a patient who writes on WhatsApp and calls

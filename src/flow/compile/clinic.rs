@@ -7,10 +7,11 @@ use serde_json::json;
 
 use super::File;
 use crate::flow::clinic::{
-    Clinic, Coverage, Professional, RawClinicFile, RawVoice, RawVoiceLang, Specialty, TimeRange, VoiceLang,
-    VoiceSettings, WeekdayKey, parse_ranges,
+    Clinic, ContentTemplateDef, Coverage, Professional, RawClinicFile, RawVoice, RawVoiceLang, RawWhatsApp, Specialty,
+    TimeRange, VoiceLang, VoiceSettings, WeekdayKey, WhatsApp, parse_ranges,
 };
 use crate::flow::diag::did_you_mean;
+use crate::flow::templates::Templates;
 use crate::lang::Lang;
 
 pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
@@ -110,6 +111,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         Some(v) => voice(file, v, &mut ok),
         None => VoiceSettings::default(),
     };
+    let whatsapp = whatsapp(file, raw.whatsapp.as_ref(), &mut ok);
 
     let tz = tz?;
     if !ok {
@@ -131,6 +133,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         coverages,
         private_patients: raw.private_patients.unwrap_or(true),
         voice,
+        whatsapp,
         value,
     })
 }
@@ -263,4 +266,53 @@ pub(crate) fn e164(s: &str) -> Option<String> {
         .collect();
     let digits = compact.strip_prefix('+')?;
     ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(compact)
+}
+/// `whatsapp:`: the reminder template's ContentSid is checked and its placeholder texts are
+/// compiled here, once; a reminder only renders them.
+fn whatsapp(file: &mut File<'_>, raw: Option<&RawWhatsApp>, ok: &mut bool) -> WhatsApp {
+    let Some(t) = raw.and_then(|w| w.reminder_template.as_ref()) else {
+        return WhatsApp::default();
+    };
+    let base = "clinic.whatsapp.reminder_template";
+    let sid = t.content_sid.trim();
+    if !(sid.len() == 34 && sid.starts_with("HX") && sid[2..].chars().all(|c| c.is_ascii_hexdigit())) {
+        file.err(
+            &format!("{base}.content_sid"),
+            format!("`{sid}` is not a Twilio ContentSid"),
+            "copy the template's SID from Twilio's Content Template Builder: HX followed by 32 letters and digits",
+        );
+        *ok = false;
+    }
+    let mut templates = Templates::new();
+    let mut variables = Vec::new();
+    for (key, text) in &t.variables {
+        let path = format!("{base}.variables.{key}");
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_digit()) {
+            file.err_key(
+                &path,
+                format!("`{key}` is not a placeholder number"),
+                "Twilio templates number their placeholders: write \"1\", \"2\"… as in {{1}}, {{2}}",
+            );
+            *ok = false;
+            continue;
+        }
+        let name = format!("clinic.yaml#{path}");
+        if let Err((msg, _, _)) = templates.add(&name, text) {
+            file.err(
+                &path,
+                format!("template error: {msg}"),
+                "placeholders see `appointment` (specialty, professional, date, time, patient_name, day), `reminder`, `clinic` and `now`",
+            );
+            *ok = false;
+            continue;
+        }
+        variables.push((key.clone(), name));
+    }
+    WhatsApp {
+        reminder_template: Some(ContentTemplateDef {
+            content_sid: sid.to_string(),
+            variables,
+            templates: std::sync::Arc::new(templates),
+        }),
+    }
 }

@@ -261,6 +261,13 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
         }
         StateKind::Plain
     };
+    if st.numbered && st.expect.is_empty() {
+        file.err_key(
+            &format!("{path}.numbered"),
+            "`numbered` only applies to a state with `expect`",
+            "list the intents the numbers stand for in `expect:`, or remove `numbered:`",
+        );
+    }
 
     let next = match &st.next {
         None => {
@@ -310,6 +317,7 @@ fn compile_state(file: &mut File<'_>, env: &mut Env<'_>, names: &Names<'_>, name
         set,
         clear: st.clear.clone(),
         kind,
+        numbered: st.numbered && !st.expect.is_empty(),
         next,
         end: st.end,
         line,
@@ -491,7 +499,16 @@ pub(crate) fn check_cross_references(
     sources: &super::Sources,
     diags: &mut Diagnostics,
 ) {
-    let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+    let mut names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+    // A flow whose file has errors of its own (reported there) is still a flow: a `flow:`
+    // pointing at it is not a second error.
+    for (_, doc) in docs {
+        if let Some(name) = doc.value.get("flow").and_then(|v| v.as_str())
+            && !names.contains(&name)
+        {
+            names.push(name);
+        }
+    }
     // One intent starts one flow; two flows listening for it would make the choice arbitrary.
     let mut owner: std::collections::HashMap<&str, &Flow> = std::collections::HashMap::new();
     for flow in flows {

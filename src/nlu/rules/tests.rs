@@ -51,6 +51,7 @@ pub(super) fn clinic() -> Clinic {
         ],
         private_patients: true,
         voice: Default::default(),
+        whatsapp: Default::default(),
         value: serde_json::Value::Null,
     }
 }
