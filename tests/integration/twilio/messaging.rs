@@ -339,3 +339,30 @@ async fn media_without_a_transcriber_or_text_gets_a_polite_reply() {
         captioned.xml
     );
 }
+
+#[tokio::test]
+async fn delivery_statuses_are_recorded_only_when_signed() {
+    let tw = Twilio::new(demo_twilio().await);
+    let params = [
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", SID),
+        ("From", CLINIC_WA),
+        ("To", PATIENT_WA),
+    ];
+    let store = &tw.state.service.store;
+    let forged = tw
+        .raw(
+            "/twilio/messaging/status",
+            clinicflow::channels::twilio::params::Params::from_pairs(params).to_form(),
+            Some("AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status.as_u16(), 403);
+    assert!(store.get_message(params[0].1).await.expect("get").is_none());
+    let ok = tw.post("/twilio/messaging/status", &params).await.twiml();
+    assert!(ok.verbs().is_empty());
+    let m = store.get_message(params[0].1).await.expect("get").expect("recorded");
+    assert_eq!(m.status, "delivered");
+}
