@@ -81,9 +81,26 @@ impl From<&str> for DeliveryError {
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
 
+/// A conversation the patient's answer to a message arrives in, when it is not the message's
+/// own: a reminder for an appointment booked by phone goes out by SMS, and the answer comes
+/// back in the SMS conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerConversation {
+    pub session: String,
+    pub channel: String,
+    /// The patient's address on that channel. Personal data.
+    pub user: String,
+}
+
 /// Delivers a message on its channel.
 pub trait Sender: Send + Sync {
     fn deliver<'a>(&'a self, msg: &'a Outbound) -> SendFuture<'a>;
+
+    /// Where the answer to `msg` arrives when it is another conversation than `msg.session`
+    /// (the channel it is sent on differs from the conversation's). Default: the same one.
+    fn answers_in(&self, _msg: &Outbound) -> Option<AnswerConversation> {
+        None
+    }
 }
 
 /// No channel connected (no Twilio credentials, or API/CLI conversations): delivery is

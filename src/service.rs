@@ -249,16 +249,57 @@ impl Service {
         now: &Zoned,
     ) -> Result<(), ServiceError> {
         sender.deliver(msg).await.map_err(ServiceError::Delivery)?;
+        let elsewhere = sender.answers_in(msg);
         let lock = self.lock_for(&msg.session);
         let result = {
             let _guard = lock.lock().await;
-            self.record_outbound(msg, now).await
+            self.record_outbound(msg, now, elsewhere.is_none()).await
+        };
+        self.release(lock);
+        let lang = result?;
+        match elsewhere {
+            Some(conv) => self.await_answer_in(&conv, msg, lang).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Puts the conversation the answer to a reminder arrives in (not the reminder's own) where
+    /// that answer acts on the reminded appointment. Returns nothing to the patient.
+    async fn await_answer_in(
+        &self,
+        conv: &crate::outbound::AnswerConversation,
+        msg: &crate::outbound::Outbound,
+        lang: crate::lang::Lang,
+    ) -> Result<(), ServiceError> {
+        let Some(appointment) = msg.appointment.as_ref().filter(|_| msg.kind == "reminder") else {
+            return Ok(());
+        };
+        let bot = self.bot();
+        let lock = self.lock_for(&conv.session);
+        let result = {
+            let _guard = lock.lock().await;
+            let mut session = match self.store.load_session(&conv.session).await? {
+                Some(s) => s,
+                None => Session::new(&conv.session, &conv.channel, &conv.user, lang),
+            };
+            if crate::reminders::await_answer(&bot, &mut session, appointment) {
+                session.version += 1;
+                self.store.save_session(&session).await?;
+            }
+            Ok(())
         };
         self.release(lock);
         result
     }
 
-    async fn record_outbound(&self, msg: &crate::outbound::Outbound, now: &Zoned) -> Result<(), ServiceError> {
+    /// Records an outbound message in its conversation's turn log (and, for a reminder whose
+    /// answer comes back here, awaits it). Returns the conversation's language.
+    async fn record_outbound(
+        &self,
+        msg: &crate::outbound::Outbound,
+        now: &Zoned,
+        answers_here: bool,
+    ) -> Result<crate::lang::Lang, ServiceError> {
         let bot = self.bot();
         let mut session = match self.store.load_session(&msg.session).await? {
             Some(s) => s,
@@ -268,7 +309,8 @@ impl Service {
         session.version += 1;
         let state_before = session.position();
         // The answer to a reminder acts on its appointment (flows/reminder_reply.yaml).
-        if msg.kind == "reminder"
+        if answers_here
+            && msg.kind == "reminder"
             && let Some(appointment) = &msg.appointment
         {
             crate::reminders::await_answer(&bot, &mut session, appointment);
@@ -288,7 +330,7 @@ impl Service {
             effects: Vec::new(),
         };
         self.store.commit_turn(&session, &turn, None).await?;
-        Ok(())
+        Ok(session.lang)
     }
 
     /// Starts a conversation over (no active flow, slots, handover or failures), keeping its

@@ -2,6 +2,7 @@
 //! Actions are *requested* in the outcome (`pending`); the service performs them and calls
 //! `step` again with their result, so every decision stays inside this module and testable.
 
+mod choice;
 mod context;
 pub mod session;
 mod step;

@@ -120,9 +120,8 @@ impl<'a> Machine<'a> {
         if let Some(lang) = nlu.lang {
             self.s.lang = lang;
         }
-        let intent = self
-            .numbered_choice(nlu)
-            .or_else(|| nlu.intent_name().map(str::to_string));
+        // "2" in a `numbered` expect state is the second expected intent.
+        let intent = super::choice::numbered(self.bot, &self.s, nlu).or_else(|| nlu.intent_name().map(str::to_string));
         self.out.intent = intent.clone();
         self.intent = intent.clone().unwrap_or_default();
         let g = &self.bot.global;
@@ -208,25 +207,6 @@ impl<'a> Machine<'a> {
             return;
         }
         self.fallback();
-    }
-
-    /// In a `numbered` expect state, a message that is only a number picks that option:
-    /// "2" is the second intent of `expect`. Anything else is understood as usual.
-    fn numbered_choice(&self, nlu: &Understanding) -> Option<String> {
-        let frame = self.s.top()?;
-        if frame.wait != Wait::Intent || nlu.entities.len() != 1 {
-            return None;
-        }
-        let state = self.bot.flow(&frame.flow)?.state(&frame.state)?;
-        let StateKind::Expect(list) = &state.kind else {
-            return None;
-        };
-        if !state.numbered {
-            return None;
-        }
-        let number = nlu.entity(crate::nlu::EntityKind::Number)?.value.as_u64()?;
-        let index = usize::try_from(number).ok()?.checked_sub(1)?;
-        list.get(index).cloned()
     }
 
     fn expected_intents(&self) -> Vec<String> {

@@ -374,6 +374,10 @@ impl Sender for Bounded<'_> {
             }
         })
     }
+
+    fn answers_in(&self, msg: &Outbound) -> Option<crate::outbound::AnswerConversation> {
+        self.inner.answers_in(msg)
+    }
 }
 
 /// The kind of a storage error, for logs (messages may quote stored values or URLs).

@@ -6,7 +6,9 @@
 //!
 //! The frame goes at the *bottom* of the stack: a conversation in the middle of something
 //! else goes on undisturbed, and the answer is taken once that is done. A newer reminder
-//! replaces the frame of an older one. A clinic without the flow gets no frame.
+//! replaces the frame of an older one. A clinic without the flow gets no frame. When the
+//! answer comes back in another conversation (a phone booking reminded by SMS, see
+//! `Sender::answers_in`), the frame goes in that one.
 
 use serde_json::Value;
 

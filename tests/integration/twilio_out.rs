@@ -268,6 +268,44 @@ async fn an_sms_reminder_is_sent_as_text_asking_for_a_numbered_answer() {
     );
 }
 
+/// Booked on a phone call: the reminder goes by SMS to the caller, and the answer, which
+/// comes back in the SMS conversation, acts on the appointment.
+#[tokio::test]
+async fn a_phone_booking_is_reminded_by_sms_and_answered_there() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(accepted("SMvoice1"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::connect("mem://").await.expect("store");
+    let service = Service::new(store.clone(), demo());
+    let sender = TwilioSender::new(config(&server), store.clone()).expect("sender");
+    let caller = Patient {
+        session: session_id("voice", PATIENT, "+541149015120"),
+        channel: "voice",
+        user: PATIENT.to_string(),
+    };
+    let id = caller.book(&service).await;
+    assert_eq!(
+        reminders::run_once(&service, &sender, "w", local(DUE))
+            .await
+            .expect("sweep"),
+        1
+    );
+    let requests = server.received_requests().await.expect("recorded");
+    let f = form(&requests[0]);
+    assert_eq!((f["To"].as_str(), f["From"].as_str()), (PATIENT, CLINIC_SMS));
+    assert!(f["Body"].contains("2 cancelo"), "{f:?}");
+
+    let sms = Patient::sms();
+    let turn = sms.say(&service, "2", "2026-11-25T10:05").await;
+    assert!(turn.replies.join("\n").contains("cancelé"), "{:?}", turn.replies);
+    let a = store.get_appointment(&id).await.expect("get").expect("there");
+    assert_eq!(a.status, AppointmentStatus::Cancelled);
+}
+
 #[tokio::test]
 async fn a_refusal_is_not_retried_and_an_outage_is() {
     let server = MockServer::start().await;

@@ -16,7 +16,7 @@ use jiff::Timestamp;
 
 use super::TwilioConfig;
 use super::rest::{Content, MessageRequest, RestClient, RestError};
-use crate::outbound::{DeliveryError, Outbound, SendFuture, Sender};
+use crate::outbound::{AnswerConversation, DeliveryError, Outbound, SendFuture, Sender};
 use crate::store::{MessageRecord, Store, status_rank};
 
 /// Twilio's limit for one message body (WhatsApp and SMS alike); longer texts go in parts.
@@ -120,6 +120,21 @@ impl TwilioSender {
 impl Sender for TwilioSender {
     fn deliver<'a>(&'a self, msg: &'a Outbound) -> SendFuture<'a> {
         Box::pin(self.send(msg))
+    }
+
+    /// A message for a phone-call conversation goes by SMS, so its answer comes back in the
+    /// SMS conversation between the caller and the clinic's SMS number.
+    fn answers_in(&self, msg: &Outbound) -> Option<AnswerConversation> {
+        if msg.channel != "voice" {
+            return None;
+        }
+        let from = self.cfg.sms_from.as_deref()?;
+        let caller = msg.user.split_once(':').map_or(msg.user.as_str(), |(_, n)| n);
+        Some(AnswerConversation {
+            session: super::session_id("sms", caller, from),
+            channel: "sms".into(),
+            user: caller.to_string(),
+        })
     }
 }
 
