@@ -97,6 +97,9 @@ mod tests {
         assert_eq!(c.api_base, DEFAULT_API_BASE);
         assert_eq!(c.voice_llm_budget, Duration::from_millis(2500));
         assert_eq!(c.messaging_llm_budget, Duration::from_secs(8));
+        assert_eq!(c.reply_timeout, Duration::from_secs(10));
+        // Nothing configured still means real budgets, not zero.
+        assert_eq!(TwilioConfig::default().voice_llm_budget, Duration::from_secs(4));
         assert_eq!(c.sms_from, None);
         assert!(!c.can_call_rest());
     }

@@ -14,7 +14,7 @@ use super::twiml::{self, Verb};
 use crate::api::AppState;
 use crate::lang::Lang;
 use crate::outbound::Outbound;
-use crate::service::{ServiceError, TurnRequest, TurnResponse, redact};
+use crate::service::{MAX_TEXT, ServiceError, TurnRequest, TurnResponse, redact};
 
 /// Longest body of one WhatsApp message Twilio accepts.
 pub const WHATSAPP_LIMIT: usize = 1_600;
@@ -167,7 +167,8 @@ async fn run(state: &AppState, mut req: TurnRequest, voice_note: Option<(String,
     if let Some((url, content_type)) = voice_note {
         let lang = session_lang(state, &req.session_id).await;
         match transcribe(state, &url, &content_type, lang).await {
-            Ok(text) if !text.trim().is_empty() => req.text = text.trim().to_string(),
+            // A long voice note must not make the turn refuse its text as too long.
+            Ok(text) if !text.trim().is_empty() => req.text = text.trim().chars().take(MAX_TEXT).collect(),
             Ok(_) => return Reply::Said(media::write_instead(lang).into()),
             Err(e) => {
                 tracing::warn!(session = %redact(&req.session_id), "voice note not transcribed: {e}");
@@ -207,8 +208,6 @@ async fn deliver_late(state: &AppState, session_id: &str, reply: Reply) {
         return;
     };
     for part in texts.iter().flat_map(|t| split(t, limit_for(&session.channel))) {
-        // The outbound module gives messages more (optional) fields than a reply needs.
-        #[allow(clippy::needless_update)]
         let msg = Outbound {
             session: session.id.clone(),
             channel: session.channel.clone(),
@@ -271,10 +270,11 @@ pub fn split(text: &str, limit: usize) -> Vec<String> {
 
 /// POST /twilio/messaging/status: delivery status of a message the clinic sent.
 #[handler]
-pub async fn status(_state: Data<&AppState>, _params: Data<&Params>) -> Response {
-    // Recording the status on the message is the outbound module's (`status`, on the
-    // `twout` branch); until it is merged the verified callback is acknowledged.
-    twiml::response(&[])
+pub async fn status(state: Data<&AppState>, params: Data<&Params>) -> Response {
+    match super::status::record_pairs(&state.service.store, params.pairs()).await {
+        Ok(()) => twiml::response(&[]),
+        Err(e) => server_error(e),
+    }
 }
 
 #[cfg(test)]

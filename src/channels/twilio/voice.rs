@@ -17,7 +17,7 @@ use super::twiml::{self, Verb};
 use crate::api::AppState;
 use crate::flow::clinic::VoiceSettings;
 use crate::lang::Lang;
-use crate::service::{CallEnd, TurnRequest, TurnResponse};
+use crate::service::{CallEnd, MAX_TEXT, TurnRequest, TurnResponse};
 
 /// Call statuses after which the call is over.
 const FINAL: [&str; 5] = ["completed", "busy", "no-answer", "failed", "canceled"];
@@ -168,7 +168,7 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
     let heard = params
         .get("SpeechResult")
         .or_else(|| params.get("Digits"))
-        .map(str::to_string);
+        .map(|t| t.chars().take(MAX_TEXT).collect::<String>());
 
     let Some(text) = heard else {
         let sp = speaker(&state, lang_of(&state, &call.session_id).await);

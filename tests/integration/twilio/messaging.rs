@@ -339,3 +339,53 @@ async fn media_without_a_transcriber_or_text_gets_a_polite_reply() {
         captioned.xml
     );
 }
+
+#[tokio::test]
+async fn delivery_statuses_are_recorded_only_when_signed() {
+    let tw = Twilio::new(demo_twilio().await);
+    let params = [
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", SID),
+        ("From", CLINIC_WA),
+        ("To", PATIENT_WA),
+    ];
+    let store = &tw.state.service.store;
+    let forged = tw
+        .raw(
+            "/twilio/messaging/status",
+            clinicflow::channels::twilio::params::Params::from_pairs(params).to_form(),
+            Some("AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status.as_u16(), 403);
+    assert!(store.get_message(params[0].1).await.expect("get").is_none());
+    let ok = tw.post("/twilio/messaging/status", &params).await.twiml();
+    assert!(ok.verbs().is_empty());
+    let m = store.get_message(params[0].1).await.expect("get").expect("recorded");
+    assert_eq!(m.status, "delivered");
+}
+
+#[tokio::test]
+async fn a_reminder_answered_2_on_whatsapp_cancels_that_appointment() {
+    let tw = Twilio::new(demo_twilio().await);
+    for (i, text) in BOOKING.iter().enumerate() {
+        tw.whatsapp(&format!("SMbook{i:028}"), text).await;
+    }
+    let store = &tw.state.service.store;
+    let booked = store.list_appointments(&Default::default()).await.expect("list");
+    assert_eq!(booked.len(), 1);
+    // The day before, the reminder goes out (recorded in the conversation).
+    let due = crate::support::at("2026-11-25T10:00").timestamp();
+    let sent = clinicflow::reminders::run_once(&tw.state.service, &clinicflow::outbound::TurnLogOnly, "w", due)
+        .await
+        .expect("sweep");
+    assert_eq!(sent, 1);
+    // The patient answers through the webhook, without saying which appointment.
+    let answer = tw.whatsapp("SManswer000000000000000000000002", "2").await;
+    let said = answer.messages().join("\n");
+    assert!(said.contains("cancel"), "{}", answer.xml);
+    let a = store.get_appointment(&booked[0].id).await.expect("get").expect("there");
+    assert_eq!(a.status.as_str(), "cancelled");
+}
