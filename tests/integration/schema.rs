@@ -40,3 +40,23 @@ fn the_editor_schema_rejects_typos() {
     let doc = yaml::parse(&broken).expect("yaml");
     assert!(!v.is_valid(&doc.value));
 }
+
+/// The commented-out `whatsapp:` example in the demo's clinic.yaml, switched on, is valid for
+/// the editor too, and a ContentSid that is not one is not.
+#[test]
+fn the_editor_schema_knows_the_whatsapp_template() {
+    let v = validator();
+    let src = std::fs::read_to_string(root().join("flows/clinic.yaml")).expect("read");
+    let on = src
+        .replace("  # whatsapp:", "  whatsapp:")
+        .replace("  #   reminder_template:", "    reminder_template:")
+        .replace("  #     content_sid:", "      content_sid:")
+        .replace("  #     variables:", "      variables:")
+        .replace("  #       \"", "        \"");
+    assert_ne!(on, src, "the demo's clinic.yaml has the commented example");
+    let doc = yaml::parse(&on).expect("yaml");
+    let errors: Vec<String> = v.iter_errors(&doc.value).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let wrong = on.replace("HX0123456789abcdef0123456789abcdef", "HX123");
+    assert!(!v.is_valid(&yaml::parse(&wrong).expect("yaml").value));
+}

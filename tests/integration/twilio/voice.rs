@@ -303,3 +303,59 @@ fn voice_settings_errors_say_where_and_how_to_fix() {
         .expect("typo refused");
     assert!(err.render().contains("speech_timout"), "{}", err.render());
 }
+
+/// Twilio hangs up on a webhook after 15 s and a caller will not wait that long: a turn on a
+/// call waits for the LLM at most the voice budget (CLINICFLOW_LLM_BUDGET_VOICE_MS), then
+/// goes on with what the rules understood. Here the LLM never answers.
+#[tokio::test]
+async fn a_hanging_llm_does_not_hold_a_call_past_its_budget() {
+    use std::time::{Duration, Instant};
+
+    use clinicflow::llm::{Llm, LlmConfig};
+    use clinicflow::reload::Reloader;
+    use clinicflow::service::Service;
+    use clinicflow::store::Store;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let openai = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(120)))
+        .expect(1..)
+        .mount(&openai)
+        .await;
+    let llm = Arc::new(Llm::new(LlmConfig::new(
+        "test-key",
+        Some(format!("{}/v1", openai.uri())),
+    )));
+    let store = Store::connect("mem://").await.expect("store");
+    let service = Arc::new(Service::new(store, demo()).with_llm(Some(llm)));
+    let reloader = Reloader::new(crate::support::root(), service.clone());
+    let state = clinicflow::api::AppState::new(service, reloader)
+        .with_twilio(config(&[("CLINICFLOW_LLM_BUDGET_VOICE_MS", "300")]))
+        .with_pinned_now(super::NOW.parse().expect("datetime"));
+    let tw = Twilio::new(state);
+
+    let greeting = tw.call_starts(CALL).await;
+    let (action, _) = next_urls(&greeting);
+    // Words the rules only half understand, so the turn asks the LLM.
+    let started = Instant::now();
+    let answer = tw
+        .speak(
+            CALL,
+            &action,
+            "mi vieja necesita control con el del corazon el juevs a eso de las diez y media",
+        )
+        .await;
+    let took = started.elapsed();
+    // 300 ms of budget plus the turn itself; the server would have held it for 120 s.
+    assert!(took < Duration::from_secs(5), "the webhook took {took:?}");
+    // The call goes on: the caller hears the next question inside a new Gather.
+    assert!(answer.has("Gather"), "{}", answer.xml);
+    assert!(!answer.said().is_empty(), "{}", answer.xml);
+    let session = session_id("voice", PATIENT_TEL, CLINIC_TEL);
+    let turns = tw.state.service.store.recent_turns(&session, 1).await.expect("turns");
+    assert_eq!(turns[0].nlu_source.as_deref(), Some("fallback"), "{:?}", turns[0]);
+    assert_eq!(turns[0].llm_calls.first().map(|c| c.outcome.as_str()), Some("timeout"));
+}
