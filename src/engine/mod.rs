@@ -5,9 +5,11 @@
 mod choice;
 mod context;
 pub mod session;
+mod slots;
 mod step;
 
 pub use context::now_value;
+pub use slots::target_slot;
 pub use step::{Input, Outcome, nlu_context, step};
 
 #[cfg(test)]

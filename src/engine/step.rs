@@ -329,28 +329,10 @@ impl<'a> Machine<'a> {
     /// Maps the NLU's entities to the frame's slots, validating each against its schema.
     fn assign(&mut self, flow: &Flow, nlu: &Understanding, pending: Option<&str>) -> Assigned {
         let mut a = Assigned::default();
-        let pending_kind = pending.and_then(|p| flow.slot(p)).and_then(|s| s.entity);
         let Some(frame) = self.s.stack.last_mut() else { return a };
         let mut used: Vec<String> = Vec::new();
         for e in &nlu.entities {
-            let target = if pending_kind == Some(e.kind) {
-                pending.map(str::to_string)
-            } else {
-                let same: Vec<&str> = flow
-                    .slots
-                    .iter()
-                    .filter(|s| s.entity == Some(e.kind))
-                    .map(|s| s.name.as_str())
-                    .collect();
-                match same.as_slice() {
-                    [one] => Some(one.to_string()),
-                    [] => None,
-                    many => many
-                        .iter()
-                        .find(|n| !frame.slots.contains_key(**n))
-                        .map(|n| n.to_string()),
-                }
-            };
+            let target = super::slots::target_slot(flow, e.kind, pending, |n| frame.slots.contains_key(n));
             let Some(target) = target else { continue };
             if used.contains(&target) {
                 continue;

@@ -189,22 +189,9 @@ pub fn slots_of(bot: &Bot, session: &Session, u: &Understanding) -> BTreeMap<Str
     let filled = |name: &str| frame.and_then(|f| f.slots.get(name));
     let mut out = BTreeMap::new();
     for e in &u.entities {
-        let target = if pending_kind == Some(e.kind) && pending.is_some() {
-            pending.map(str::to_string)
-        } else {
-            let same: Vec<&str> = flow
-                .slots
-                .iter()
-                .filter(|s| s.entity == Some(e.kind))
-                .map(|s| s.name.as_str())
-                .collect();
-            match same.as_slice() {
-                [one] => Some(one.to_string()),
-                [] => None,
-                many => many.iter().find(|n| filled(n).is_none()).map(|n| n.to_string()),
-            }
+        let Some(target) = crate::engine::target_slot(flow, e.kind, pending, |n| filled(n).is_some()) else {
+            continue;
         };
-        let Some(target) = target else { continue };
         if out.contains_key(&target) {
             continue;
         }
