@@ -168,6 +168,36 @@ pub fn read_conversation(file: &Path) -> Result<Conversation, String> {
     })
 }
 
+/// Books the appointments a conversation's `setup:` lists (other patients' bookings, an
+/// appointment to cancel…). Returns how many were booked.
+pub(crate) async fn apply_setup(
+    store: &Store,
+    bot: &Bot,
+    conv: &Conversation,
+    lang: crate::lang::Lang,
+    now: &jiff::Zoned,
+) -> Result<usize, String> {
+    let Some(setup) = &conv.setup else { return Ok(0) };
+    let session = Session::new("setup", "api", "setup", lang);
+    for (i, a) in setup.appointments.iter().enumerate() {
+        let ctx = ActionContext {
+            store,
+            clinic: &bot.clinic,
+            session: &session,
+            now,
+        };
+        let req = ActionRequest {
+            action: ActionName::BookAppointment,
+            args: a.clone(),
+        };
+        let res = actions::perform(&ctx, &req).await.map_err(|e| e.to_string())?;
+        if res["ok"] != Value::Bool(true) {
+            return Err(format!("setup appointment {} could not be booked: {res}", i + 1));
+        }
+    }
+    Ok(setup.appointments.len())
+}
+
 pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool) -> Result<(), String> {
     let store = Store::connect("mem://").await.map_err(|e| e.to_string())?;
     let tz = bot.clinic.tz.clone();
@@ -178,25 +208,7 @@ pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool)
         .and_then(crate::lang::Lang::parse)
         .unwrap_or(bot.clinic.language);
 
-    if let Some(setup) = &conv.setup {
-        let session = Session::new("setup", "api", "setup", lang);
-        for (i, a) in setup.appointments.iter().enumerate() {
-            let ctx = ActionContext {
-                store: &store,
-                clinic: &bot.clinic,
-                session: &session,
-                now: &now,
-            };
-            let req = ActionRequest {
-                action: ActionName::BookAppointment,
-                args: a.clone(),
-            };
-            let res = actions::perform(&ctx, &req).await.map_err(|e| e.to_string())?;
-            if res["ok"] != Value::Bool(true) {
-                return Err(format!("setup appointment {} could not be booked: {res}", i + 1));
-            }
-        }
-    }
+    apply_setup(&store, &bot, conv, lang, &now).await?;
 
     let service = Service::new(store.clone(), bot.clone());
     for (i, t) in conv.turns.iter().enumerate() {

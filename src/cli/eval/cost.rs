@@ -17,7 +17,6 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::score::slots_of;
-use crate::actions::{self, ActionContext, ActionName, ActionRequest};
 use crate::cli::runner::Conversation;
 use crate::engine::nlu_context;
 use crate::engine::session::Session;
@@ -171,24 +170,9 @@ async fn replay(
         .as_deref()
         .and_then(crate::lang::Lang::parse)
         .unwrap_or(bot.clinic.language);
-    let mut setup_booked = 0;
-    if let Some(setup) = &conv.setup {
-        let session = Session::new("setup", "api", "setup", lang);
-        for a in &setup.appointments {
-            let ctx = ActionContext {
-                store: &store,
-                clinic: &bot.clinic,
-                session: &session,
-                now: &now,
-            };
-            let req = ActionRequest {
-                action: ActionName::BookAppointment,
-                args: a.clone(),
-            };
-            actions::perform(&ctx, &req).await?;
-            setup_booked += 1;
-        }
-    }
+    let setup_booked = crate::cli::runner::apply_setup(&store, &bot, conv, lang, &now)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let mut row = ConversationCost {
         name: conv.name.clone(),
         file: file
