@@ -10,7 +10,7 @@ use super::mask::mask;
 use super::schema::{NONE, Scope};
 use crate::engine::session::Session;
 use crate::flow::bot::Bot;
-use crate::flow::templates::{Templates, Text, format_date};
+use crate::flow::templates::{Templates, Text};
 use crate::lang::Lang;
 
 /// The template in the bot's prompts/ folder, when it has one.
@@ -18,8 +18,14 @@ pub const NLU_TEMPLATE: &str = "prompts/nlu.j2";
 
 /// Longest patient message sent (characters); the rest is cut.
 const MAX_MESSAGE: usize = 600;
-/// Longest recent message or reply sent (characters).
+/// Exchanges sent (the session keeps three): the last one's reply is the question just asked;
+/// the one before says what led to it. Older ones rarely change how a message reads.
+const RECENT_SENT: usize = 2;
+/// Longest recent patient message, and question just asked, sent (characters).
 const MAX_RECENT: usize = 280;
+/// Longest earlier reply sent (characters): its start says what was asked, which is all the
+/// model needs to read the patient's answer to it.
+const MAX_EARLIER_REPLY: usize = 60;
 
 /// What one NLU call sends: the system and user messages, and the answer's JSON Schema.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,56 +84,187 @@ fn short(s: &str, max: usize) -> String {
     cut
 }
 
+/// An earlier reply cut to what it asked: up to its first question mark (or sentence), at
+/// most `MAX_EARLIER_REPLY` characters. The patient's next message answers that part.
+fn first_question(reply: &str) -> String {
+    let end = reply
+        .find('?')
+        .map(|i| i + 1)
+        .or_else(|| reply.find(['\n', '.']))
+        .unwrap_or(reply.len());
+    short(&reply[..end], MAX_EARLIER_REPLY)
+}
+
 fn intent_description(bot: &Bot, name: &str) -> String {
     if let Some(def) = bot.intents.iter().find(|d| d.name == name) {
-        return def.description.clone();
+        return brief(&def.description);
     }
     match name {
-        "affirm" => "The patient says yes, agrees or confirms.".into(),
-        "deny" => "The patient says no or does not confirm.".into(),
-        NONE => "None of the above.".into(),
+        // The names say it; the header says when to answer "none".
+        "affirm" | "deny" | NONE => String::new(),
         _ => bot
             .flow_for_intent(name)
-            .map(|f| f.description.clone())
+            .map(|f| brief(&f.description))
             .unwrap_or_default(),
     }
 }
 
+/// Words a shortened description must not end on.
+const DANGLING: [&str; 20] = [
+    "a", "an", "the", "or", "and", "to", "of", "with", "for", "in", "on", "how", "their", "they", "right", "y", "o",
+    "de", "con", "instead",
+];
+
+/// A description cut to what tells items apart: every unsure turn pays for each word. Drops
+/// "The patient", parentheses and what follows the first comma or sentence; at most 6 words.
+fn brief(text: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0u32;
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    let cut = out
+        .split([',', ';', ':'])
+        .next()
+        .unwrap_or("")
+        .split(". ")
+        .next()
+        .unwrap_or("");
+    let mut words: Vec<&str> = cut.split_whitespace().collect();
+    if words.len() >= 2 && words[0].eq_ignore_ascii_case("the") && words[1] == "patient" {
+        words.drain(..2);
+        // "wants to cancel …" reads as well as "cancel …" after an intent's name.
+        if words.len() > 2 && words[0] == "wants" && words[1] == "to" {
+            words.drain(..2);
+        }
+    }
+    words.truncate(6);
+    // A cut at six words can leave "… with a specialty or": drop the dangling words.
+    while let Some(w) = words.last() {
+        let w = w.trim_end_matches('.');
+        if w.is_empty() || DANGLING.contains(&w.to_lowercase().as_str()) {
+            words.pop();
+        } else {
+            break;
+        }
+    }
+    words.join(" ").trim_end_matches('.').trim_end().to_string()
+}
+
+/// A slot in a few words, or nothing when the name and the answer schema say it all: its
+/// name says its kind ("patient_name"), its values are listed there (specialty, coverage) or
+/// the format lines cover it (date, time).
+/// The schema's description is often a note for the admin; its first words are enough.
 fn slot_description(slot: &crate::flow::bot::Slot) -> String {
-    // The first sentence: the rest of a schema's description is often a note for the admin.
+    use crate::nlu::EntityKind;
+    let named = slot.entity.is_some_and(|k| slot.name.contains(k.as_str()));
+    if named || lists_values(slot) || matches!(slot.entity, Some(EntityKind::Date | EntityKind::Time)) {
+        return String::new();
+    }
     let d = slot
         .schema_json
         .get("description")
         .and_then(Value::as_str)
-        .unwrap_or("");
-    let d = d.split(". ").next().unwrap_or(d).trim_end_matches('.');
-    let kind = slot.entity.map(|k| k.as_str()).unwrap_or("");
-    if d.is_empty() { kind.to_string() } else { d.to_string() }
+        // "… by its canonical name in flows/clinic.yaml": the schema lists the names.
+        .map(|d| brief(d.split(" by ").next().unwrap_or(d)))
+        .unwrap_or_default();
+    if d.is_empty() {
+        slot.entity.map(|k| k.as_str().to_string()).unwrap_or_default()
+    } else {
+        d
+    }
+}
+
+const WEEKDAYS_ES: [&str; 7] = ["lun", "mar", "mié", "jue", "vie", "sáb", "dom"];
+const WEEKDAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+fn weekday(d: jiff::civil::Date, lang: Lang) -> &'static str {
+    let i = d.weekday().to_monday_zero_offset() as usize;
+    match lang {
+        Lang::Es => WEEKDAYS_ES[i],
+        Lang::En => WEEKDAYS_EN[i],
+    }
+}
+
+/// The next seven days on one line, "mar 24, mié 25, …": the month is written only where it
+/// changes ("mar 1/12") and the year only where it does ("vie 1/1/2027"), which is all the
+/// model needs to turn "el jueves" into an ISO date.
+fn next_days(today: jiff::civil::Date, lang: Lang) -> String {
+    let mut prev = today;
+    let mut out: Vec<String> = Vec::new();
+    for n in 1..=7 {
+        let Ok(d) = today.checked_add(jiff::Span::new().days(n)) else {
+            break;
+        };
+        let mut s = format!("{} {}", weekday(d, lang), d.day());
+        if d.month() != prev.month() {
+            s.push_str(&format!("/{}", d.month()));
+            if d.year() != prev.year() {
+                s.push_str(&format!("/{}", d.year()));
+            }
+        }
+        out.push(s);
+        prev = d;
+    }
+    out.join(", ")
+}
+
+/// Whether a slot's schema lists its values (an `enum` somewhere): then the answer schema
+/// already names them and the prompt need not.
+fn lists_values(slot: &crate::flow::bot::Slot) -> bool {
+    fn has_enum(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.contains_key("enum") || m.values().any(has_enum),
+            Value::Array(a) => a.iter().any(has_enum),
+            _ => false,
+        }
+    }
+    has_enum(&slot.schema_json)
 }
 
 fn context(bot: &Bot, session: &Session, scope: &Scope<'_>, now: &Zoned) -> Value {
+    use crate::nlu::EntityKind;
     let lang = session.lang;
     let c = &bot.clinic;
     let today = now.date();
-    let upcoming: Vec<Value> = (1..=7)
-        .filter_map(|d| today.checked_add(jiff::Span::new().days(d)).ok())
-        .map(|d| json!({ "iso": d.to_string(), "long": format_date(d, lang) }))
-        .collect();
+    // The calendar only matters when a date can be answered.
+    let wants_dates = scope.slots.iter().any(|s| s.entity == Some(EntityKind::Date));
+    let days = wants_dates.then(|| next_days(today, lang));
+    // Specialty and coverage names help classify even without their slot; when a slot in scope
+    // lists them, the answer schema carries them already.
+    let listed = |k: EntityKind| scope.slots.iter().any(|s| s.entity == Some(k) && lists_values(s));
+    let specialties: Vec<String> = if listed(EntityKind::Specialty) {
+        Vec::new()
+    } else {
+        c.specialties.iter().map(|s| s.name.clone()).collect()
+    };
+    let coverages: Vec<String> = if listed(EntityKind::Coverage) {
+        Vec::new()
+    } else {
+        c.coverages.iter().map(|s| s.name.clone()).collect()
+    };
     let frame = session.top();
     let flow = frame.and_then(|f| bot.flow(&f.flow));
     let asking = scope
         .pending
         .as_deref()
         .and_then(|p| scope.slot(p))
-        .map(|s| format!("{} ({})", s.name, slot_description(s)));
+        .map(|s| s.name.clone());
     // The last reply is the question just asked: shown once, as `question`.
     let n = session.recent.len();
+    let skip = n.saturating_sub(RECENT_SENT);
     let recent: Vec<Value> = session
         .recent
         .iter()
         .enumerate()
+        .skip(skip)
         .map(|(i, x)| {
-            let bot = (i + 1 < n).then(|| short(&x.bot, MAX_RECENT));
+            let bot = (i + 1 < n).then(|| first_question(&x.bot));
             json!({ "patient": short(&x.patient, MAX_RECENT), "bot": bot })
         })
         .collect();
@@ -135,17 +272,23 @@ fn context(bot: &Bot, session: &Session, scope: &Scope<'_>, now: &Zoned) -> Valu
     json!({
         "clinic": {
             "name": c.name,
-            "timezone": c.tz_name,
-            "specialties": c.specialties.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-            "coverages": c.coverages.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            "specialties": specialties,
+            "coverages": coverages,
         },
-        "today": {
-            "iso": today.to_string(),
-            "long": format_date(today, lang),
-            "time": format!("{:02}:{:02}", now.hour(), now.minute()),
-        },
-        "upcoming": upcoming,
-        "flow": flow.map(|f| json!({ "name": f.name, "description": f.description })),
+        "today": format!(
+            "{} {}/{}/{} {:02}:{:02}",
+            weekday(today, lang),
+            today.day(),
+            today.month(),
+            today.year(),
+            now.hour(),
+            now.minute()
+        ),
+        "days": days,
+        // The flow's name says it (it is the intent that starts it, in the list below).
+        "flow": flow.map(|f| f.name.clone()),
+        "dates": wants_dates,
+        "times": scope.slots.iter().any(|s| s.entity == Some(EntityKind::Time)),
         "asking": asking,
         "question": question,
         "recent": recent,
@@ -228,15 +371,16 @@ mod tests {
         }
         assert_eq!(s.recent.len(), 3, "the session keeps three exchanges");
         let p = nlu_prompt(&bot, &s, "el jueves, mi cel es 1155667788", &now());
-        assert!(p.system.contains("waiting for: date"));
+        assert!(p.system.contains("Waiting for: date"));
         assert!(p.system.contains(&bot.clinic.name));
-        assert!(p.system.contains("2026-11-23"), "today's date");
-        assert!(p.system.contains("2026-11-26"), "the coming days, to resolve weekdays");
-        assert!(p.system.contains("09:15"));
-        assert!(p.system.contains("Cardiología"));
+        assert!(p.system.contains("lun 23/11/2026 09:15"), "today's date and time");
+        assert!(p.system.contains("jue 26, "), "the coming days, to resolve weekdays");
+        assert!(p.system.contains("lun 30."), "a whole week ahead");
+        let names = p.schema["properties"]["slots"]["properties"]["specialty"].to_string();
+        assert!(names.contains("Cardiología"), "the specialties, in the answer schema");
         assert!(p.system.contains("«respuesta 5»"), "the question just asked");
-        assert!(p.system.contains("mensaje 5") && p.system.contains("mensaje 4") && p.system.contains("mensaje 3"));
-        assert!(!p.system.contains("mensaje 2"), "never more than three exchanges");
+        assert!(p.system.contains("mensaje 5") && p.system.contains("mensaje 4"));
+        assert!(!p.system.contains("mensaje 3"), "only the last two exchanges are sent");
         assert_eq!(
             p.system.matches("respuesta 5").count(),
             1,
@@ -244,6 +388,58 @@ mod tests {
         );
         assert!(!p.system.contains("12345678") && !p.user.contains("1155667788"));
         assert_eq!(p.user, "el jueves, mi cel es [TELÉFONO]");
+    }
+
+    #[test]
+    fn the_prompt_is_short_and_does_not_repeat_the_schema() {
+        let bot = demo();
+        let mut s = booking(Wait::Slot("date".into()));
+        s.remember(
+            "quiero un turno con cardiología".into(),
+            "¿Qué día le queda bien? Puede decirme «el jueves».".into(),
+        );
+        let p = nlu_prompt(&bot, &s, "el juevs", &now());
+        // Every unsure turn pays for this prompt (issue 4: a quarter of a full-history bot).
+        let tokens = crate::cli::eval::cost::tokens(&p.system);
+        assert!(tokens < 330, "{tokens} tokens:\n{}", p.system);
+        assert!(!p.system.contains("flows/clinic.yaml"), "no notes meant for the admin");
+        assert!(
+            !p.system.contains("Traumatología"),
+            "the schema lists the specialties already"
+        );
+        assert!(
+            !p.system.contains("\"pattern\""),
+            "the schema goes apart, in response_format"
+        );
+        assert!(
+            p.system.contains("book_appointment: wants a new appointment\n"),
+            "one short line per intent"
+        );
+        assert!(p.system.contains("Dates from the days above; times 24h"));
+    }
+
+    #[test]
+    fn a_calendar_across_months_and_years_names_them_where_they_change() {
+        let d: jiff::civil::Date = "2026-12-28".parse().unwrap();
+        assert_eq!(
+            next_days(d, Lang::Es),
+            "mar 29, mié 30, jue 31, vie 1/1/2027, sáb 2, dom 3, lun 4"
+        );
+        let d: jiff::civil::Date = "2026-11-28".parse().unwrap();
+        assert!(next_days(d, Lang::En).starts_with("Sun 29, Mon 30, Tue 1/12, "));
+    }
+
+    #[test]
+    fn descriptions_are_cut_to_a_few_words_without_dangling_ones() {
+        assert_eq!(
+            brief("The patient wants a new appointment (turno) with a specialty or a professional."),
+            "wants a new appointment"
+        );
+        assert_eq!(
+            brief("The patient wants to talk to a person (reception) instead of the assistant."),
+            "talk to a person"
+        );
+        assert_eq!(brief("A calendar day, ISO format YYYY-MM-DD"), "A calendar day");
     }
 
     #[test]

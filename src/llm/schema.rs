@@ -104,8 +104,7 @@ impl<'a> Scope<'a> {
     pub fn answer_schema(&self) -> Value {
         let mut props = Map::new();
         for s in &self.slots {
-            let own = strict_subset(&s.schema_json);
-            props.insert(s.name.clone(), json!({ "anyOf": [own, { "type": "null" }] }));
+            props.insert(s.name.clone(), nullable(strict_subset(&s.schema_json)));
         }
         let names: Vec<&str> = self.slots.iter().map(|s| s.name.as_str()).collect();
         json!({
@@ -123,6 +122,24 @@ impl<'a> Scope<'a> {
             "additionalProperties": false,
         })
     }
+}
+
+/// A slot's schema that also takes null (the message does not say it). A plain typed value
+/// becomes `"type": [t, "null"]`, as OpenAI documents for optional fields, which is a few
+/// tokens shorter than a union; a schema listing values or with its own unions keeps
+/// `anyOf` (an enum would have to list null too).
+fn nullable(own: Value) -> Value {
+    if let Some(obj) = own.as_object()
+        && let Some(Value::String(t)) = obj.get("type")
+        && t != "object"
+        && t != "array"
+        && !["enum", "const", "anyOf"].iter().any(|k| obj.contains_key(*k))
+    {
+        let mut obj = obj.clone();
+        obj.insert("type".into(), json!([t, "null"]));
+        return Value::Object(obj);
+    }
+    json!({ "anyOf": [own, { "type": "null" }] })
 }
 
 /// Keywords strict structured outputs accept; others (`$schema`, `title`, `examples`,
@@ -199,6 +216,21 @@ mod tests {
         assert_eq!(
             strict_subset(&s),
             json!({"type": "string", "pattern": "^\\S+(\\s+\\S+)+$"})
+        );
+    }
+
+    #[test]
+    fn optional_values_take_null_in_their_shortest_form() {
+        let date = json!({"type": "string", "pattern": "^\\d{4}$"});
+        assert_eq!(
+            nullable(date),
+            json!({"type": ["string", "null"], "pattern": "^\\d{4}$"})
+        );
+        let listed = json!({"type": "string", "enum": ["OSDE"]});
+        assert_eq!(
+            nullable(listed.clone()),
+            json!({"anyOf": [listed, {"type": "null"}]}),
+            "an enum keeps the union: null is not among its values"
         );
     }
 

@@ -498,3 +498,51 @@ fn entity_text_quotes_the_original() {
         Some("26 de Noviembre")
     );
 }
+
+/// The demo bot's own intents and clinic (flows/intents.yaml, flows/clinic.yaml).
+fn demo_nlu() -> RulesNlu {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    match crate::flow::compile::compile_dir(dir) {
+        Ok(bot) => RulesNlu::new(&bot.clinic, &bot.intents),
+        Err(d) => panic!("demo bot: {d:?}"),
+    }
+}
+
+#[test]
+fn seeing_a_doctor_is_booking_not_listing_appointments() {
+    let nlu = demo_nlu();
+    let u = nlu.understand(
+        "quisiera ver al cardiólogo el jueves tipo 10 y media",
+        &NluContext::default(),
+        &now(),
+    );
+    assert_eq!(
+        u.intent.as_ref().map(|i| i.name.as_str()),
+        Some("book_appointment"),
+        "{u:?}"
+    );
+    assert_eq!(value(&u, EntityKind::Specialty), Some(json!("Cardiología")));
+    assert_eq!(
+        value(&u, EntityKind::Date),
+        Some(json!("2026-11-26")),
+        "the coming Thursday"
+    );
+    assert_eq!(value(&u, EntityKind::Time), Some(json!("10:30")));
+    // Not only the example's own wording.
+    for text in [
+        "me gustaría ver a la pediatra el lunes",
+        "quiero ver al traumatólogo mañana a las 11",
+    ] {
+        let u = nlu.understand(text, &NluContext::default(), &now());
+        let name = u.intent.as_ref().map(|i| i.name.as_str());
+        assert!(name == Some("book_appointment") || !u.sure, "{text}: {u:?}");
+        assert_ne!(name, Some("my_appointments"), "{text}: {u:?}");
+    }
+    // Seeing one's appointments is still that.
+    let u = nlu.understand("quiero ver mis turnos", &NluContext::default(), &now());
+    assert_eq!(
+        u.intent.as_ref().map(|i| i.name.as_str()),
+        Some("my_appointments"),
+        "{u:?}"
+    );
+}
