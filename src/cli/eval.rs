@@ -2,7 +2,7 @@
 //! with accuracy per intent and per slot, how many messages the rules answered alone and the
 //! LLM tokens per message; `--cost` replays the demo conversations and compares the LLM cost
 //! per booked appointment with a "whole chat every turn" bot. The file format is described at
-//! the top of each tests/nlu/*.yaml file and in docs/llm-cost.md.
+//! the top of each tests/nlu/*.yaml file and in docs/llm.md.
 
 pub mod cases;
 pub mod cost;
@@ -223,7 +223,7 @@ async fn run_cost(bot: Arc<crate::flow::bot::Bot>, args: &EvalArgs) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
-/// The cost comparison as a Markdown table and a summary (pasted into docs/llm-cost.md).
+/// The cost comparison as a Markdown table and a summary (pasted into docs/llm.md).
 /// `share`: the share of the eval set's messages the rules are not sure of, when known.
 pub fn render_cost(r: &cost::CostReport, share: Option<f64>) -> String {
     let mut s = String::new();
