@@ -6,6 +6,10 @@
 //! the signed action URL, so a retried request has the same message id (CallSid:n) and is
 //! answered from the stored reply instead of running again. Silence is counted in the URL
 //! too: the first one asks again, the second says goodbye and hangs up.
+//!
+//! When a flow ends (a booking made, a question answered) the caller is asked whether there
+//! is anything else instead of being hung up on: a caller who asked the opening hours may
+//! want a turn next. "No", "gracias", "chau" or silence after that question end the call.
 
 use poem::web::Data;
 use poem::{Request, Response, handler};
@@ -18,6 +22,13 @@ use crate::api::AppState;
 use crate::flow::clinic::VoiceSettings;
 use crate::lang::Lang;
 use crate::service::{CallEnd, MAX_TEXT, TurnRequest, TurnResponse};
+
+/// The `silence` value of the Redirect after "anything else?": silence there ends the call
+/// with thanks, not with "I can't hear you".
+const AFTER_OFFER: u8 = 3;
+
+/// Intents that, once a flow has ended or after "anything else?", mean the caller is done.
+const CLOSING: [&str; 4] = ["goodbye", "thanks", "deny", "stop"];
 
 /// Call statuses after which the call is over.
 const FINAL: [&str; 5] = ["completed", "busy", "no-answer", "failed", "canceled"];
@@ -47,6 +58,8 @@ struct Lines {
     goodbye: &'static str,
     transfer: &'static str,
     call_back: &'static str,
+    anything_else: &'static str,
+    farewell: &'static str,
 }
 
 fn lines(lang: Lang) -> Lines {
@@ -56,12 +69,16 @@ fn lines(lang: Lang) -> Lines {
             goodbye: "No lo escucho. Lo esperamos cuando quiera volver a llamar. ¡Hasta luego!",
             transfer: "Le comunico con una persona del equipo de la clínica.",
             call_back: "Una persona del equipo de la clínica lo va a llamar a este número a la brevedad. Gracias por llamar.",
+            anything_else: "¿Puedo ayudarlo en algo más?",
+            farewell: "Gracias por llamar. ¡Hasta luego!",
         },
         Lang::En => Lines {
             silence: "Sorry, I didn't hear you.",
             goodbye: "I can't hear you. Call us again anytime. Goodbye!",
             transfer: "I'm putting you through to a member of our staff.",
             call_back: "A member of our staff will call you back at this number shortly. Thank you for calling.",
+            anything_else: "Is there anything else I can help you with?",
+            farewell: "Thank you for calling. Goodbye!",
         },
     }
 }
@@ -100,17 +117,28 @@ impl Speaker {
 
     /// Speak, listen for answer `n`, and follow up on silence.
     fn ask(&self, prompt: Vec<Verb>, n: u64, silence: u8) -> Response {
+        self.listen(prompt, self.gather_url(n, None), self.gather_url(n, Some(silence)))
+    }
+
+    /// "Anything else?": the answer's URL says so (`offered=1`), and silence ends the call.
+    fn offer_more(&self, mut prompt: Vec<Verb>, n: u64) -> Response {
+        prompt.push(self.say(lines(self.lang).anything_else));
+        let action = format!("{}&offered=1", self.gather_url(n, None));
+        self.listen(prompt, action, self.gather_url(n, Some(AFTER_OFFER)))
+    }
+
+    fn listen(&self, prompt: Vec<Verb>, action: String, redirect: String) -> Response {
         let v = self.settings.lang(self.lang);
         let hints = (!self.settings.hints.is_empty()).then(|| self.settings.hints.join(", "));
         twiml::response(&[
             Verb::Gather {
-                action: self.gather_url(n, None),
+                action,
                 language: v.speech_language.clone(),
                 speech_timeout: self.settings.speech_timeout.clone(),
                 hints,
                 prompt,
             },
-            Verb::Redirect(self.gather_url(n, Some(silence))),
+            Verb::Redirect(redirect),
         ])
     }
 }
@@ -153,7 +181,7 @@ pub async fn start(state: Data<&AppState>, params: Data<&Params>) -> Response {
         None => return server_error("the call's first turn stopped"),
     };
     let sp = speaker(&state, lang);
-    answer(&sp, &resp, 1)
+    answer(&sp, &resp, 1, false)
 }
 
 /// POST /twilio/voice/gather?n=N[&silence=S]: what the caller said (or their silence).
@@ -165,6 +193,7 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
     let query = req.uri().query().unwrap_or("");
     let n: u64 = query_param(query, "n").and_then(|n| n.parse().ok()).unwrap_or(1);
     let silence: u8 = query_param(query, "silence").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let offered = query_param(query, "offered").is_some_and(|o| o == "1");
     let heard = params
         .get("SpeechResult")
         .or_else(|| params.get("Digits"))
@@ -173,6 +202,9 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
     let Some(text) = heard else {
         let sp = speaker(&state, lang_of(&state, &call.session_id).await);
         let l = lines(sp.lang);
+        if silence >= AFTER_OFFER {
+            return twiml::response(&[sp.say(l.farewell), Verb::Hangup]);
+        }
         if silence >= 2 {
             return twiml::response(&[sp.say(l.goodbye), Verb::Hangup]);
         }
@@ -207,11 +239,12 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
         None => return server_error("the turn stopped"),
     };
     let sp = speaker(&state, lang_of(&state, &call.session_id).await);
-    answer(&sp, &resp, n + 1)
+    answer(&sp, &resp, n + 1, offered)
 }
 
 /// The TwiML after a turn: hand over, hang up, or ask the next question (answer `next`).
-fn answer(sp: &Speaker, resp: &TurnResponse, next: u64) -> Response {
+/// `offered`: this answered "anything else?".
+fn answer(sp: &Speaker, resp: &TurnResponse, next: u64, offered: bool) -> Response {
     let l = lines(sp.lang);
     if resp.waiting_for_staff {
         // The chat handoff text ("they will reply here") does not fit a call.
@@ -220,10 +253,22 @@ fn answer(sp: &Speaker, resp: &TurnResponse, next: u64) -> Response {
             None => twiml::response(&[sp.say(l.call_back), Verb::Hangup]),
         };
     }
-    if resp.ended {
-        let mut verbs = sp.says(&resp.replies);
+    let closing = resp.intent.as_deref().is_some_and(|i| CLOSING.contains(&i));
+    if closing && (resp.ended || offered) {
+        // "No, gracias" to "anything else?" would get the bot's "I did not understand":
+        // the caller is done, so only a goodbye the flows wrote is kept.
+        let mut verbs = match resp.intent.as_deref() {
+            Some("goodbye" | "thanks") => sp.says(&resp.replies),
+            _ => Vec::new(),
+        };
+        if verbs.is_empty() {
+            verbs.push(sp.say(l.farewell));
+        }
         verbs.push(Verb::Hangup);
         return twiml::response(&verbs);
+    }
+    if resp.ended {
+        return sp.offer_more(sp.says(&resp.replies), next);
     }
     sp.ask(sp.says(&resp.replies), next, 1)
 }

@@ -94,7 +94,11 @@ async fn a_whole_booking_by_phone() {
     assert!(said.contains("Su turno quedó reservado"), "{said}");
     // The confirmation was read without chat markup.
     assert!(!said.contains("- ") && !said.contains('*'), "{said}");
-    assert_eq!(last.verbs().last().map(String::as_str), Some("Hangup"), "{}", last.xml);
+    // The booking is done; the caller is asked whether there is anything else, not hung up on.
+    assert!(said.contains("algo más"), "{said}");
+    let bye = tw.speak(CALL, &next_urls(&last).0, "no, gracias").await;
+    assert!(!bye.has("Gather"), "{}", bye.xml);
+    assert_eq!(bye.verbs().last().map(String::as_str), Some("Hangup"), "{}", bye.xml);
     assert_eq!(
         tw.state
             .service
@@ -121,7 +125,8 @@ async fn a_whole_booking_by_phone() {
         text.contains("completed") && text.contains("95 s") && text.contains("booked"),
         "{text}"
     );
-    assert!(text.contains(&format!("{} turnos", BOOKING.len() - 1)), "{text}");
+    // The booking's answers and the "no, gracias".
+    assert!(text.contains(&format!("{} turnos", BOOKING.len())), "{text}");
     assert!(!text.contains("5491155550000") && !text.contains("López"), "{text}");
     let s = store.load_session(&sid).await.expect("load").expect("session");
     assert_eq!(s.position(), "idle");
@@ -358,4 +363,27 @@ async fn a_hanging_llm_does_not_hold_a_call_past_its_budget() {
     let turns = tw.state.service.store.recent_turns(&session, 1).await.expect("turns");
     assert_eq!(turns[0].nlu_source.as_deref(), Some("fallback"), "{:?}", turns[0]);
     assert_eq!(turns[0].llm_calls.first().map(|c| c.outcome.as_str()), Some("timeout"));
+}
+
+/// A caller who only asked something (the opening hours) may want more: the flow ending does
+/// not hang up; silence after "anything else?" ends the call with thanks.
+#[tokio::test]
+async fn after_an_answer_the_caller_is_asked_for_anything_else() {
+    let tw = Twilio::new(demo_twilio().await);
+    let greeting = tw.call_starts(CALL).await;
+    let (action, _) = next_urls(&greeting);
+    let hours = tw.speak(CALL, &action, "a qué hora abren").await;
+    let said = hours.said();
+    assert!(said.contains("08:00") || said.contains("8"), "{said}");
+    assert!(said.contains("algo más"), "{said}");
+    let (action, redirect) = next_urls(&hours);
+    assert!(action.ends_with("&offered=1"), "{action}");
+    // Silence after the offer: thanks and goodbye, not "I can't hear you".
+    let quiet = tw.silence(CALL, &redirect).await;
+    assert_eq!(quiet.verbs(), ["Say", "Hangup"], "{}", quiet.xml);
+    assert!(quiet.said().contains("Gracias por llamar"), "{}", quiet.xml);
+    // Asking for more instead goes on with the conversation.
+    let more = tw.speak(CALL, &action, "sí, quiero un turno con cardiología").await;
+    assert!(more.has("Gather"), "{}", more.xml);
+    assert!(more.said().contains("día"), "{}", more.xml);
 }
