@@ -271,6 +271,33 @@ pub fn find_documents(n: &Normalized, claimed: &[Span], asking: bool) -> Vec<Fou
 }
 
 const NAME_LEAD_INS: &[&[&str]] = &[
+    // Booking for someone else: "es para mi hijo Tomás Ruiz" names the patient.
+    &["es", "para", "mi", "hijo"],
+    &["es", "para", "mi", "hija"],
+    &["es", "para", "mi", "mama"],
+    &["es", "para", "mi", "papa"],
+    &["es", "para", "mi", "esposa"],
+    &["es", "para", "mi", "esposo"],
+    &["para", "mi", "hijo"],
+    &["para", "mi", "hija"],
+    &["para", "mi", "mama"],
+    &["para", "mi", "papa"],
+    &["para", "mi", "madre"],
+    &["para", "mi", "padre"],
+    &["para", "mi", "esposa"],
+    &["para", "mi", "esposo"],
+    &["para", "mi", "marido"],
+    &["para", "mi", "mujer"],
+    &["el", "paciente", "es"],
+    &["la", "paciente", "es"],
+    &["it", "s", "for", "my", "son"],
+    &["it", "s", "for", "my", "daughter"],
+    &["for", "my", "son"],
+    &["for", "my", "daughter"],
+    &["for", "my", "wife"],
+    &["for", "my", "husband"],
+    &["for", "my", "mother"],
+    &["for", "my", "father"],
     &["mi", "nombre", "completo", "es"],
     &["mi", "nombre", "es"],
     &["el", "nombre", "es"],
@@ -323,13 +350,23 @@ const NOT_NAME_WORDS: &[&str] = &[
     "gracias",
     "thanks",
     "porque",
+    // Questions back ("¿para qué necesitan mi nombre?") are not names.
+    "q",
+    "xq",
+    "pq",
+    "para",
+    "por",
+    "necesitan",
+    "why",
+    "for",
 ];
 const LOWER_PARTICLES: &[&str] = &["de", "del", "la", "las", "los", "y", "da", "di", "van", "von", "der"];
 
 /// A person's name from a message that answers "¿Me dice su nombre?", title-cased, or None
 /// when the message clearly is something else.
 pub fn extract_name(original: &str) -> Option<String> {
-    if original.chars().any(|c| c.is_ascii_digit()) {
+    // A question is never a name, whatever its words.
+    if original.chars().any(|c| c.is_ascii_digit() || c == '?' || c == '¿') {
         return None;
     }
     let words: Vec<&str> = original.split_whitespace().collect();
@@ -524,6 +561,16 @@ mod tests {
         assert_eq!(extract_name("hola"), None);
         assert_eq!(extract_name("a b c d e f g"), None);
         assert_eq!(extract_name("ana@mail.com"), None);
+        assert_eq!(extract_name("para q necesitan mi nombre?"), None);
+        assert_eq!(extract_name("y para que lo necesitan"), None);
+        assert_eq!(
+            extract_name("es para mi hijo Tomas Ruiz").as_deref(),
+            Some("Tomas Ruiz")
+        );
+        assert_eq!(
+            extract_name("for my daughter Emma Stone").as_deref(),
+            Some("Emma Stone")
+        );
         assert_eq!(extract_name(""), None);
     }
 
