@@ -4,14 +4,12 @@
 //! panics or errors on a bad value; callers turn `None` / `Arg::Invalid` into an
 //! `{ ok: false, reason }` result the flow can branch on.
 
-use jiff::civil::{Date, Time};
-use serde_json::{Map, Value, json};
-use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
-
 use crate::flow::clinic::{Clinic, Professional, Specialty, parse_hhmm};
+pub(crate) use crate::nlu::normalize::fold;
 use crate::store::Appointment;
 use crate::store::time::{fmt_date, fmt_hhmm};
+use jiff::civil::{Date, Time};
+use serde_json::{Map, Value, json};
 
 pub(crate) type Args = Map<String, Value>;
 
@@ -67,12 +65,6 @@ pub(crate) fn time(args: &Args, key: &str) -> Arg<Time> {
             None => Arg::Invalid,
         },
     }
-}
-
-/// Lower case without accents or repeated spaces: "  Cardiología " and "CARDIOLOGIA" match.
-pub(crate) fn fold(s: &str) -> String {
-    let plain: String = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
-    plain.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The clinic's specialty called `name` (or one of its synonyms, or its English name).

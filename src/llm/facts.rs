@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use unicode_normalization::UnicodeNormalization;
 
 use crate::flow::clinic::Clinic;
+// Facts are compared lower case, without accents and with single spaces.
+use crate::nlu::normalize::fold as normalize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
@@ -68,16 +69,6 @@ const CALENDAR: [&str; 38] = [
 
 /// Abbreviations that belong to the name after them ("Dra. Laura Gómez", "Av. Rivadavia").
 const TITLES: [&str; 8] = ["dr.", "dra.", "sr.", "sra.", "lic.", "av.", "avda.", "gral."];
-
-/// Lower case, no accents, single spaces.
-pub fn normalize(s: &str) -> String {
-    let stripped: String = s
-        .nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .collect::<String>()
-        .to_lowercase();
-    stripped.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 fn digit_runs(s: &str) -> HashSet<String> {
     let Some(re) = DIGITS.as_ref() else {

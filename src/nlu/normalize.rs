@@ -2,6 +2,7 @@
 //! characters blanked, with a byte map back to the original so entities can quote what the
 //! patient actually wrote.
 
+use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
 /// Only this many chars of a message are looked at: patients write short messages, and a
@@ -108,6 +109,14 @@ impl Normalized {
     pub fn before(&self, at: usize) -> &str {
         self.text.get(..at).unwrap_or("")
     }
+}
+
+/// Lower case without accents or repeated spaces, punctuation kept: "  Cardiología " and
+/// "CARDIOLOGIA" match, "Dra. Gómez" stays "dra. gomez". For comparing names and facts; the
+/// NLU's own tokens come from `Normalized`.
+pub fn fold(s: &str) -> String {
+    let plain: String = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
+    plain.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Normalizes a phrase from configuration (examples, synonyms) into space-joined tokens.
