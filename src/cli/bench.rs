@@ -14,7 +14,8 @@ use crate::nlu::Understand;
 use crate::service::{Service, TurnRequest};
 use crate::store::Store;
 
-const SCRIPT: [&str; 8] = [
+/// A whole Cardiología booking in Spanish, from "hola" to "sí" (the integration tests use it too).
+pub const SCRIPT: [&str; 8] = [
     "hola",
     "quiero un turno con cardiología",
     "el jueves 26",

@@ -1,6 +1,6 @@
 //! The command line: serve · chat · check · test · graph · bench · eval.
 
-mod bench;
+pub mod bench;
 mod bench_http;
 mod chat;
 pub mod eval;

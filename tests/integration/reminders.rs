@@ -13,13 +13,7 @@ use clinicflow::reminders::{self, LEASE, MAX_ATTEMPTS};
 use clinicflow::service::Service;
 use clinicflow::store::{NewAppointment, NewReminder, ReminderStatus, Slot, Store};
 
-use crate::support::{BOOKING, demo, say_as};
-
-/// Clinic-local "YYYY-MM-DDTHH:MM" → instant.
-fn local(s: &str) -> Timestamp {
-    let dt: jiff::civil::DateTime = s.parse().expect("datetime");
-    dt.to_zoned(demo().clinic.tz.clone()).expect("zoned").timestamp()
-}
+use crate::support::{BOOKING, demo, local, reminder_statuses, say_as};
 
 fn plus(t: Timestamp, secs: i64) -> Timestamp {
     t.checked_add(SignedDuration::from_secs(secs)).expect("time")
@@ -136,16 +130,6 @@ async fn booked_with_reminder(store: &Store, session: &str, when: &str, kind: &s
     (appointment.id, reminder.id)
 }
 
-async fn status_of(store: &Store, appointment: &str) -> Vec<(String, ReminderStatus)> {
-    store
-        .reminders_of(appointment)
-        .await
-        .expect("reminders")
-        .into_iter()
-        .map(|r| (r.kind, r.status))
-        .collect()
-}
-
 async fn say(service: &Service, session: &str, text: &str) {
     say_as(
         service,
@@ -234,7 +218,7 @@ async fn a_booked_appointment_is_reminded_once_per_reminder_and_logged() {
     assert!(text.contains("hoy a las 10:00"), "{text}");
     let appointment = &pending[0].appointment;
     assert_eq!(
-        status_of(&store, appointment).await,
+        reminder_statuses(&store, appointment).await,
         [
             ("24h".to_string(), ReminderStatus::Sent),
             ("2h".to_string(), ReminderStatus::Sent)
@@ -435,15 +419,15 @@ async fn reminders_due_while_the_server_was_down_are_sent_after_a_restart() {
     sessions.sort();
     assert_eq!(sessions, ["r1", "r3"]);
     assert_eq!(
-        status_of(&store, &later.0).await,
+        reminder_statuses(&store, &later.0).await,
         [("24h".to_string(), ReminderStatus::Sent)]
     );
     assert_eq!(
-        status_of(&store, &passed.0).await,
+        reminder_statuses(&store, &passed.0).await,
         [("24h".to_string(), ReminderStatus::Cancelled)]
     );
     assert_eq!(
-        status_of(&store, &both.0).await,
+        reminder_statuses(&store, &both.0).await,
         [
             ("24h".to_string(), ReminderStatus::Cancelled),
             ("2h".to_string(), ReminderStatus::Sent)
@@ -501,13 +485,16 @@ async fn a_cancelled_appointments_reminder_is_not_sent() {
         sender.delivered().into_iter().map(|m| m.session).collect::<Vec<_>>(),
         ["c3"]
     );
-    assert_eq!(status_of(&store, &cancelled).await[0].1, ReminderStatus::Cancelled);
+    assert_eq!(
+        reminder_statuses(&store, &cancelled).await[0].1,
+        ReminderStatus::Cancelled
+    );
     let skipped = &store.reminders_of(&edited).await.expect("reminders")[0];
     assert_eq!(
         (skipped.status, skipped.last_error.as_deref()),
         (ReminderStatus::Cancelled, Some("appointment cancelled"))
     );
-    assert_eq!(status_of(&store, &kept).await[0].1, ReminderStatus::Sent);
+    assert_eq!(reminder_statuses(&store, &kept).await[0].1, ReminderStatus::Sent);
     for s in ["c1", "c2"] {
         assert!(store.recent_turns(s, 10).await.expect("turns").is_empty());
     }
@@ -601,5 +588,5 @@ async fn the_spawned_scheduler_delivers_and_stops_on_shutdown() {
             .expect("no panic");
     }
     assert_eq!(sender.count(), 1);
-    assert_eq!(status_of(&store, &appointment).await[0].1, ReminderStatus::Sent);
+    assert_eq!(reminder_statuses(&store, &appointment).await[0].1, ReminderStatus::Sent);
 }

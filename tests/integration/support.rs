@@ -56,6 +56,25 @@ pub fn at(s: &str) -> jiff::Zoned {
     dt.to_zoned(demo().clinic.tz.clone()).expect("zoned")
 }
 
+/// Clinic-local "YYYY-MM-DDTHH:MM" → instant.
+pub fn local(s: &str) -> jiff::Timestamp {
+    at(s).timestamp()
+}
+
+/// An appointment's reminders as (kind, status), in the store's order.
+pub async fn reminder_statuses(
+    store: &clinicflow::store::Store,
+    appointment: &str,
+) -> Vec<(String, clinicflow::store::ReminderStatus)> {
+    store
+        .reminders_of(appointment)
+        .await
+        .expect("reminders")
+        .into_iter()
+        .map(|r| (r.kind, r.status))
+        .collect()
+}
+
 /// One patient message on `channel` from `user`, at the clinic-local time `now`.
 pub async fn say_as(
     service: &clinicflow::service::Service,
@@ -88,16 +107,7 @@ pub async fn say(
 }
 
 /// A whole Cardiología booking in Spanish, from "hola" to "sí".
-pub const BOOKING: [&str; 8] = [
-    "hola",
-    "quiero un turno con cardiología",
-    "el jueves 26",
-    "a las 10",
-    "María López",
-    "30.123.456",
-    "OSDE",
-    "sí",
-];
+pub const BOOKING: [&str; 8] = clinicflow::cli::bench::SCRIPT;
 
 /// Waits (bounded, no sleeps) for the reloader to finish another reload.
 pub async fn next_reload(rx: &mut tokio::sync::watch::Receiver<u64>) {

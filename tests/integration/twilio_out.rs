@@ -19,7 +19,7 @@ use clinicflow::reminders;
 use clinicflow::service::{Service, TurnResponse};
 use clinicflow::store::{AppointmentStatus, ReminderStatus, Store};
 
-use crate::support::{BOOKING, at, demo, demo_copy, say_as};
+use crate::support::{BOOKING, demo, demo_copy, local, reminder_statuses, say_as};
 
 const SID: &str = "ACtest0000000000000000000000000000";
 const TOKEN: &str = "test-token";
@@ -145,22 +145,8 @@ impl Patient {
     }
 }
 
-fn local(s: &str) -> Timestamp {
-    at(s).timestamp()
-}
-
 /// The "24h" reminder is due on Wednesday 25 at 10:00.
 const DUE: &str = "2026-11-25T10:00";
-
-async fn reminder_status(store: &Store, appointment: &str) -> Vec<(String, ReminderStatus)> {
-    store
-        .reminders_of(appointment)
-        .await
-        .expect("reminders")
-        .into_iter()
-        .map(|r| (r.kind, r.status))
-        .collect()
-}
 
 #[tokio::test]
 async fn a_due_whatsapp_reminder_is_sent_once_with_the_template() {
@@ -215,7 +201,7 @@ async fn a_due_whatsapp_reminder_is_sent_once_with_the_template() {
         ("SMreminder1", Some("reminder"), "queued")
     );
     assert_eq!(
-        reminder_status(&store, &id).await,
+        reminder_statuses(&store, &id).await,
         [
             ("24h".to_string(), ReminderStatus::Sent),
             ("2h".to_string(), ReminderStatus::Pending)
@@ -377,7 +363,7 @@ async fn a_refusal_is_not_retried_and_an_outage_is() {
         1
     );
     assert_eq!(
-        reminder_status(&store, &id).await[0],
+        reminder_statuses(&store, &id).await[0],
         ("24h".to_string(), ReminderStatus::Sent)
     );
 }
@@ -405,7 +391,7 @@ async fn answering_2_cancels_that_appointment_and_its_other_reminders() {
     let a = service.store.get_appointment(&id).await.expect("get").expect("there");
     assert_eq!(a.status, AppointmentStatus::Cancelled);
     assert_eq!(
-        reminder_status(&service.store, &id).await,
+        reminder_statuses(&service.store, &id).await,
         [
             ("24h".to_string(), ReminderStatus::Sent),
             ("2h".to_string(), ReminderStatus::Cancelled)
@@ -426,7 +412,10 @@ async fn answering_1_or_yes_confirms_it() {
         assert_eq!(a.status, AppointmentStatus::Booked);
         assert!(a.confirmed_at.is_some(), "{answer}");
         // Its reminders stay.
-        assert_eq!(reminder_status(&service.store, &id).await[1].1, ReminderStatus::Pending);
+        assert_eq!(
+            reminder_statuses(&service.store, &id).await[1].1,
+            ReminderStatus::Pending
+        );
     }
 }
 
