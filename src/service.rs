@@ -85,7 +85,13 @@ pub struct Service {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The LLM, when one is configured: asked only when the rules are not sure.
     llm: Option<Arc<crate::llm::Llm>>,
+    /// Replies that failed to render since the bot was last swapped (newest last, bounded),
+    /// for the reload report: what `check` could not catch.
+    render_errors: Mutex<Vec<String>>,
 }
+
+/// How many run-time render errors the reload report keeps.
+const RENDER_ERRORS_KEPT: usize = 20;
 
 impl Service {
     pub fn new(store: Store, bot: Arc<Bot>) -> Self {
@@ -94,6 +100,7 @@ impl Service {
             bot: ArcSwap::new(bot),
             locks: Mutex::new(HashMap::new()),
             llm: None,
+            render_errors: Mutex::new(Vec::new()),
         }
     }
 
@@ -119,6 +126,27 @@ impl Service {
     /// Puts a newly compiled bot in force; turns already running finish on the old one.
     pub fn swap_bot(&self, bot: Arc<Bot>) {
         self.bot.store(bot);
+        self.render_errors.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Templates that failed at run time since the last reload, oldest first.
+    pub fn render_errors(&self) -> Vec<String> {
+        self.render_errors.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record_render_errors(&self, out: &mut Outcome) {
+        if out.render_errors.is_empty() {
+            return;
+        }
+        metrics::counter!("clinicflow_render_errors_total").increment(out.render_errors.len() as u64);
+        let mut kept = self.render_errors.lock().unwrap_or_else(|p| p.into_inner());
+        for e in out.render_errors.drain(..) {
+            if !kept.contains(&e) {
+                kept.push(e);
+            }
+        }
+        let excess = kept.len().saturating_sub(RENDER_ERRORS_KEPT);
+        kept.drain(..excess);
     }
 
     /// The current time in the clinic's time zone.
@@ -202,6 +230,7 @@ impl Service {
             &now,
         );
 
+        self.record_render_errors(&mut out);
         let mut replies = std::mem::take(&mut out.replies);
         let mut diagnostics = std::mem::take(&mut out.diagnostics);
         let intent = out.intent.clone();
@@ -217,6 +246,7 @@ impl Service {
             let result = self.perform(&bot, &session, &now, &pending).await;
             effects_log.push(json!({ "action": pending.action.as_str(), "result": result }));
             out = step(&bot, &session, Input::ActionResult(result), &now);
+            self.record_render_errors(&mut out);
             replies.append(&mut out.replies);
             diagnostics.append(&mut out.diagnostics);
             ended = out.ended;

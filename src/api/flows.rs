@@ -87,6 +87,9 @@ struct Reload {
     diagnostics: Vec<Diagnostic>,
     /// Counts reloads since start, good or bad.
     generation: u64,
+    /// Replies that failed to render at run time since these flows went in force (the
+    /// patient got the fallback reply instead), for the console to list.
+    render_errors: Vec<String>,
 }
 
 impl From<ReloadReport> for Reload {
@@ -99,6 +102,7 @@ impl From<ReloadReport> for Reload {
             duration_ms: r.duration_ms,
             diagnostics: r.diagnostics.into_iter().map(Diagnostic::from).collect(),
             generation: r.generation,
+            render_errors: r.render_errors,
         }
     }
 }
@@ -126,7 +130,7 @@ impl Api {
         let flow = bot.flow(&name).ok_or_else(|| ApiError::not_found("flow", &name))?;
         Ok(Json(FlowDetail {
             summary: flow.into(),
-            mermaid: crate::flow::graph::mermaid(flow),
+            mermaid: crate::flow::graph::mermaid(&bot, flow),
         }))
     }
 

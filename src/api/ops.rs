@@ -53,6 +53,13 @@ struct Health {
 #[derive(Object)]
 struct Readiness {
     ready: bool,
+    /// `ready`; `stale`: serving the last good version while the files on disk have
+    /// problems (see `message` and GET /v1/reload); `not_ready`.
+    status: String,
+    /// In plain words, for a person reading the probe.
+    message: String,
+    /// Problems in the files on disk (0 when they are in force).
+    problems: u64,
     /// The database answered a trivial query.
     database: bool,
     /// Flows in force.
@@ -85,8 +92,26 @@ impl Api {
         let query = state.service.store.client().query("RETURN 1");
         let database = matches!(tokio::time::timeout(Duration::from_secs(2), query).await, Ok(Ok(_)));
         let flows = state.service.bot().flows.len() as u64;
+        let last = state.reloader.last();
+        let problems = if last.ok { 0 } else { last.diagnostics.len() as u64 };
+        let ready = database && flows > 0;
+        let (status, message) = match (ready, problems) {
+            (false, _) if !database => ("not_ready", "the database does not answer".to_string()),
+            (false, _) => ("not_ready", "no flows are loaded".to_string()),
+            (true, 0) => ("ready", "ready; the files on disk are in force".to_string()),
+            (true, n) => (
+                "stale",
+                format!(
+                    "serving last good version; files on disk have {n} problem{}",
+                    if n == 1 { "" } else { "s" }
+                ),
+            ),
+        };
         let body = Readiness {
-            ready: database && flows > 0,
+            ready,
+            status: status.into(),
+            message,
+            problems,
             database,
             flows,
         };

@@ -98,6 +98,10 @@ pub enum Command {
 pub enum GraphFormat {
     Mermaid,
     Dot,
+    /// A self-contained SVG image (opens in any browser, offline).
+    Svg,
+    /// An HTML page with the SVG and the flow's name, offline (no script, no CDN).
+    Html,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -114,8 +118,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             match format {
-                GraphFormat::Mermaid => print!("{}", crate::flow::graph::mermaid(f)),
-                GraphFormat::Dot => print!("{}", crate::flow::graph::dot(f)),
+                GraphFormat::Mermaid => print!("{}", crate::flow::graph::mermaid(&bot, f)),
+                GraphFormat::Dot => print!("{}", crate::flow::graph::dot(&bot, f)),
+                GraphFormat::Svg => print!("{}", crate::flow::graph::svg(&bot, f)),
+                GraphFormat::Html => print!("{}", crate::flow::graph::html(&bot, f)),
             }
             Ok(ExitCode::SUCCESS)
         }

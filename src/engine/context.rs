@@ -7,6 +7,15 @@ use super::session::{Frame, Session};
 use crate::flow::bot::Bot;
 use crate::flow::clinic::WeekdayKey;
 
+/// Every top-level name templates and Rhai expressions can read: the keys of `build()`.
+/// Adding a value to the context means adding its name here (a test keeps the two equal);
+/// `check` then accepts it in templates and guards alike.
+pub const VARIABLES: &[&str] = &["slots", "result", "intent", "session", "clinic", "now"];
+
+/// The fields of `now` and `session`, which `check` knows without a conversation.
+pub const NOW_FIELDS: &[&str] = &["date", "time", "hour", "minute", "weekday", "iso"];
+pub const SESSION_FIELDS: &[&str] = &["id", "lang", "channel", "flow", "state", "turns"];
+
 pub fn now_value(now: &Zoned) -> Value {
     json!({
         "date": now.date().to_string(),
@@ -43,4 +52,34 @@ pub fn build(bot: &Bot, s: &Session, frame: Option<&Frame>, intent: &str, now: &
         "clinic": bot.clinic.value,
         "now": now_value(now),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::Lang;
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        k.sort();
+        k
+    }
+
+    fn sorted(list: &[&str]) -> Vec<String> {
+        let mut k: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn the_declared_names_are_the_context_keys() {
+        let bot = crate::flow::compile::compile_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).expect("demo");
+        let s = Session::new("s", "test", "u", Lang::Es);
+        let now: Zoned = "2026-11-23T10:00[America/Argentina/Buenos_Aires]"
+            .parse()
+            .expect("zoned");
+        assert_eq!(keys(&build(&bot, &s, None, "", &now)), sorted(VARIABLES));
+        assert_eq!(keys(&now_value(&now)), sorted(NOW_FIELDS));
+        assert_eq!(keys(&session_value(&s)), sorted(SESSION_FIELDS));
+    }
 }

@@ -3,7 +3,7 @@
 //! `step` again with their result, so every decision stays inside this module and testable.
 
 mod choice;
-mod context;
+pub mod context;
 pub mod session;
 mod slots;
 mod step;

@@ -35,6 +35,17 @@ pub struct Outcome {
     pub intent: Option<String>,
     /// A flow ended and nothing else is active.
     pub ended: bool,
+    /// Replies whose template failed to render (also in `diagnostics`); the patient got the
+    /// fallback reply instead. The service counts them and lists them for the reload report.
+    pub render_errors: Vec<String>,
+}
+
+/// The reply when even the clinic's fallback text cannot be rendered.
+fn built_in_fallback(lang: crate::lang::Lang) -> &'static str {
+    match lang {
+        crate::lang::Lang::Es => "Disculpe, tuve un problema para responderle. ¿Puede repetirlo, por favor?",
+        crate::lang::Lang::En => "Sorry, I had a problem answering you. Could you say that again, please?",
+    }
 }
 
 /// What the NLU should expect, given where the conversation is.
@@ -668,7 +679,18 @@ impl<'a> Machine<'a> {
             Ok(_) => {}
             Err(e) => {
                 self.out.diagnostics.push(e.to_string());
+                self.out.render_errors.push(e.to_string());
                 tracing::warn!("template error: {e}");
+                // Never an empty reply: the clinic's fallback, or a built-in one when the
+                // fallback itself is what failed.
+                let fallback = &self.bot.global.fallback;
+                let said = (!std::ptr::eq(text, fallback))
+                    .then(|| self.bot.templates.render(fallback, self.s.lang, &ctx).ok())
+                    .flatten()
+                    .filter(|s| !s.is_empty());
+                self.out
+                    .replies
+                    .push(said.unwrap_or_else(|| built_in_fallback(self.s.lang).to_string()));
             }
         }
     }

@@ -113,6 +113,8 @@ pub enum Arg {
 
 pub struct Transition {
     pub guard: Option<Expr>,
+    /// The admin's description of the guard (`when:`), for diagrams.
+    pub label: Option<String>,
     pub say: Option<Text>,
     pub set: Vec<(String, Expr)>,
     pub clear: Vec<String>,

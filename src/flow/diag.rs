@@ -22,6 +22,27 @@ pub struct Diagnostic {
     #[label("{label}")]
     span: SourceSpan,
     label: String,
+    /// The same help in Spanish, shown first for Spanish-speaking clinics (`localize`).
+    pub help_es: Option<String>,
+    /// Byte offsets of the tabs in the original text (the excerpt shows them as `→`).
+    tabs: Vec<usize>,
+}
+
+/// Help in the admin's words, in both languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    pub es: String,
+    pub en: String,
+}
+
+/// Tabs are invisible in an excerpt (miette prints them as spaces), yet a tab is often the
+/// mistake: show each as `→`. Returns the shown text and the tabs' original offsets.
+fn show_tabs(src: &str) -> (String, Vec<usize>) {
+    let tabs: Vec<usize> = src.match_indices('\t').map(|(i, _)| i).collect();
+    if tabs.is_empty() {
+        return (src.to_string(), tabs);
+    }
+    (src.replace('\t', "→"), tabs)
 }
 
 impl Diagnostic {
@@ -30,16 +51,33 @@ impl Diagnostic {
     pub fn new(file: &str, src: &str, pos: Pos, message: impl Into<String>) -> Self {
         let offset = pos.offset.min(src.len());
         let len = word_len(&src[offset..]);
-        Diagnostic {
+        let (shown, tabs) = show_tabs(src);
+        let mut d = Diagnostic {
             message: message.into(),
             help: None,
             file: file.to_string(),
             line: pos.line,
             col: pos.col,
-            src: NamedSource::new(file, src.to_string()),
-            span: SourceSpan::new(offset.into(), len),
+            src: NamedSource::new(file, shown),
+            span: SourceSpan::new(0.into(), 0),
             label: "here".to_string(),
-        }
+            help_es: None,
+            tabs,
+        };
+        d.span = SourceSpan::new(d.shown(offset).into(), len);
+        d
+    }
+
+    /// Where byte `offset` of the original text is in the shown one (tabs are 3-byte `→`).
+    fn shown(&self, offset: usize) -> usize {
+        offset + 2 * self.tabs.iter().filter(|&&t| t < offset).count()
+    }
+
+    /// Help in both languages; `Diagnostics::localize` picks the order.
+    pub fn with_hint(mut self, hint: Hint) -> Self {
+        self.help = Some(hint.en);
+        self.help_es = Some(hint.es);
+        self
     }
 
     /// A diagnostic about a whole file (missing file, unreadable file).
@@ -68,7 +106,7 @@ impl Diagnostic {
 
     /// Moves the underline to `len` bytes from `offset` within the same file.
     pub fn with_span(mut self, offset: usize, len: usize) -> Self {
-        self.span = SourceSpan::new(offset.into(), len.max(1));
+        self.span = SourceSpan::new(self.shown(offset).into(), len.max(1));
         self
     }
 
@@ -130,6 +168,19 @@ impl Diagnostics {
     }
     pub fn render(&self) -> String {
         self.0.iter().map(Diagnostic::render).collect::<Vec<_>>().join("\n")
+    }
+
+    /// For a Spanish-speaking clinic, help that exists in both languages is shown in
+    /// Spanish first, then English; otherwise in English only.
+    pub fn localize(&mut self, lang: crate::lang::Lang) {
+        for d in &mut self.0 {
+            if let Some(es) = d.help_es.take()
+                && lang == crate::lang::Lang::Es
+            {
+                let en = d.help.take().unwrap_or_default();
+                d.help = Some(format!("{es}\n(en) {en}"));
+            }
+        }
     }
 }
 

@@ -158,6 +158,10 @@ pub struct RawTransition {
     /// Rhai guard; the transition is taken when it is true. No `if` = always.
     #[serde(default, rename = "if")]
     pub when: Option<String>,
+    /// What the condition means, in the admin's words (`when: "hay alternativas"`): the
+    /// label of the arrow in `clinicflow graph`.
+    #[serde(default, rename = "when")]
+    pub label: Option<String>,
     #[serde(default)]
     pub say: Option<RawText>,
     #[serde(default)]

@@ -5,8 +5,9 @@
 use rhai::{AST, Dynamic, Engine, Scope};
 use serde_json::Value;
 
-/// The variables every expression can read.
-pub const VARIABLES: [&str; 6] = ["slots", "intent", "result", "session", "clinic", "now"];
+/// The variables every expression can read: the same as templates (declared beside the
+/// context that provides them).
+pub use crate::engine::context::VARIABLES;
 
 pub struct Scripts {
     engine: Engine,
@@ -75,7 +76,7 @@ impl Scripts {
     fn declared_scope() -> Scope<'static> {
         let mut scope = Scope::new();
         for v in VARIABLES {
-            scope.push(v, Dynamic::UNIT);
+            scope.push(*v, Dynamic::UNIT);
         }
         scope
     }

@@ -56,8 +56,9 @@ impl Templates {
                 minijinja::escape_formatter(out, state, value)
             }
         });
-        env.add_filter("date_long", date_long);
-        env.add_filter("time_hm", time_hm);
+        // The names are listed in CUSTOM_FILTERS for `check`'s suggestions.
+        env.add_filter(CUSTOM_FILTERS[0], date_long);
+        env.add_filter(CUSTOM_FILTERS[1], time_hm);
         Templates { env }
     }
 
@@ -75,6 +76,11 @@ impl Templates {
             })
     }
 
+    /// The source text of template `name`.
+    pub fn source(&self, name: &str) -> Option<String> {
+        self.env.get_template(name).ok().map(|t| t.source().to_string())
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.env.get_template(name).is_ok()
     }
@@ -89,6 +95,158 @@ impl Templates {
         let out = tmpl.render(MjValue::from(minijinja::value::Serde(ctx))).map_err(err)?;
         Ok(out.trim().to_string())
     }
+}
+
+/// What a template can read where it is used, for `check`.
+pub struct Scope<'a> {
+    /// Top-level names (the engine's render context).
+    pub names: &'a [&'a str],
+    /// The slots of the flow using the template; `None` for texts shared by every flow.
+    pub slots: Option<&'a [&'a str]>,
+    /// Fields of the top-level names that are known at compile time (`clinic`, `now`, …).
+    pub fields: &'a [(&'a str, Vec<String>)],
+}
+
+/// A name, filter or test that would not work at run time, at a byte offset of the template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub message: String,
+    pub help: String,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Templates {
+    /// Checks the parsed template `name` against `scope`: unknown top-level names, unknown
+    /// fields (`slots.X`, `clinic.X`), unknown filters and tests.
+    pub fn check(&self, name: &str, scope: &Scope<'_>) -> Vec<Problem> {
+        let Ok(tmpl) = self.env.get_template(name) else {
+            return Vec::new();
+        };
+        let source = tmpl.source();
+        let mut out = Vec::new();
+        let globals: Vec<&str> = self.env.globals().map(|(n, _)| n).collect();
+        let mut vars: Vec<String> = tmpl.undeclared_variables(true).into_iter().collect();
+        vars.sort();
+        for var in &vars {
+            let mut parts = var.split('.');
+            let top = parts.next().unwrap_or_default();
+            if scope.names.contains(&top) || globals.contains(&top) {
+                let Some(field) = parts.next() else { continue };
+                let known: Option<Vec<&str>> = if top == "slots" {
+                    scope.slots.map(<[&str]>::to_vec)
+                } else {
+                    scope
+                        .fields
+                        .iter()
+                        .find(|(n, _)| *n == top)
+                        .map(|(_, f)| f.iter().map(String::as_str).collect())
+                };
+                let Some(known) = known else { continue };
+                if known.contains(&field) {
+                    continue;
+                }
+                let what = if top == "slots" {
+                    format!("this flow has no slot `{field}`")
+                } else {
+                    format!("`{top}` has no field `{field}`")
+                };
+                let help = match super::diag::did_you_mean(field, known.iter().copied()) {
+                    Some(h) => format!("{h} Available: {}", known.join(", ")),
+                    None if top == "slots" => format!(
+                        "slots of this flow: {}; declare `{field}` under `slots:` or fix the name",
+                        known.join(", ")
+                    ),
+                    None => format!("`{top}` has: {}", known.join(", ")),
+                };
+                let dotted = format!("{top}.{field}");
+                let (offset, len) = find_word(source, &dotted).unwrap_or((0, 1));
+                out.push(Problem {
+                    message: format!("`{{{{ {dotted} }}}}` would print nothing: {what}"),
+                    help,
+                    offset,
+                    len,
+                });
+            } else {
+                let help = match super::diag::did_you_mean(top, scope.names.iter().copied()) {
+                    Some(h) => format!("{h} Templates can read {}", scope.names.join(", ")),
+                    None => format!(
+                        "templates can read {}; write `slots.{top}` for a slot of the flow",
+                        scope.names.join(", ")
+                    ),
+                };
+                let (offset, len) = find_word(source, top).unwrap_or((0, 1));
+                out.push(Problem {
+                    message: format!("unknown name `{top}`: it would print nothing"),
+                    help,
+                    offset,
+                    len,
+                });
+            }
+        }
+        out.extend(self.check_filters_and_tests(&tmpl));
+        out
+    }
+
+    fn check_filters_and_tests(&self, tmpl: &minijinja::Template<'_, '_>) -> Vec<Problem> {
+        use minijinja::machinery::Instruction;
+        let code = &minijinja::machinery::get_compiled_template(tmpl).instructions;
+        let mut out = Vec::new();
+        let mut idx = 0;
+        while let Some(instr) = code.get(idx) {
+            let (kind, name, probe) = match instr {
+                Instruction::ApplyFilter(name, ..) => ("filter", *name, format!("{{{{ none | {name} }}}}")),
+                Instruction::PerformTest(name, ..) => ("test", *name, format!("{{{{ none is {name} }}}}")),
+                _ => {
+                    idx += 1;
+                    continue;
+                }
+            };
+            let unknown = matches!(
+                self.env.render_str(&probe, ()).map_err(|e| e.kind()),
+                Err(minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest)
+            );
+            if unknown {
+                let offset = code
+                    .get_span(idx)
+                    .map(|s| s.start_offset as usize)
+                    .and_then(|o| tmpl.source()[o..].find(name).map(|i| o + i))
+                    .or_else(|| find_word(tmpl.source(), name).map(|(o, _)| o))
+                    .unwrap_or(0);
+                let known = if kind == "filter" { CUSTOM_FILTERS } else { &[][..] };
+                let help = match super::diag::did_you_mean(name, known.iter().copied()) {
+                    Some(h) => h,
+                    None if kind == "filter" => format!(
+                        "the clinic's filters are {}, plus minijinja's (upper, lower, title, default, join, …)",
+                        CUSTOM_FILTERS.join(", ")
+                    ),
+                    None => "minijinja's tests are defined, none, number, string, odd, even, …".to_string(),
+                };
+                out.push(Problem {
+                    message: format!("unknown {kind} `{name}`: the reply would fail when sent"),
+                    help,
+                    offset,
+                    len: name.len(),
+                });
+            }
+            idx += 1;
+        }
+        out
+    }
+}
+
+/// The filters clinicflow adds to minijinja's.
+pub const CUSTOM_FILTERS: &[&str] = &["date_long", "time_hm"];
+
+/// First occurrence of `word` not inside a longer identifier: (byte offset, length).
+fn find_word(source: &str, word: &str) -> Option<(usize, usize)> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    source.match_indices(word).map(|(i, _)| i).find_map(|i| {
+        let before = source[..i].chars().next_back();
+        let after = source[i + word.len()..].chars().next();
+        (!before.is_some_and(ident) && !after.is_some_and(|c| c.is_alphanumeric() || c == '_'))
+            .then_some((i, word.len()))
+    })
 }
 
 fn lang_of(state: &State) -> Lang {
@@ -192,6 +350,45 @@ mod tests {
                 .unwrap()
                 .contains("Thursday, November 26")
         );
+    }
+
+    #[test]
+    fn check_finds_unknown_names_fields_filters_and_tests() {
+        let mut t = Templates::new();
+        t.add(
+            "x",
+            "Hola {{ clinica.nombre }} {{ slots.fecha_estudio }} {{ slots.date | fecha_larga }}\n\
+             {% if slots.date is fechita %}{{ clinic.name | upper }}{{ clinic.nombre }}{% endif %}\
+             {% for d in clinic.days %}{{ d }}{{ loop.index }}{% endfor %}",
+        )
+        .unwrap();
+        let fields = [("clinic", vec!["name".to_string(), "days".to_string()])];
+        let scope = Scope {
+            names: &["slots", "clinic"],
+            slots: Some(&["date"]),
+            fields: &fields,
+        };
+        let src = t.env.get_template("x").unwrap().source().to_string();
+        let got: Vec<(String, &str)> = t
+            .check("x", &scope)
+            .into_iter()
+            .map(|p| (p.message, &src[p.offset..p.offset + p.len]))
+            .collect();
+        let words: Vec<&str> = got.iter().map(|(_, w)| *w).collect();
+        assert_eq!(
+            words,
+            [
+                "clinic.nombre",
+                "clinica",
+                "slots.fecha_estudio",
+                "fecha_larga",
+                "fechita"
+            ],
+            "{got:?}"
+        );
+        // Shared texts do not know the flow, so any slot is accepted there.
+        let shared = Scope { slots: None, ..scope };
+        assert_eq!(t.check("x", &shared).len(), 4);
     }
 
     #[test]

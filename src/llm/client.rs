@@ -53,7 +53,9 @@ impl LlmError {
             OpenAIError::ApiError(r) => {
                 let status = r.status_code.as_u16();
                 let message: String = r.api_error.message.chars().take(300).collect();
-                if status == 400 || status == 422 {
+                // llama.cpp-based servers (llama-cpp-python 0.3.x) refuse `json_schema` with a
+                // 500 whose message says so: recognised by the body, whatever the status.
+                if status == 400 || status == 422 || refuses_mode(&r.api_error.message) {
                     LlmError::Rejected { status, message }
                 } else {
                     LlmError::Server { status, message }
@@ -63,9 +65,7 @@ impl LlmError {
             // llama-cpp-python answer `{"detail": [...]}`) surfaces as a decoding error; when
             // it names the request's format it is a refusal of the mode.
             OpenAIError::JSONDeserialize(_, body)
-                if body.trim_start().starts_with("{\"detail\"")
-                    || body.contains("response_format")
-                    || body.contains("json_schema") =>
+                if body.trim_start().starts_with("{\"detail\"") || refuses_mode(&body) =>
             {
                 LlmError::Rejected {
                     status: 422,
@@ -77,6 +77,13 @@ impl LlmError {
             other => LlmError::Http(other.to_string()),
         }
     }
+}
+
+/// Whether an error text is a refusal of the structured-output mode rather than a failure.
+fn refuses_mode(text: &str) -> bool {
+    text.contains("response_format")
+        || text.contains("json_schema")
+        || text.contains("Input should be 'text' or 'json_object'")
 }
 
 /// One completed call: the text (or tool arguments) and its accounting.

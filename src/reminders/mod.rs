@@ -31,7 +31,7 @@
 //! Logs carry the reminder id and kind only: never the patient's address, name or the text.
 
 mod reply;
-mod text;
+pub mod text;
 
 pub use reply::{REPLY_FLOW, await_answer};
 

@@ -101,6 +101,20 @@ fn retries_back_off_and_are_bounded() {
 fn the_context_has_the_appointment_the_reminder_and_the_language() {
     let bot = demo();
     let ctx = text::context(&bot, &appointment("2026-11-26"), &reminder(), None, &now());
+    // `check` knows exactly these names and fields (text::VARIABLES and friends).
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        k.sort();
+        k
+    };
+    let sorted = |l: &[&str]| {
+        let mut k: Vec<String> = l.iter().map(|s| s.to_string()).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&ctx), sorted(text::VARIABLES));
+    assert_eq!(keys(&ctx["appointment"]), sorted(text::APPOINTMENT_FIELDS));
+    assert_eq!(keys(&ctx["reminder"]), sorted(text::REMINDER_FIELDS));
     assert_eq!(
         ctx["appointment"],
         serde_json::json!({
@@ -187,14 +201,15 @@ fn without_a_reminder_text_the_builtin_one_is_sent() {
 fn a_reminder_text_per_language_and_a_broken_one() {
     let bot = base_with(
         "  reminder:\n    es: \"Turno {{ appointment.day }} {{ appointment.time }} ({{ reminder.kind }})\"\n    \
-         en: \"{{ nope() }}\"\n",
+         en: \"{{ appointment.time | time_hm(1, 2) }}\"\n",
     );
     let r = reminder();
     assert_eq!(
         text::render(&bot, &appointment("2026-11-25"), &r, None, &now()),
         "Turno today 10:00 (24h)"
     );
-    // The English template fails at render time: the built-in text goes instead.
+    // The English template fails at render time (`check` cannot see a filter's arguments
+    // are wrong): the built-in text goes instead.
     let en = text::render(&bot, &appointment("2026-11-25"), &r, Some(&session(Lang::En)), &now());
     assert!(en.starts_with("Reminder from Clínica de Prueba"), "{en}");
 }

@@ -28,6 +28,21 @@ fn day(appointment: &Appointment, now: &Zoned) -> &'static str {
     }
 }
 
+/// The top-level names of the reminder text's context (`context()`'s keys), for `check`.
+pub const VARIABLES: &[&str] = &["appointment", "reminder", "session", "clinic", "now"];
+/// The fields of `appointment` and `reminder` there.
+pub const APPOINTMENT_FIELDS: &[&str] = &[
+    "id",
+    "specialty",
+    "professional",
+    "date",
+    "time",
+    "day",
+    "patient_name",
+    "coverage",
+];
+pub const REMINDER_FIELDS: &[&str] = &["kind", "minutes_before"];
+
 /// The template context: `appointment`, `reminder`, `session`, `clinic`, `now`.
 pub(crate) fn context(
     bot: &Bot,

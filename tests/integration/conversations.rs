@@ -133,3 +133,29 @@ async fn concurrent_messages_of_one_conversation_lose_nothing() {
     assert_eq!(s.version, 6);
     assert_eq!(store.recent_turns("same", 100).await.expect("turns").len(), 6);
 }
+
+/// Clinic data has one home: a specialty and a coverage added to flows/clinic.yaml alone
+/// (schemas/specialty.json and coverage.json untouched) are offered, understood and booked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_specialty_added_to_clinic_yaml_alone_is_bookable() {
+    let dir = crate::support::demo_copy();
+    let clinic = dir.path().join("flows/clinic.yaml");
+    let src = std::fs::read_to_string(&clinic).expect("read");
+    let src = src
+        .replacen(
+            "  specialties:\n",
+            "  specialties:\n    - name: Neurología\n      synonyms: [neurólogo, neuróloga]\n      professionals:\n        \
+             - name: Dr. Pablo Ibáñez\n          schedule: { thu: \"08:00-12:00\" }\n\n",
+            1,
+        )
+        .replacen("  coverages:\n", "  coverages:\n    - name: Sancor Salud\n", 1);
+    std::fs::write(&clinic, src).expect("write");
+    let bot = match clinicflow::flow::compile::compile_dir(dir.path()) {
+        Ok(b) => std::sync::Arc::new(b),
+        Err(d) => panic!("{}", d.render()),
+    };
+    let script = root().join("tests/fixtures/new_specialty/conversation.yaml");
+    if let Err(e) = runner::run_file(bot, &script, false).await {
+        panic!("{e}");
+    }
+}

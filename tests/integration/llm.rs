@@ -321,11 +321,16 @@ async fn a_hanging_server_falls_back_at_the_budget() {
 }
 
 async fn downgrades_once(refusal: ResponseTemplate) {
+    downgrades_after(refusal, 1..=1).await;
+}
+
+/// `tries`: async-openai itself retries a 5xx (up to 3 times) before the refusal reaches us.
+async fn downgrades_after(refusal: ResponseTemplate, tries: std::ops::RangeInclusive<u64>) {
     let server = MockServer::start().await;
     chat()
         .and(|r: &Request| is_mode(r, "json_schema"))
         .respond_with(refusal)
-        .expect(1)
+        .expect(tries)
         .mount(&server)
         .await;
     chat()
@@ -368,6 +373,27 @@ async fn a_llama_cpp_422_downgrades_too() {
         "detail": [{"type": "literal_error", "loc": ["body", "response_format", "type"],
                     "msg": "Input should be 'text' or 'json_object'", "input": "json_schema"}]
     })))
+    .await;
+}
+
+#[tokio::test]
+async fn a_llama_cpp_500_saying_text_or_json_object_downgrades_too() {
+    // llama-cpp-python 0.3.x answers `json_schema` with a 500 and this exact body.
+    downgrades_after(
+        ResponseTemplate::new(500).set_body_json(json!({
+            "error": {"message": "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), \
+                                  'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', \
+                                  'ctx': {'expected': \"'text' or 'json_object'\"}}]",
+                      "type": "internal_server_error", "param": null, "code": null}
+        })),
+        1..=4,
+    )
+    .await;
+    // The same words in a body that is not OpenAI's error object.
+    downgrades_after(
+        ResponseTemplate::new(500).set_body_string("Internal Server Error: Input should be 'text' or 'json_object'"),
+        1..=4,
+    )
     .await;
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clinicflow::flow::compile::compile_dir;
-use clinicflow::reload::Reloader;
+use clinicflow::reload::{DEBOUNCE, Reloader};
 use clinicflow::service::{Service, TurnRequest};
 use clinicflow::store::Store;
 
@@ -69,6 +69,64 @@ async fn edits_go_live_and_broken_edits_keep_the_last_good_bot() {
     );
     let r = say(&service, "c", "a las 10", NOW).await;
     assert_eq!(r.state, "book_appointment.patient", "{r:?}");
+}
+
+/// Waits a bounded time for a reload that must NOT happen; true when none came.
+async fn stays_quiet(rx: &mut tokio::sync::watch::Receiver<u64>) -> bool {
+    tokio::time::timeout(DEBOUNCE * 5, rx.changed()).await.is_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_edit_reloads_once_and_an_idle_server_never() {
+    let dir = demo_copy();
+    let bot = compile_dir(dir.path()).expect("demo compiles");
+    let service = Arc::new(Service::new(
+        Store::connect("mem://").await.expect("store"),
+        Arc::new(bot),
+    ));
+    let reloader = Reloader::new(dir.path(), service.clone());
+    let mut rx = reloader.subscribe();
+    let _guard = reloader.watch().expect("watch");
+    assert!(stays_quiet(&mut rx).await, "an idle server reloaded");
+
+    // Saving a file unchanged (an editor's save, a `touch`) is not an edit.
+    let greeting = dir.path().join("prompts/es/greeting.j2");
+    let before = std::fs::read_to_string(&greeting).expect("read");
+    std::fs::write(&greeting, &before).expect("write");
+    std::fs::File::options()
+        .append(true)
+        .open(&greeting)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+        .expect("touch");
+    assert!(stays_quiet(&mut rx).await, "unchanged content reloaded");
+
+    // One edit: exactly one reload, and the reload's own reads do not cause another.
+    std::fs::write(&greeting, "¡Hola! {{ clinic.name }} (versión nueva).\n").expect("write");
+    next_reload(&mut rx).await;
+    assert_eq!(*rx.borrow_and_update(), 1);
+    assert!(reloader.last().ok);
+    assert!(stays_quiet(&mut rx).await, "a second reload after one edit");
+
+    // A broken edit: one failed reload, then quiet; the good bot keeps serving.
+    let flow = dir.path().join("flows/faq_hours.yaml");
+    let src = std::fs::read_to_string(&flow).expect("read");
+    std::fs::write(
+        &flow,
+        src.replacen("flow: faq_hours", "flow: faq_hours\n  broken: [", 1),
+    )
+    .expect("write");
+    next_reload(&mut rx).await;
+    assert_eq!(*rx.borrow_and_update(), 2);
+    assert!(!reloader.last().ok);
+    assert!(stays_quiet(&mut rx).await, "a broken file kept reloading");
+    assert!(
+        say(&service, "p", "hola", NOW)
+            .await
+            .replies
+            .join(" ")
+            .contains("versión nueva"),
+        "the last good bot serves"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

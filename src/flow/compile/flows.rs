@@ -40,6 +40,8 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Flow> {
         check_intent(file, env, t, &format!("trigger[{i}]"));
     }
 
+    // Templates of this flow may read its slots (and `check` says so when they read others).
+    env.slots = Some(raw.slots.keys().cloned().collect());
     let slots: Vec<Slot> = raw
         .slots
         .iter()
@@ -140,9 +142,20 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
                 Some(v) => (Some(v.clone()), key.trim_end_matches(".json").to_string()),
                 None if env.broken_schemas.iter().any(|b| b == key) => (None, String::new()),
                 None => {
-                    let known: Vec<&str> = env.schemas.keys().map(String::as_str).collect();
-                    let help = did_you_mean(key, known.iter().copied())
-                        .unwrap_or_else(|| "put the JSON Schema file in schemas/ or write the schema inline".into());
+                    let mut known: Vec<&str> = env.schemas.keys().map(String::as_str).collect();
+                    known.sort();
+                    // Words admins write (`fecha.json`) before spelling: `fecha` is not `choice`.
+                    let help = match super::hints::schema_file_for(key).filter(|f| known.contains(f)) {
+                        Some(f) => format!("did you mean `{f}`? Files in schemas/: {}", known.join(", ")),
+                        None => did_you_mean(key, known.iter().copied())
+                            .map(|h| format!("{h} Files in schemas/: {}", known.join(", ")))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "files in schemas/: {}; put the JSON Schema file there or write the schema inline",
+                                    known.join(", ")
+                                )
+                            }),
+                    };
                     file.err(
                         &format!("{path}.schema"),
                         format!("schema file `{f}` not found in schemas/"),
@@ -154,6 +167,15 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         }
         Value::Object(_) => match jsonschema::validator_for(&raw.schema) {
             Ok(v) => (Some(std::sync::Arc::new(v)), String::new()),
+            Err(_) if super::hints::json_schema(&raw.schema).is_some() => {
+                if let Some((msg, hint, key)) = super::hints::json_schema(&raw.schema) {
+                    let at = format!("{path}.schema.{key}");
+                    let pos = file.doc.pos(&at).unwrap_or_else(|| file.doc.nearest(&at));
+                    let d = file.at(pos, format!("invalid schema: {msg}"));
+                    file.diags.push(d.with_hint(hint));
+                }
+                (None, String::new())
+            }
             Err(e) => {
                 file.err(
                     &format!("{path}.schema"),
@@ -172,12 +194,13 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
             (None, String::new())
         }
     };
-    // Kept as written for the LLM's answer schema (already checked as JSON by load_schemas).
+    // For the LLM's answer schema: as written, with clinic.yaml's lists filled in.
     let schema_json = match &raw.schema {
-        Value::String(f) => {
-            let path = format!("schemas/{}", f.trim_start_matches("schemas/"));
-            serde_json::from_str(env.sources.text(&path)).unwrap_or(Value::Null)
-        }
+        Value::String(f) => env
+            .schema_values
+            .get(f.trim_start_matches("schemas/"))
+            .cloned()
+            .unwrap_or(Value::Null),
         v => v.clone(),
     };
     let entity = match &raw.entity {
@@ -467,6 +490,7 @@ fn compile_transition(
     };
     Some(Transition {
         guard,
+        label: t.label.clone(),
         say,
         set,
         clear: t.clear.clone(),

@@ -21,10 +21,20 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Global> 
     let waiting_for_staff = compile_text(file, env, &raw.waiting_for_staff, "global.waiting_for_staff");
     let fallback = compile_text(file, env, &raw.fallback.say, "global.fallback.say");
     let escalate_say = compile_text(file, env, &raw.fallback.escalate_say, "global.fallback.escalate_say");
+    // The reminder text is rendered with the reminder's context, not a conversation's.
+    let names = std::mem::replace(&mut env.names, crate::reminders::text::VARIABLES);
+    env.fields.push((
+        "appointment",
+        super::strings(crate::reminders::text::APPOINTMENT_FIELDS),
+    ));
+    env.fields
+        .push(("reminder", super::strings(crate::reminders::text::REMINDER_FIELDS)));
     let reminder = raw
         .reminder
         .as_ref()
         .map(|t| compile_text(file, env, t, "global.reminder"));
+    env.fields.truncate(env.fields.len() - 2);
+    env.names = names;
     let max_attempts = raw.fallback.max_attempts.unwrap_or(2);
     if max_attempts == 0 {
         file.err(

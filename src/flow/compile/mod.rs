@@ -8,6 +8,8 @@
 mod clinic;
 mod flows;
 mod global;
+mod hints;
+mod schemas;
 mod sources;
 
 use std::collections::HashMap;
@@ -32,18 +34,47 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
     let scripts = Scripts::new();
 
     load_prompts(sources, &mut templates, &mut diags);
-    let (schemas, broken_schemas) = load_schemas(sources, &mut diags);
 
     let mut docs: Vec<(String, Doc)> = Vec::new();
     for (path, src) in sources.yaml_files() {
         match yaml::parse(src) {
             Ok(doc) => docs.push((path.to_string(), doc)),
-            Err(e) => diags.push(
-                Diagnostic::new(path, src, e.pos, format!("this file is not valid YAML: {}", e.message)).with_help(
-                    "check the indentation (spaces, not tabs; items of one block start in the same column) \
-                     and that every `key:` has a space after the colon",
-                ),
-            ),
+            Err(e) => diags.push(match hints::yaml(src, e.pos.line) {
+                Some((msg, hint, line)) => {
+                    let start = line_offset(src, line);
+                    let text = src[start..].lines().next().unwrap_or("");
+                    let indent = text.len() - text.trim_start_matches([' ', '\t', '-']).len();
+                    let value = match text.find('\t') {
+                        Some(tab) if tab <= indent => tab,
+                        _ => text.find(": ").map(|i| i + 2).unwrap_or(indent),
+                    };
+                    Diagnostic::new(
+                        path,
+                        src,
+                        pos_of(src, start + value),
+                        format!("this file is not valid YAML: {msg}"),
+                    )
+                    .with_hint(hint)
+                }
+                None if e.message.contains("twice") => {
+                    Diagnostic::new(path, src, e.pos, format!("this file is not valid YAML: {}", e.message)).with_hint(
+                        super::diag::Hint {
+                            es: "cada nombre va una sola vez en su bloque: borre una de las dos o cámbiele el nombre"
+                                .into(),
+                            en: "each name goes once in its block: delete one of the two or rename it".into(),
+                        },
+                    )
+                }
+                None => Diagnostic::new(path, src, e.pos, format!("this file is not valid YAML: {}", e.message))
+                    .with_hint(super::diag::Hint {
+                        es: "revise la sangría (espacios, no tabuladores; los elementos de un bloque empiezan en la \
+                             misma columna) y que cada `clave:` tenga un espacio después de los dos puntos"
+                            .into(),
+                        en: "check the indentation (spaces, not tabs; items of one block start in the same column) \
+                             and that every `key:` has a space after the colon"
+                            .into(),
+                    }),
+            }),
         }
     }
     let find = |name: &str| docs.iter().find(|(p, _)| p == &format!("flows/{name}"));
@@ -74,14 +105,27 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
         }
     };
     let intent_names: Vec<&str> = intents.iter().map(|i| i.name.as_str()).collect();
+    // After clinic.yaml: its specialties, coverages and professionals fill the schemas' lists.
+    let schemas = schemas::load(sources, clinic.as_ref(), &mut diags);
 
+    let mut fields = vec![
+        ("now", strings(crate::engine::context::NOW_FIELDS)),
+        ("session", strings(crate::engine::context::SESSION_FIELDS)),
+    ];
+    if let Some(Value::Object(c)) = clinic.as_ref().map(|c| &c.value) {
+        fields.push(("clinic", c.keys().cloned().collect()));
+    }
     let mut env = Env {
         sources,
         templates: &mut templates,
         scripts: &scripts,
-        schemas: &schemas,
-        broken_schemas: &broken_schemas,
+        schemas: &schemas.validators,
+        schema_values: &schemas.values,
+        broken_schemas: &schemas.broken,
         intents: &intent_names,
+        slots: None,
+        names: crate::engine::context::VARIABLES,
+        fields,
     };
 
     let global = match find("global.yaml") {
@@ -104,7 +148,9 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
             continue;
         }
         let mut file = File::new(path, sources.text(path), doc, &mut diags);
-        if let Some(flow) = flows::compile(&mut file, &mut env) {
+        let compiled = flows::compile(&mut file, &mut env);
+        env.slots = None;
+        if let Some(flow) = compiled {
             if let Some((other, line)) = seen.get(&flow.name) {
                 let msg = format!("there is already a flow named `{}` in {other}:{line}", flow.name);
                 file.err("flow", msg, "give each flow its own name");
@@ -133,11 +179,12 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
                 files: sources.len(),
             })
         }
-        _ => {
+        (clinic, _) => {
             if diags.is_empty() {
                 diags.push(Diagnostic::file_level("flows/", "the bot could not be compiled"));
             }
             diags.sort();
+            diags.localize(clinic.map(|c| c.language).unwrap_or_default());
             Err(diags)
         }
     }
@@ -164,9 +211,21 @@ pub(crate) struct Env<'a> {
     pub templates: &'a mut Templates,
     pub scripts: &'a Scripts,
     pub schemas: &'a HashMap<String, std::sync::Arc<jsonschema::Validator>>,
+    /// The same schemas as JSON, lists from clinic.yaml filled in.
+    pub schema_values: &'a HashMap<String, Value>,
     /// Schema files that exist but have errors (already reported).
     pub broken_schemas: &'a [String],
     pub intents: &'a [&'a str],
+    /// The slots of the flow being compiled (`None` in global.yaml: any flow's).
+    pub slots: Option<Vec<String>>,
+    /// Fields of context values known at compile time, for template checks.
+    pub fields: Vec<(&'static str, Vec<String>)>,
+    /// The top-level names the texts being compiled can read.
+    pub names: &'static [&'static str],
+}
+
+pub(crate) fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }
 
 /// One YAML file being compiled: reports errors at YAML paths.
@@ -289,61 +348,11 @@ fn load_prompts(sources: &Sources, templates: &mut Templates, diags: &mut Diagno
     }
 }
 
-fn line_offset(src: &str, line: usize) -> usize {
+pub(crate) fn line_offset(src: &str, line: usize) -> usize {
     src.split_inclusive('\n')
         .take(line.saturating_sub(1))
         .map(str::len)
         .sum()
-}
-
-type SchemaMap = HashMap<String, std::sync::Arc<jsonschema::Validator>>;
-
-fn load_schemas(sources: &Sources, diags: &mut Diagnostics) -> (SchemaMap, Vec<String>) {
-    let mut out = HashMap::new();
-    let mut broken = Vec::new();
-    for (path, src) in sources.schema_files() {
-        if path.ends_with("flow.schema.json") {
-            continue; // the editor schema for the YAML files, not a slot schema
-        }
-        let value: Value = match serde_json::from_str(src) {
-            Ok(v) => v,
-            Err(e) => {
-                let pos = Pos {
-                    line: e.line(),
-                    col: e.column(),
-                    offset: line_offset(src, e.line()) + e.column().saturating_sub(1),
-                };
-                diags.push(Diagnostic::new(
-                    path,
-                    src,
-                    pos,
-                    format!("this schema is not valid JSON: {e}"),
-                ));
-                broken.push(path.trim_start_matches("schemas/").to_string());
-                continue;
-            }
-        };
-        match jsonschema::validator_for(&value) {
-            Ok(v) => {
-                let name = path.trim_start_matches("schemas/").to_string();
-                out.insert(name, std::sync::Arc::new(v));
-            }
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    path,
-                    src,
-                    Pos {
-                        line: 1,
-                        col: 1,
-                        offset: 0,
-                    },
-                    format!("invalid JSON Schema: {e}"),
-                ));
-                broken.push(path.trim_start_matches("schemas/").to_string());
-            }
-        }
-    }
-    (out, broken)
 }
 
 fn compile_intents(file: &mut File<'_>) -> Vec<IntentDef> {
@@ -413,10 +422,71 @@ pub(crate) fn compile_text(file: &mut File<'_>, env: &mut Env<'_>, raw: &super::
                     Some(Lang::En) => text.en = one_text(file, env, s, &p, Some(Lang::En)),
                     None => file.err_key(&p, format!("unknown language `{lang}`"), "use `es` or `en`"),
                 }
+                if let Some(name) = if lang == "en" { &text.en } else { &text.es } {
+                    check_template(file, env, name, &p);
+                }
             }
+            return text;
         }
     }
+    if let Some(name) = &text.es {
+        check_template(file, env, name, path);
+    }
+    if let Some(name) = text.en.as_ref().filter(|n| Some(*n) != text.es.as_ref()) {
+        check_template(file, env, name, path);
+    }
     text
+}
+
+/// Reports what template `name` (used at `path` of `file`) reads that will not be there at
+/// run time; problems in a prompts/ file are reported in that file.
+fn check_template(file: &mut File<'_>, env: &Env<'_>, name: &str, path: &str) {
+    let slots: Option<Vec<&str>> = env.slots.as_ref().map(|v| v.iter().map(String::as_str).collect());
+    let scope = super::templates::Scope {
+        names: env.names,
+        slots: slots.as_deref(),
+        fields: &env.fields,
+    };
+    for p in env.templates.check(name, &scope) {
+        let d = if name.starts_with("prompts/") {
+            let src = env.sources.text(name);
+            Diagnostic::new(name, src, pos_of(src, p.offset), p.message).with_span(p.offset, p.len)
+        } else {
+            let value = file.doc.pos(path).unwrap_or_else(|| file.doc.nearest(path));
+            let tsrc = env.templates.source(name).unwrap_or_default();
+            let offset = inline_offset(file.src, value.offset, &tsrc, p.offset);
+            file.at(pos_of(file.src, offset), p.message).with_span(offset, p.len)
+        };
+        file.diags.push(d.with_help(p.help).with_label("not available here"));
+    }
+}
+
+/// Line and column (1-based, in characters) of byte `offset` of `src`.
+pub(crate) fn pos_of(src: &str, offset: usize) -> Pos {
+    let offset = offset.min(src.len());
+    let before = &src[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+    Pos { line, col, offset }
+}
+
+/// Where byte `at` of an inline template (whose YAML value starts at `value`) is in the file:
+/// its line of text is looked up after the value, which works for plain, quoted and block
+/// scalars alike; the value's start when it cannot be found (escapes).
+fn inline_offset(file_src: &str, value: usize, tsrc: &str, at: usize) -> usize {
+    let line_start = tsrc[..at.min(tsrc.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = tsrc[line_start..]
+        .find('\n')
+        .map(|i| line_start + i)
+        .unwrap_or(tsrc.len());
+    let line = &tsrc[line_start..line_end];
+    let trimmed = line.trim_start();
+    let skip = line.len() - trimmed.len();
+    let rest = file_src.get(value..).unwrap_or_default();
+    match rest.find(trimmed.trim_end()) {
+        Some(i) if !trimmed.trim().is_empty() => value + i + (at - line_start).saturating_sub(skip),
+        _ => value,
+    }
 }
 
 fn is_file_ref(s: &str) -> bool {
@@ -489,6 +559,11 @@ pub(crate) fn compile_expr(file: &mut File<'_>, env: &Env<'_>, src: &str, path: 
                     ..pos
                 }
             };
+            if let Some((msg, hint)) = hints::rhai(src, &e.message, env.intents) {
+                let d = file.at(at, format!("invalid expression `{src}`: {msg}"));
+                file.diags.push(d.with_hint(hint));
+                return None;
+            }
             let help = if e.message.contains("Variable not found") || e.message.contains("Undefined variable") {
                 format!("expressions can read {}", super::script::VARIABLES.join(", "))
             } else {

@@ -84,6 +84,14 @@ impl Sources {
         self.files.get(path).map(String::as_str).unwrap_or("")
     }
 
+    /// A hash of every path and text: equal fingerprints mean there is nothing new to compile.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.files.hash(&mut h);
+        h.finish()
+    }
+
     pub fn len(&self) -> usize {
         self.files.len()
     }
