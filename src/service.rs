@@ -282,6 +282,7 @@ impl Service {
             llm_tokens,
             llm_calls,
             effects: effects_log,
+            problems: diagnostics.clone(),
         };
         let response = TurnResponse {
             replies,
@@ -405,6 +406,7 @@ impl Service {
             llm_tokens: None,
             llm_calls: Vec::new(),
             effects: Vec::new(),
+            problems: Vec::new(),
         };
         self.store.commit_turn(&session, &turn, None).await?;
         Ok(session.lang)

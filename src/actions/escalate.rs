@@ -32,6 +32,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             llm_tokens: None,
             llm_calls: Vec::new(),
             effects: Vec::new(),
+            problems: Vec::new(),
         });
     }
     let new = NewEscalation {
@@ -75,6 +76,7 @@ mod tests {
                 llm_tokens: None,
                 llm_calls: Vec::new(),
                 effects: vec![],
+                problems: Vec::new(),
             };
             env.store.append_turn(&turn).await.unwrap();
         }

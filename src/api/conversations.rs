@@ -147,6 +147,8 @@ pub(super) struct TurnLogOut {
     state_before: String,
     state_after: String,
     latency_us: u64,
+    /// Problems in the clinic's flows met during the turn (the patient got the fallback).
+    problems: Vec<String>,
 }
 
 impl From<TurnRecord> for TurnLogOut {
@@ -161,6 +163,7 @@ impl From<TurnRecord> for TurnLogOut {
             state_before: t.state_before,
             state_after: t.state_after,
             latency_us: t.latency_us,
+            problems: t.problems,
         }
     }
 }

@@ -116,6 +116,7 @@ impl Service {
             llm_tokens: None,
             llm_calls: Vec::new(),
             effects: Vec::new(),
+            problems: Vec::new(),
         };
         let response = TurnResponse {
             replies: out.replies,
@@ -203,6 +204,7 @@ impl Service {
             llm_tokens: None,
             llm_calls: Vec::new(),
             effects: vec![json!({ "call": summary })],
+            problems: Vec::new(),
         };
         let marker = Processed::new(end_id, session_id, json!({ "call": summary }), now.timestamp());
         self.store.commit_turn(&fresh, &turn, Some(&marker)).await?;

@@ -39,6 +39,7 @@ DEFINE FIELD IF NOT EXISTS latency_us ON turn TYPE int;
 DEFINE FIELD IF NOT EXISTS llm_tokens ON turn TYPE option<int>;
 DEFINE FIELD IF NOT EXISTS llm_calls ON turn TYPE array<object> FLEXIBLE;
 DEFINE FIELD IF NOT EXISTS effects ON turn TYPE array<object> FLEXIBLE;
+DEFINE FIELD IF NOT EXISTS problems ON turn TYPE option<array<string>>;
 DEFINE INDEX IF NOT EXISTS turn_session_seq ON turn FIELDS session, seq UNIQUE;
 
 DEFINE TABLE IF NOT EXISTS appointment SCHEMAFULL;

@@ -40,6 +40,10 @@ pub struct TurnRecord {
     /// Effects requested and their results, as JSON objects.
     #[serde(default)]
     pub effects: Vec<serde_json::Value>,
+    /// What went wrong in the clinic's flows during the turn (a template that failed to
+    /// render, a condition that errored): the patient got the fallback reply instead.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 /// One LLM call, for cost and latency accounting.
@@ -117,6 +121,7 @@ pub(crate) fn sample_turn(session: &str, seq: u64, input: &str) -> TurnRecord {
         llm_tokens: None,
         llm_calls: Vec::new(),
         effects: vec![json!({ "action": "find_availability", "result": { "available": true } })],
+        problems: Vec::new(),
     }
 }
 

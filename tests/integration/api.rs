@@ -537,3 +537,66 @@ fn openapi_document_is_committed() {
          UPDATE_OPENAPI=1 cargo test --test integration api::openapi\nand commit it"
     );
 }
+
+/// What `check` cannot see fails at run time visibly: the patient gets the fallback reply, the
+/// turn and the reload report say which template, a metric counts it. A broken edit on disk
+/// makes /readyz say the last good version is serving.
+#[tokio::test]
+async fn render_failures_are_reported_and_readyz_tells_stale_from_ready() {
+    let dir = crate::support::demo_copy();
+    let bot = Arc::new(clinicflow::flow::compile::compile_dir(dir.path()).expect("demo"));
+    let client = Client::new(state_for(bot, dir.path()).await);
+    let (status, ready) = client.get("/readyz").await;
+    assert_eq!(
+        (status, ready["status"].clone()),
+        (StatusCode::OK, json!("ready")),
+        "{ready}"
+    );
+
+    // Wrong arguments to a filter: only rendering finds out.
+    std::fs::write(
+        dir.path().join("prompts/es/greeting.j2"),
+        "Hola, {{ clinic.name | time_hm(1, 2) }}.\n",
+    )
+    .expect("write");
+    assert_eq!(client.post("/v1/reload", json!({})).await.1["ok"], true);
+    let turn = client.say("r", "hola").await;
+    let replies = replies(&turn);
+    assert!(!replies.trim().is_empty(), "never an empty reply: {turn}");
+    assert!(!replies.contains("Hola,"), "{turn}");
+    assert!(
+        replies.contains("Disculpe, no le entendí"),
+        "the clinic's fallback (prompts/es/fallback.j2): {turn}"
+    );
+    let (_, log) = client.get("/v1/conversations/r/turns").await;
+    assert!(log.to_string().contains("greeting.j2"), "recorded on the turn: {log}");
+    let (_, last) = client.get("/v1/reload").await;
+    let listed = last["render_errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "{last}");
+    assert!(listed[0].as_str().is_some_and(|e| e.contains("greeting.j2")), "{last}");
+    let (_, metrics) = client.get("/metrics").await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap_or_default()
+            .contains("clinicflow_render_errors_total")
+    );
+
+    // A broken edit: still serving (200), but not "ready" in the same words.
+    let flow = dir.path().join("flows/faq_hours.yaml");
+    let src = std::fs::read_to_string(&flow).expect("read");
+    std::fs::write(
+        &flow,
+        src.replacen("flow: faq_hours", "flow: faq_hours\n  broken: [", 1),
+    )
+    .expect("write");
+    assert_eq!(client.post("/v1/reload", json!({})).await.1["ok"], false);
+    let (status, ready) = client.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["status"], "stale", "{ready}");
+    assert_eq!(ready["problems"], 1, "{ready}");
+    assert_eq!(
+        ready["message"], "serving last good version; files on disk have 1 problem",
+        "{ready}"
+    );
+}

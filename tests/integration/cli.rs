@@ -116,6 +116,15 @@ fn graph_draws_mermaid_and_dot() {
     let (ok, out, _) = run(&["graph", "book_appointment", "--dir", &dir, "--format", "dot"], None);
     assert!(ok);
     assert!(out.starts_with("digraph"), "{out}");
+    let (ok, out, _) = run(&["graph", "book_appointment", "--dir", &dir, "--format", "svg"], None);
+    assert!(ok);
+    assert!(out.starts_with("<svg") && out.contains("hay alternativas"), "{out}");
+    let (ok, out, _) = run(&["graph", "book_appointment", "--dir", &dir, "--format", "html"], None);
+    assert!(ok);
+    assert!(
+        out.starts_with("<!DOCTYPE html>") && !out.contains("<script"),
+        "offline: {out}"
+    );
     let (ok, _, err) = run(&["graph", "nope", "--dir", &dir], None);
     assert!(!ok);
     assert!(err.contains("book_appointment"), "lists the flows: {err}");

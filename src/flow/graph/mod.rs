@@ -53,12 +53,15 @@ pub fn edge_lines(bot: &Bot, st_next: &[Transition], t: &Transition) -> Vec<Stri
     lines
 }
 
-/// The first line of a text's template (Spanish first), shortened.
+/// An inline text's first line (Spanish first), shortened; a template file by its name.
 fn text(bot: &Bot, t: &Text) -> String {
-    let src = t
-        .template_for(crate::lang::Lang::Es)
-        .and_then(|name| bot.templates.source(name))
-        .unwrap_or_default();
+    let Some(name) = t.template_for(crate::lang::Lang::Es) else {
+        return String::new();
+    };
+    if name.starts_with("prompts/") {
+        return name.rsplit('/').next().unwrap_or(name).to_string();
+    }
+    let src = bot.templates.source(name).unwrap_or_default();
     short(src.lines().find(|l| !l.trim().is_empty()).unwrap_or(""))
 }
 
@@ -219,6 +222,8 @@ mod tests {
         assert!(m.contains("says “"), "{m}");
         assert!(m.contains("does: find_availability"), "{m}");
         assert!(!m.contains("?? []"), "{m}");
+        assert!(m.contains("hay alternativas"), "the `when:` description: {m}");
+        assert!(m.contains("some alternatives"), "a short form without one: {m}");
         let d = dot(&bot, flow);
         assert!(d.contains("otherwise") && d.starts_with("digraph"), "{d}");
     }
