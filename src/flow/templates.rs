@@ -112,6 +112,8 @@ pub struct Scope<'a> {
 pub struct Problem {
     pub message: String,
     pub help: String,
+    /// The same help in Spanish.
+    pub help_es: String,
     pub offset: usize,
     pub len: usize,
 }
@@ -151,34 +153,48 @@ impl Templates {
                 } else {
                     format!("`{top}` has no field `{field}`")
                 };
-                let help = match super::diag::did_you_mean(field, known.iter().copied()) {
-                    Some(h) => format!("{h} Available: {}", known.join(", ")),
-                    None if top == "slots" => format!(
-                        "slots of this flow: {}; declare `{field}` under `slots:` or fix the name",
-                        known.join(", ")
+                let close = super::diag::did_you_mean(field, known.iter().copied());
+                let list = known.join(", ");
+                let (help, help_es) = match &close {
+                    Some(h) => (
+                        format!("{h} Available: {list}"),
+                        format!("{} Hay: {list}", h.replace("did you mean", "¿quiso decir")),
                     ),
-                    None => format!("`{top}` has: {}", known.join(", ")),
+                    None if top == "slots" => (
+                        format!("slots of this flow: {list}; declare `{field}` under `slots:` or fix the name"),
+                        format!("datos de este flujo: {list}; declare `{field}` en `slots:` o corrija el nombre"),
+                    ),
+                    None => (format!("`{top}` has: {list}"), format!("`{top}` tiene: {list}")),
                 };
                 let dotted = format!("{top}.{field}");
                 let (offset, len) = find_word(source, &dotted).unwrap_or((0, 1));
                 out.push(Problem {
                     message: format!("`{{{{ {dotted} }}}}` would print nothing: {what}"),
                     help,
+                    help_es,
                     offset,
                     len,
                 });
             } else {
-                let help = match super::diag::did_you_mean(top, scope.names.iter().copied()) {
-                    Some(h) => format!("{h} Templates can read {}", scope.names.join(", ")),
-                    None => format!(
-                        "templates can read {}; write `slots.{top}` for a slot of the flow",
-                        scope.names.join(", ")
+                let names = scope.names.join(", ");
+                let (help, help_es) = match super::diag::did_you_mean(top, scope.names.iter().copied()) {
+                    Some(h) => (
+                        format!("{h} Templates can read {names}"),
+                        format!(
+                            "{} Los textos pueden usar {names}",
+                            h.replace("did you mean", "¿quiso decir")
+                        ),
+                    ),
+                    None => (
+                        format!("templates can read {names}; write `slots.{top}` for a slot of the flow"),
+                        format!("los textos pueden usar {names}; para un dato del flujo escriba `slots.{top}`"),
                     ),
                 };
                 let (offset, len) = find_word(source, top).unwrap_or((0, 1));
                 out.push(Problem {
                     message: format!("unknown name `{top}`: it would print nothing"),
                     help,
+                    help_es,
                     offset,
                     len,
                 });
@@ -214,17 +230,26 @@ impl Templates {
                     .or_else(|| find_word(tmpl.source(), name).map(|(o, _)| o))
                     .unwrap_or(0);
                 let known = if kind == "filter" { CUSTOM_FILTERS } else { &[][..] };
-                let help = match super::diag::did_you_mean(name, known.iter().copied()) {
-                    Some(h) => h,
-                    None if kind == "filter" => format!(
-                        "the clinic's filters are {}, plus minijinja's (upper, lower, title, default, join, …)",
-                        CUSTOM_FILTERS.join(", ")
+                let ours = CUSTOM_FILTERS.join(", ");
+                let (help, help_es) = match super::diag::did_you_mean(name, known.iter().copied()) {
+                    Some(h) => (h.clone(), h.replace("did you mean", "¿quiso decir")),
+                    None if kind == "filter" => (
+                        format!(
+                            "the clinic's filters are {ours}, plus minijinja's (upper, lower, title, default, join, …)"
+                        ),
+                        format!(
+                            "los filtros de la clínica son {ours}, y los de minijinja (upper, lower, title, default, join, …)"
+                        ),
                     ),
-                    None => "minijinja's tests are defined, none, number, string, odd, even, …".to_string(),
+                    None => (
+                        "minijinja's tests are defined, none, number, string, odd, even, …".to_string(),
+                        "las pruebas de minijinja son defined, none, number, string, odd, even, …".to_string(),
+                    ),
                 };
                 out.push(Problem {
                     message: format!("unknown {kind} `{name}`: the reply would fail when sent"),
                     help,
+                    help_es,
                     offset,
                     len: name.len(),
                 });

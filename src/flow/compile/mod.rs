@@ -457,7 +457,11 @@ fn check_template(file: &mut File<'_>, env: &Env<'_>, name: &str, path: &str) {
             let offset = inline_offset(file.src, value.offset, &tsrc, p.offset);
             file.at(pos_of(file.src, offset), p.message).with_span(offset, p.len)
         };
-        file.diags.push(d.with_help(p.help).with_label("not available here"));
+        let hint = super::diag::Hint {
+            es: p.help_es,
+            en: p.help,
+        };
+        file.diags.push(d.with_hint(hint).with_label("not available here"));
     }
 }
 

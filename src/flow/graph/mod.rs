@@ -23,7 +23,7 @@ pub fn state_lines(bot: &Bot, flow: &Flow, i: usize) -> Vec<String> {
     let st = &flow.states[i];
     let mut lines = vec![st.name.clone()];
     if let Some(t) = &st.say {
-        lines.push(format!("says “{}”", text(bot, t)));
+        lines.push(format!("says {}", text(bot, t)));
     }
     match &st.kind {
         StateKind::Collect(list) => lines.push(format!("asks: {}", list.join(", "))),
@@ -45,7 +45,7 @@ pub fn edge_lines(bot: &Bot, st_next: &[Transition], t: &Transition) -> Vec<Stri
         (None, None) => {}
     }
     if let Some(s) = &t.say {
-        lines.push(format!("says “{}”", text(bot, s)));
+        lines.push(format!("says {}", text(bot, s)));
     }
     for e in &t.effects {
         lines.push(format!("does: {}", e.action.as_str()));
@@ -53,7 +53,8 @@ pub fn edge_lines(bot: &Bot, st_next: &[Transition], t: &Transition) -> Vec<Stri
     lines
 }
 
-/// An inline text's first line (Spanish first), shortened; a template file by its name.
+/// An inline text's first line (Spanish first), shortened and quoted; a template file by
+/// its name.
 fn text(bot: &Bot, t: &Text) -> String {
     let Some(name) = t.template_for(crate::lang::Lang::Es) else {
         return String::new();
@@ -62,7 +63,7 @@ fn text(bot: &Bot, t: &Text) -> String {
         return name.rsplit('/').next().unwrap_or(name).to_string();
     }
     let src = bot.templates.source(name).unwrap_or_default();
-    short(src.lines().find(|l| !l.trim().is_empty()).unwrap_or(""))
+    format!("“{}”", short(src.lines().find(|l| !l.trim().is_empty()).unwrap_or("")))
 }
 
 fn short(s: &str) -> String {
