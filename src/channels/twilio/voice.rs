@@ -171,7 +171,7 @@ pub async fn start(state: Data<&AppState>, params: Data<&Params>) -> Response {
         user: call.from.clone(),
         text: String::new(),
         now: now(&state),
-        message_id: Some(format!("{}:0", call.sid)),
+        message_id: Some(format!("{}:0", call.sid).into()),
         llm_budget: Some(state.twilio.voice_llm_budget),
     };
     let service = state.service.clone();
@@ -229,7 +229,7 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
         user: call.from.clone(),
         text,
         now: now(&state),
-        message_id: Some(format!("{}:{n}", call.sid)),
+        message_id: Some(format!("{}:{n}", call.sid).into()),
         llm_budget: Some(state.twilio.voice_llm_budget),
     };
     let service = state.service.clone();

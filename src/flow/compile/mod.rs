@@ -40,8 +40,10 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
             Ok(doc) => docs.push((path.to_string(), doc)),
             Err(e) => diags.push(
                 Diagnostic::new(path, src, e.pos, format!("this file is not valid YAML: {}", e.message)).with_help(
-                    "check the indentation (spaces, not tabs; items of one block start in the same column) \
-                     and that every `key:` has a space after the colon",
+                    e.help.unwrap_or(
+                        "check the indentation (spaces, not tabs; items of one block start in the same column) \
+                         and that every `key:` has a space after the colon",
+                    ),
                 ),
             ),
         }
