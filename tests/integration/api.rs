@@ -88,6 +88,13 @@ impl Client {
         self.raw(Method::POST, path, body.to_string().into_bytes(), &[]).await
     }
 
+    /// One patient message at the pinned test time with an `Idempotency-Key`.
+    pub async fn send_keyed(&self, conversation: &str, text: &str, key: &str) -> (StatusCode, Value) {
+        let body = json!({ "text": text, "now": NOW }).to_string().into_bytes();
+        let path = format!("/v1/conversations/{conversation}/messages");
+        self.raw(Method::POST, &path, body, &[("Idempotency-Key", key)]).await
+    }
+
     /// One patient message at the pinned test time; the answer must be 200.
     pub async fn say(&self, conversation: &str, text: &str) -> Value {
         let (status, body) = self
@@ -274,12 +281,7 @@ async fn a_pinned_clock_is_refused_by_a_real_server() {
 async fn the_same_idempotency_key_gets_the_first_answer_once() {
     let state = demo_state().await;
     let client = Client::new(state.clone());
-    let send = |conversation: &'static str, text: &'static str, key: &'static str| {
-        let body = json!({ "text": text, "now": NOW }).to_string().into_bytes();
-        let path = format!("/v1/conversations/{conversation}/messages");
-        let client = &client;
-        async move { client.raw(Method::POST, &path, body, &[("Idempotency-Key", key)]).await }
-    };
+    let send = |conversation, text, key| client.send_keyed(conversation, text, key);
     let first = send("a", "quiero un turno con cardiología", "m1").await;
     assert_eq!(first.0, StatusCode::OK, "{}", first.1);
     assert_eq!(first.1["replayed"], false);
@@ -311,12 +313,7 @@ async fn the_same_idempotency_key_gets_the_first_answer_once() {
 #[tokio::test]
 async fn an_idempotency_key_never_replays_another_conversation() {
     let client = Client::new(demo_state().await);
-    let send = |conversation: &'static str, text: &'static str, key: &'static str| {
-        let body = json!({ "text": text, "now": NOW }).to_string().into_bytes();
-        let path = format!("/v1/conversations/{conversation}/messages");
-        let client = &client;
-        async move { client.raw(Method::POST, &path, body, &[("Idempotency-Key", key)]).await }
-    };
+    let send = |conversation, text, key| client.send_keyed(conversation, text, key);
     let theirs = send("a:b", "quiero un turno con cardiología", "c").await;
     assert_eq!(theirs.1["state"], "book_appointment.details", "{}", theirs.1);
     let mine = send("a", "hola", "b:c").await;

@@ -21,7 +21,7 @@ async fn a_flood_gets_429_with_retry_after_and_is_not_processed() {
         let body = json!({ "text": "hola", "now": NOW, "user": user }).to_string();
         Request::builder()
             .method(poem::http::Method::POST)
-            .uri_str(&format!("/v1/conversations/{conversation}/messages"))
+            .uri_str(format!("/v1/conversations/{conversation}/messages"))
             .content_type("application/json")
             .body(body)
     };
