@@ -352,6 +352,14 @@ impl LlmBudget {
     }
 }
 
+/// What a caller over the limit hears, once, before the call is hung up.
+pub fn slow_down_call(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Es => "Recibimos muchas llamadas seguidas de este número. Por favor, vuelva a llamar en unos minutos.",
+        Lang::En => "We have received many calls in a row from this number. Please call again in a few minutes.",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,11 +195,12 @@ fn idempotency_id(conversation: &str, key: &str, request: [&str; 4]) -> MessageI
 /// WhatsApp, SMS or voice conversation, whose contact is a patient's phone (and whose
 /// identity the clinic trusts).
 async fn integrator_may_write(state: &AppState, id: &str, channel: &str) -> Result<(), ApiError> {
-    let refused = || {
-        ApiError::Forbidden(format!(
-            "an integrator key may not write to {channel} conversations (nor to Twilio's: \
-             whatsapp, sms, voice); use a channel name of your own, like `web`"
-        ))
+    let refused = || -> ApiError {
+        ApiError::Forbidden(
+            "an integrator key may not write to WhatsApp, SMS or voice conversations (their \
+             contact is a patient's phone); use a channel name of your own, like `web`"
+                .to_string(),
+        )
     };
     let twilio = |c: &str| crate::channels::twilio::CHANNELS.contains(&c);
     if twilio(channel)

@@ -165,6 +165,14 @@ pub async fn start(state: Data<&AppState>, params: Data<&Params>) -> Response {
     let Some(call) = Call::parse(&params) else {
         return bad_request("CallSid, From and To are required");
     };
+    // A number calling over and over is told once to wait, then hung up on at once.
+    if let crate::limits::Verdict::Limited { first, .. } = state.limits.check("voice", &call.from, &call.session_id) {
+        if !first {
+            return twiml::response(&[Verb::Hangup]);
+        }
+        let sp = speaker(&state, lang_of(&state, &call.session_id).await);
+        return twiml::response(&[sp.say(crate::limits::slow_down_call(sp.lang)), Verb::Hangup]);
+    }
     let req = TurnRequest {
         session_id: call.session_id.clone(),
         channel: "voice".into(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clinicflow::limits::{LimitClock, LimitsConfig, RateLimits};
 use governor::clock::FakeRelativeClock;
 
-use super::{CLINIC_WA, PATIENT_WA, Twilio, demo_twilio, footprint};
+use super::{CLINIC_TEL, CLINIC_WA, PATIENT_TEL, PATIENT_WA, Twilio, demo_twilio, footprint};
 
 #[tokio::test]
 async fn a_message_of_any_length_gets_a_normal_reply() {
@@ -64,4 +64,38 @@ async fn a_flood_from_one_number_is_answered_once_then_silence_and_not_processed
         "{}",
         twiml.xml
     );
+}
+
+#[tokio::test]
+async fn a_number_calling_over_and_over_is_told_once_then_hung_up_on() {
+    let clock = FakeRelativeClock::default();
+    let limits = RateLimits::with_clock(&LimitsConfig::default(), LimitClock::Fake(clock));
+    let tw = Twilio::new(demo_twilio().await.with_limits(limits));
+    let mut greeted = 0;
+    let mut told = 0;
+    let mut hung_up = 0;
+    for i in 0..25 {
+        let sid = format!("CAflood{i:030}");
+        let twiml = tw
+            .post(
+                "/twilio/voice",
+                &[
+                    ("CallSid", sid.as_str()),
+                    ("From", PATIENT_TEL),
+                    ("To", CLINIC_TEL),
+                    ("CallStatus", "ringing"),
+                ],
+            )
+            .await
+            .twiml();
+        let said = twiml.said();
+        if twiml.has("Gather") {
+            greeted += 1;
+        } else if said.contains("muchas llamadas") {
+            told += 1;
+        } else if said.is_empty() && twiml.has("Hangup") {
+            hung_up += 1;
+        }
+    }
+    assert_eq!((greeted, told, hung_up), (20, 1, 4));
 }
