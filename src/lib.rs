@@ -9,6 +9,7 @@ pub mod cli;
 pub mod engine;
 pub mod flow;
 pub mod lang;
+pub mod limits;
 pub mod llm;
 pub mod nlu;
 pub mod outbound;

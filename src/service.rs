@@ -34,10 +34,32 @@ pub struct TurnRequest {
     pub now: Zoned,
     /// A channel message id or an `Idempotency-Key`: a message seen before is not processed
     /// again, and gets the reply it got the first time.
-    pub message_id: Option<String>,
+    pub message_id: Option<MessageId>,
     /// How long understanding may wait for the LLM in this turn (Twilio gives up on a webhook
     /// after 15 s; voice callers wait less). `None`: the configured LLM timeout.
     pub llm_budget: Option<std::time::Duration>,
+}
+
+/// A message processed at most once: a channel's message id (Twilio's MessageSid), or an
+/// API `Idempotency-Key` scoped to its conversation together with a hash of the request, so
+/// the same key sent with another request is refused instead of answered with the first reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageId {
+    pub id: String,
+    /// A hash of what the request said; None for channels whose retries are identical.
+    pub request: Option<String>,
+}
+
+impl From<String> for MessageId {
+    fn from(id: String) -> Self {
+        MessageId { id, request: None }
+    }
+}
+
+impl From<&str> for MessageId {
+    fn from(id: &str) -> Self {
+        id.to_string().into()
+    }
 }
 
 /// What the patient gets back, plus where the conversation stands.
@@ -65,14 +87,26 @@ pub struct TurnResponse {
 pub enum ServiceError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the message is too long ({0} characters; the limit is {MAX_TEXT})")]
-    TooLong(usize),
     #[error("the message could not be delivered: {0}")]
     Delivery(crate::outbound::DeliveryError),
+    /// A message id seen before came with another request (or on another conversation).
+    #[error("this message id was already used for a different request; use a new one for a new message")]
+    IdReused,
 }
 
-/// Longest message accepted; longer ones are refused before any work.
+/// Longest message understood; a longer one gets a polite request to write it shorter
+/// (in the conversation's language) and no other work is done for it.
 pub const MAX_TEXT: usize = 4_000;
+
+/// What a patient whose message is over [`MAX_TEXT`] is told.
+pub fn too_long_reply(lang: crate::lang::Lang) -> &'static str {
+    match lang {
+        crate::lang::Lang::Es => {
+            "Disculpe, su mensaje es demasiado largo para mí. ¿Me lo podría escribir más corto, en pocas palabras?"
+        }
+        crate::lang::Lang::En => "Sorry, your message is too long for me. Could you write it in a few words?",
+    }
+}
 
 /// How many action round trips one turn may take (a flow that chains actions forever stops).
 const MAX_ACTIONS: usize = 8;
@@ -88,6 +122,8 @@ pub struct Service {
     /// Replies that failed to render since the bot was last swapped (newest last, bounded),
     /// for the reload report: what `check` could not catch.
     render_errors: Mutex<Vec<String>>,
+    /// The clinic's daily LLM allowance; None: no limit.
+    llm_budget: Option<crate::limits::LlmBudget>,
 }
 
 /// How many run-time render errors the reload report keeps.
@@ -101,6 +137,7 @@ impl Service {
             locks: Mutex::new(HashMap::new()),
             llm: None,
             render_errors: Mutex::new(Vec::new()),
+            llm_budget: None,
         }
     }
 
@@ -112,6 +149,21 @@ impl Service {
         }
         self.llm = llm;
         self
+    }
+
+    /// Caps the LLM calls or tokens of each clinic-local day.
+    pub fn with_llm_budget(mut self, budget: Option<crate::limits::LlmBudget>) -> Self {
+        self.llm_budget = budget;
+        self
+    }
+
+    /// The LLM, unless today's budget is spent.
+    fn llm_today(&self, now: &Zoned) -> Option<&Arc<crate::llm::Llm>> {
+        let llm = self.llm.as_ref()?;
+        match &self.llm_budget {
+            Some(b) if !b.allows(now.date()) => None,
+            _ => Some(llm),
+        }
     }
 
     pub fn llm(&self) -> Option<&Arc<crate::llm::Llm>> {
@@ -161,9 +213,8 @@ impl Service {
 
     /// Runs one turn. Turns of one conversation are serialized; others run in parallel.
     pub async fn handle(&self, req: TurnRequest) -> Result<TurnResponse, ServiceError> {
-        let chars = req.text.chars().count();
-        if chars > MAX_TEXT {
-            return Err(ServiceError::TooLong(chars));
+        if req.text.chars().nth(MAX_TEXT).is_some() {
+            return self.refuse_too_long(&req).await;
         }
         let lock = self.lock_for(&req.session_id);
         let result = {
@@ -172,6 +223,32 @@ impl Service {
         };
         self.release(lock);
         result
+    }
+
+    /// The answer to a message over [`MAX_TEXT`]: where the conversation stands, unchanged,
+    /// and a request to write less. Nothing is understood or stored (a flood of pasted text
+    /// must not fill the turn log); the log line says how long it was, never what it said.
+    async fn refuse_too_long(&self, req: &TurnRequest) -> Result<TurnResponse, ServiceError> {
+        let session = match self.store.load_session(&req.session_id).await? {
+            Some(s) => s,
+            None => Session::new(&req.session_id, &req.channel, &req.user, self.bot().clinic.language),
+        };
+        tracing::info!(
+            session = %redact(&req.session_id),
+            chars = req.text.chars().count(),
+            "a message over {MAX_TEXT} characters was refused"
+        );
+        Ok(TurnResponse {
+            replies: vec![too_long_reply(session.lang).to_string()],
+            state: session.position(),
+            slots: session.top().map(|f| f.slots.clone()).unwrap_or_default(),
+            waiting_for_staff: session.waiting_for_staff,
+            ended: false,
+            intent: None,
+            diagnostics: Vec::new(),
+            replayed: false,
+            nlu_source: "too_long".into(),
+        })
     }
 
     /// Forgets a conversation's lock once nobody holds or waits for it, so the map stays
@@ -186,11 +263,7 @@ impl Service {
 
     async fn turn(&self, req: TurnRequest) -> Result<TurnResponse, ServiceError> {
         let started = Instant::now();
-        if let Some(id) = &req.message_id
-            && let Some(done) = self.store.processed(id).await?
-            && let Ok(mut resp) = serde_json::from_value::<TurnResponse>(done.reply)
-        {
-            resp.replayed = true;
+        if let Some(resp) = self.replay(&req).await? {
             return Ok(resp);
         }
         // One snapshot of the bot for the whole turn.
@@ -210,9 +283,13 @@ impl Service {
                 .llm_budget
                 .or(self.llm.as_ref().map(|l| l.config().timeout))
                 .unwrap_or_default();
-        let (nlu, mut llm_calls) = match &self.llm {
+        let (nlu, mut llm_calls) = match self.llm.as_ref() {
             // While staff has the conversation the bot only says so: nothing to understand.
-            Some(llm) if !rules_nlu.sure && !session.waiting_for_staff => {
+            Some(_)
+                if !rules_nlu.sure
+                    && !session.waiting_for_staff
+                    && let Some(llm) = self.llm_today(&now) =>
+            {
                 let budget = llm_deadline.saturating_duration_since(Instant::now());
                 let o = llm.understand(&bot, &session, &req.text, &now, rules_nlu, budget).await;
                 (o.understanding, o.calls)
@@ -257,7 +334,7 @@ impl Service {
         finish_pending(&mut out, &mut diagnostics);
 
         if let Some(llm) = &self.llm {
-            if crate::llm::phrase::wanted(&bot, &session) && !replies.is_empty() {
+            if crate::llm::phrase::wanted(&bot, &session) && !replies.is_empty() && self.llm_today(&now).is_some() {
                 let budget = llm_deadline.saturating_duration_since(Instant::now());
                 let (phrased, calls) = llm.phrase(&bot, &session, replies, budget).await;
                 replies = phrased;
@@ -266,6 +343,9 @@ impl Service {
             session.remember(remembered(&req.text), remembered(&replies.join("\n")));
         }
         let llm_tokens = (!llm_calls.is_empty()).then(|| llm_calls.iter().map(|c| c.tokens_in + c.tokens_out).sum());
+        if let (Some(b), Some(tokens)) = (&self.llm_budget, llm_tokens) {
+            b.spend(now.date(), llm_calls.len() as u64, tokens);
+        }
 
         session.version += 1;
         let turn = TurnRecord {
@@ -296,10 +376,11 @@ impl Service {
             nlu_source: nlu_source.clone(),
         };
         let processed = req.message_id.as_ref().map(|id| Processed {
-            message_id: id.clone(),
+            message_id: id.id.clone(),
             session: session.id.clone(),
             reply: serde_json::to_value(&response).unwrap_or(Value::Null),
             at: now.timestamp(),
+            request: id.request.clone(),
         });
         self.store.commit_turn(&session, &turn, processed.as_ref()).await?;
         for d in &response.diagnostics {
@@ -314,6 +395,29 @@ impl Service {
             "turn"
         );
         Ok(response)
+    }
+
+    /// The stored reply to a message processed before, marked `replayed`; None for a new
+    /// message. The same id with another request, or from another conversation, is refused.
+    pub(crate) async fn replay(&self, req: &TurnRequest) -> Result<Option<TurnResponse>, ServiceError> {
+        let Some(id) = &req.message_id else { return Ok(None) };
+        let Some(done) = self.store.processed(&id.id).await? else {
+            return Ok(None);
+        };
+        let other_request = matches!((&done.request, &id.request), (Some(a), Some(b)) if a != b);
+        if done.session != req.session_id || other_request {
+            return Err(ServiceError::IdReused);
+        }
+        Ok(serde_json::from_value::<TurnResponse>(done.reply).ok().map(|mut resp| {
+            resp.replayed = true;
+            resp
+        }))
+    }
+
+    /// Whether a channel message id was processed already (Twilio retries a webhook): checked
+    /// before any costly work, such as downloading and transcribing a voice note.
+    pub async fn seen(&self, message_id: &str) -> Result<bool, ServiceError> {
+        Ok(self.store.processed(message_id).await?.is_some())
     }
 
     /// Delivers a message the clinic initiates (reminder, staff reply) and records it in the

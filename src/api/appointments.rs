@@ -10,7 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::auth::ApiKey;
+use super::auth::{IntegratorKey, StaffKey};
 use super::error::ApiError;
 use super::{AppState, Tag, check_channel, check_id, clock};
 use crate::actions::{self, ActionContext, ActionName, ActionRequest};
@@ -252,7 +252,7 @@ impl Api {
     )]
     async fn availability(
         &self,
-        _key: ApiKey,
+        _key: IntegratorKey,
         state: Data<&AppState>,
         specialty: Query<String>,
         /// YYYY-MM-DD, clinic-local.
@@ -286,7 +286,7 @@ impl Api {
     )]
     async fn list_appointments(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         /// Document number; dots and spaces are ignored.
         document: Query<Option<String>>,
@@ -324,7 +324,7 @@ impl Api {
         operation_id = "book_appointment",
         tag = "Tag::Appointments"
     )]
-    async fn book(&self, _key: ApiKey, state: Data<&AppState>, body: Json<BookIn>) -> Result<Booked, ApiError> {
+    async fn book(&self, _key: IntegratorKey, state: Data<&AppState>, body: Json<BookIn>) -> Result<Booked, ApiError> {
         let b = body.0;
         let conversation = b.conversation.unwrap_or_else(|| "api".into());
         check_id("conversation", &conversation)?;
@@ -357,7 +357,7 @@ impl Api {
     )]
     async fn get(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         id: Path<String>,
     ) -> Result<Json<AppointmentOut>, ApiError> {
@@ -373,7 +373,7 @@ impl Api {
     )]
     async fn cancel(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         id: Path<String>,
     ) -> Result<Json<AppointmentOut>, ApiError> {
@@ -407,7 +407,7 @@ impl Api {
     )]
     async fn reschedule(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         id: Path<String>,
         body: Json<RescheduleIn>,
@@ -442,7 +442,7 @@ impl Api {
     )]
     async fn reminders(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         status: Query<Option<ReminderStatusParam>>,
         /// At most this many (1 to 1000, default 100).

@@ -1,8 +1,16 @@
-//! Bearer keys for everything under /v1.
+//! Bearer keys with roles, for everything under /v1 and for /metrics.
 //!
-//! [`ApiKey`] is an extractor every /v1 operation takes, so the check cannot be forgotten on
-//! one route and the OpenAPI document marks each operation as secured. With no keys
-//! configured it lets everything through: `serve` only allows that on a loopback address.
+//! A key has one [`Role`]; each operation takes the extractor of the least role that may
+//! call it ([`AdminKey`], [`StaffKey`], [`IntegratorKey`], [`MetricsKey`]), so the check cannot
+//! be forgotten on one route and the OpenAPI document lists, per operation, the roles whose
+//! keys it accepts. With no keys configured everything is let through: `serve` only allows
+//! that on a loopback address.
+//!
+//! Keys come from `CLINICFLOW_API_KEYS` (`role:key,…`; a key without a role is an admin key,
+//! as before roles existed) and/or the file named by `CLINICFLOW_API_KEYS_FILE` (one
+//! `role:key` a line, `#` comments), so they change without recompiling.
+
+use std::marker::PhantomData;
 
 use poem::Request;
 use poem::web::headers::{Authorization, HeaderMapExt, authorization::Bearer};
@@ -12,9 +20,68 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use super::AppState;
 use super::error::ApiError;
 
-/// The keys clients may present. Empty means "no authentication".
+/// What a key may do. Each role is a separate security scheme in the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything: flows and reload, metrics, and all that staff and integrators may do.
+    Admin,
+    /// The clinic's front desk: conversations (read, reset), appointments, reminders,
+    /// escalations, patients' data; plus what integrators may do.
+    Staff,
+    /// A system that talks to the assistant for patients (a web chat, a booking form):
+    /// send messages on its own conversations (never on WhatsApp, SMS or voice ones),
+    /// availability, booking.
+    Integrator,
+    /// A Prometheus scraper: /metrics only.
+    Metrics,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Staff, Role::Integrator, Role::Metrics];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+            Role::Integrator => "integrator",
+            Role::Metrics => "metrics",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Role::Admin => {
+                "An admin key (`admin:<key>`, or a key without a role, in CLINICFLOW_API_KEYS), as `Authorization: Bearer <key>`: may call everything."
+            }
+            Role::Staff => {
+                "A staff key (`staff:<key>` in CLINICFLOW_API_KEYS), as `Authorization: Bearer <key>`: conversations, appointments, reminders, escalations, patients' data."
+            }
+            Role::Integrator => {
+                "An integrator key (`integrator:<key>` in CLINICFLOW_API_KEYS), as `Authorization: Bearer <key>`: messages on its own (non-Twilio) conversations, availability, booking."
+            }
+            Role::Metrics => {
+                "A metrics key (`metrics:<key>` in CLINICFLOW_API_KEYS), as `Authorization: Bearer <key>`: /metrics only."
+            }
+        }
+    }
+}
+
+/// A malformed key list: said at start, with where and how to fix it (never the key).
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}, entry {entry}: {problem}")]
+pub struct KeysError {
+    source_name: String,
+    entry: usize,
+    problem: String,
+}
+
+/// The keys clients may present, each with its role. Empty means "no authentication".
 #[derive(Clone, Default)]
-pub struct ApiKeys(Vec<String>);
+pub struct ApiKeys(Vec<(Role, String)>);
 
 impl std::fmt::Debug for ApiKeys {
     // Never print the keys themselves.
@@ -23,28 +90,111 @@ impl std::fmt::Debug for ApiKeys {
     }
 }
 
+/// Keys shorter than this are accepted (deployments predate roles) but warned about.
+pub const MIN_KEY_LEN: usize = 16;
+
 impl ApiKeys {
-    /// Parses CLINICFLOW_API_KEYS: comma-separated, blanks ignored.
+    /// Parses a comma-separated list (CLINICFLOW_API_KEYS) leniently, for tests and callers
+    /// that checked it already: entries that do not parse are skipped. `serve` uses
+    /// [`ApiKeys::load`], which reports them.
     pub fn parse(list: &str) -> ApiKeys {
-        ApiKeys(
-            list.split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(String::from)
-                .collect(),
-        )
+        let mut keys = ApiKeys::default();
+        for entry in list.split(',') {
+            if let Ok(Some(k)) = parse_entry(entry) {
+                keys.0.push(k);
+            }
+        }
+        keys
+    }
+
+    /// Reads CLINICFLOW_API_KEYS (`list`) and the file CLINICFLOW_API_KEYS_FILE names
+    /// (`file`: its name and contents). An unknown role is an error, so a typo never becomes
+    /// an admin key or a key nobody can use.
+    pub fn load(list: &str, file: Option<(&str, &str)>) -> Result<ApiKeys, KeysError> {
+        let mut keys = ApiKeys::default();
+        let mut add = |source_name: &str, entries: Vec<&str>| -> Result<(), KeysError> {
+            for (i, entry) in entries.into_iter().enumerate() {
+                let err = |problem: String| KeysError {
+                    source_name: source_name.to_string(),
+                    entry: i + 1,
+                    problem,
+                };
+                if let Some(k) = parse_entry(entry).map_err(err)? {
+                    keys.0.push(k);
+                }
+            }
+            Ok(())
+        };
+        add("CLINICFLOW_API_KEYS", list.split(',').collect())?;
+        if let Some((name, text)) = file {
+            let lines = text
+                .lines()
+                .map(|l| if l.trim_start().starts_with('#') { "" } else { l })
+                .collect();
+            add(name, lines)?;
+        }
+        Ok(keys)
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// Whether `token` is one of the keys, compared in constant time per key so response
-    /// times do not reveal how much of a guess was right.
-    pub fn accepts(&self, token: &str) -> bool {
-        self.0.iter().fold(false, |found, key| {
-            found | constant_time_eq(key.as_bytes(), token.as_bytes())
+    /// How many keys are shorter than [`MIN_KEY_LEN`] (`serve` warns: they can be guessed).
+    pub fn short(&self) -> usize {
+        self.0.iter().filter(|(_, k)| k.chars().count() < MIN_KEY_LEN).count()
+    }
+
+    /// How many keys of each role, for the start banner.
+    pub fn summary(&self) -> String {
+        Role::ALL
+            .into_iter()
+            .filter_map(|r| {
+                let n = self.0.iter().filter(|(role, _)| *role == r).count();
+                (n > 0).then(|| format!("{n} {}", r.as_str()))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The role of `token`, if it is one of the keys. Every key is compared, each in constant
+    /// time, so response times do not reveal how much of a guess was right or which key it
+    /// resembled.
+    pub fn role_of(&self, token: &str) -> Option<Role> {
+        self.0.iter().fold(None, |found, (role, key)| {
+            let hit = constant_time_eq(key.as_bytes(), token.as_bytes());
+            if hit && found.is_none() { Some(*role) } else { found }
         })
+    }
+
+    /// Whether `token` is one of the keys (any role).
+    pub fn accepts(&self, token: &str) -> bool {
+        self.role_of(token).is_some()
+    }
+}
+
+/// One entry: `role:key` or a bare key (admin). Blank entries are None. A prefix before `:`
+/// that looks like a role name but is none is an error (a misspelt role must not silently
+/// become part of an admin key).
+fn parse_entry(entry: &str) -> Result<Option<(Role, String)>, String> {
+    let entry = entry.trim();
+    if entry.is_empty() {
+        return Ok(None);
+    }
+    match entry.split_once(':') {
+        Some((role, key)) => {
+            let role_name = role.trim();
+            match Role::parse(role_name) {
+                Some(role) if !key.trim().is_empty() => Ok(Some((role, key.trim().to_string()))),
+                Some(_) => Err(format!("the `{role_name}:` entry has no key after the colon")),
+                None if role_name.chars().all(|c| c.is_ascii_alphabetic()) => Err(format!(
+                    "unknown role `{role_name}`; the roles are admin, staff, integrator and metrics (write `role:key`)"
+                )),
+                // A key that happens to contain a colon.
+                None => Ok(Some((Role::Admin, entry.to_string()))),
+            }
+        }
+        None => Ok(Some((Role::Admin, entry.to_string()))),
     }
 }
 
@@ -55,35 +205,87 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Proof that the request may use /v1 (a valid key, or no keys configured).
-pub struct ApiKey;
+/// Which roles an extractor accepts.
+pub trait Policy: Send + Sync {
+    const ROLES: &'static [Role];
+    /// How the refusal names who may call (`a staff or admin key`).
+    const WHO: &'static str;
+}
 
-const SCHEME: &str = "bearer";
+/// Proof that the request may call the operation: a key of one of `P::ROLES`, or no keys
+/// configured (`role` is then None).
+pub struct Key<P: Policy> {
+    pub role: Option<Role>,
+    _policy: PhantomData<P>,
+}
 
-impl<'a> ApiExtractor<'a> for ApiKey {
+impl<P: Policy> Key<P> {
+    /// An integrator key (not staff or admin, not a keyless server): limited to its own
+    /// conversations.
+    pub fn is_integrator(&self) -> bool {
+        self.role == Some(Role::Integrator)
+    }
+}
+
+pub struct AdminOnly;
+impl Policy for AdminOnly {
+    const ROLES: &'static [Role] = &[Role::Admin];
+    const WHO: &'static str = "an admin key";
+}
+
+pub struct StaffOrAdmin;
+impl Policy for StaffOrAdmin {
+    const ROLES: &'static [Role] = &[Role::Staff, Role::Admin];
+    const WHO: &'static str = "a staff or admin key";
+}
+
+pub struct IntegratorOrAbove;
+impl Policy for IntegratorOrAbove {
+    const ROLES: &'static [Role] = &[Role::Integrator, Role::Staff, Role::Admin];
+    const WHO: &'static str = "an integrator, staff or admin key";
+}
+
+pub struct MetricsOrAdmin;
+impl Policy for MetricsOrAdmin {
+    const ROLES: &'static [Role] = &[Role::Metrics, Role::Admin];
+    const WHO: &'static str = "a metrics or admin key";
+}
+
+/// Flows and reload.
+pub type AdminKey = Key<AdminOnly>;
+/// What the front desk does (and every personal-data endpoint).
+pub type StaffKey = Key<StaffOrAdmin>;
+/// Talking to the assistant and booking.
+pub type IntegratorKey = Key<IntegratorOrAbove>;
+/// /metrics.
+pub type MetricsKey = Key<MetricsOrAdmin>;
+
+impl<'a, P: Policy> ApiExtractor<'a> for Key<P> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
 
     type ParamType = ();
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        registry.create_security_scheme(
-            SCHEME,
-            MetaSecurityScheme {
-                ty: "http",
-                description: Some("One of the keys in CLINICFLOW_API_KEYS, as `Authorization: Bearer <key>`."),
-                name: None,
-                key_in: None,
-                scheme: Some("bearer"),
-                bearer_format: None,
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
+        for role in Role::ALL {
+            registry.create_security_scheme(
+                role.as_str(),
+                MetaSecurityScheme {
+                    ty: "http",
+                    description: Some(role.description()),
+                    name: None,
+                    key_in: None,
+                    scheme: Some("bearer"),
+                    bearer_format: None,
+                    flows: None,
+                    openid_connect_url: None,
+                },
+            );
+        }
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![SCHEME]
+        P::ROLES.iter().map(|r| r.as_str()).collect()
     }
 
     async fn from_request(
@@ -94,12 +296,26 @@ impl<'a> ApiExtractor<'a> for ApiKey {
         let Some(state) = req.data::<AppState>() else {
             return Err(ApiError::Internal("the app state is missing".into()).into());
         };
+        let key = |role| Key {
+            role,
+            _policy: PhantomData,
+        };
         if state.keys.is_empty() {
-            return Ok(ApiKey);
+            return Ok(key(None));
         }
-        match req.headers().typed_get::<Authorization<Bearer>>() {
-            Some(Authorization(bearer)) if state.keys.accepts(bearer.token()) => Ok(ApiKey),
-            _ => Err(ApiError::Unauthorized.into()),
+        let role = match req.headers().typed_get::<Authorization<Bearer>>() {
+            Some(Authorization(bearer)) => state.keys.role_of(bearer.token()),
+            None => None,
+        };
+        match role {
+            None => Err(ApiError::Unauthorized.into()),
+            Some(role) if P::ROLES.contains(&role) => Ok(key(Some(role))),
+            Some(role) => Err(ApiError::Forbidden(format!(
+                "a key with the role `{}` may not call this endpoint; it needs {}",
+                role.as_str(),
+                P::WHO
+            ))
+            .into()),
         }
     }
 }
@@ -115,5 +331,37 @@ mod tests {
         assert!(!keys.accepts("k") && !keys.accepts("k1 ") && !keys.accepts(""));
         assert!(ApiKeys::parse(" , ").is_empty());
         assert_eq!(format!("{keys:?}"), "ApiKeys(2 keys)");
+    }
+
+    #[test]
+    fn roles_come_from_the_prefix_and_a_bare_key_is_admin() {
+        let keys = ApiKeys::parse("staff:s1,integrator: i1 ,metrics:m1,plain,x-1:y");
+        assert_eq!(keys.role_of("s1"), Some(Role::Staff));
+        assert_eq!(keys.role_of("i1"), Some(Role::Integrator));
+        assert_eq!(keys.role_of("m1"), Some(Role::Metrics));
+        assert_eq!(keys.role_of("plain"), Some(Role::Admin));
+        // A key containing a colon whose prefix is not a word stays one admin key.
+        assert_eq!(keys.role_of("x-1:y"), Some(Role::Admin));
+        assert_eq!(keys.role_of("staff:s1"), None);
+        assert_eq!(keys.summary(), "2 admin, 1 staff, 1 integrator, 1 metrics");
+    }
+
+    #[test]
+    fn load_reports_typos_short_keys_and_reads_the_file() {
+        let long = "0123456789abcdef";
+        let err = ApiKeys::load(&format!("staf:{long}"), None).unwrap_err().to_string();
+        assert!(err.contains("unknown role `staf`") && !err.contains(long), "{err}");
+        assert_eq!(ApiKeys::load("staff:short", None).expect("keys").short(), 1);
+        let err = ApiKeys::load("metrics:", None).unwrap_err().to_string();
+        assert!(err.contains("no key"), "{err}");
+        let file = format!("# front desk\nstaff:{long}\n\nmetrics:{long}-m\n");
+        let keys = ApiKeys::load(&format!("{long}-a"), Some(("keys.txt", &file))).expect("keys");
+        assert_eq!(keys.role_of(long), Some(Role::Staff));
+        assert_eq!(keys.role_of(&format!("{long}-m")), Some(Role::Metrics));
+        assert_eq!(keys.role_of(&format!("{long}-a")), Some(Role::Admin));
+        let err = ApiKeys::load("", Some(("keys.txt", "\n\nadmn:x")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("keys.txt, entry 3"), "{err}");
     }
 }

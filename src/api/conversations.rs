@@ -9,18 +9,20 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 
-use super::auth::ApiKey;
+use super::auth::{IntegratorKey, StaffKey};
 use super::error::ApiError;
 use super::{AppState, Tag, check_channel, check_id, clock};
 use crate::engine::session::{Session, Wait};
-use crate::service::{MAX_TEXT, TurnRequest, TurnResponse};
+use crate::limits::Verdict;
+use crate::service::{MessageId, TurnRequest, TurnResponse};
 use crate::store::TurnRecord;
 
 /// A patient's message.
 #[derive(Object)]
 #[oai(rename = "Message")]
 struct MessageIn {
-    /// What the patient wrote (at most 4,000 characters).
+    /// What the patient wrote. Over 4,000 characters the assistant asks for a shorter message
+    /// (a normal reply; nothing is processed or stored).
     text: String,
     /// The patient's address on their channel (phone number, user id). Default: the
     /// conversation id. Used only when the conversation starts.
@@ -175,6 +177,48 @@ enum Deleted {
     Deleted,
 }
 
+/// The message id of an `Idempotency-Key`, scoped to its conversation without ambiguity (the
+/// id's length comes first, so `a` + `b:c` and `a:b` + `c` differ), with a hash of the request
+/// so the same key with another body is refused.
+fn idempotency_id(conversation: &str, key: &str, request: [&str; 4]) -> MessageId {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in request {
+        // Length-prefixed too: no two requests hash the same parts.
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    MessageId {
+        id: format!("api:{}:{conversation}:{key}", conversation.len()),
+        request: Some(format!("{:x}", hash.finalize())),
+    }
+}
+
+/// An integrator talks for patients of its own channel: it may not start or continue a
+/// WhatsApp, SMS or voice conversation, whose contact is a patient's phone (and whose
+/// identity the clinic trusts).
+async fn integrator_may_write(state: &AppState, id: &str, channel: &str) -> Result<(), ApiError> {
+    let refused = || -> ApiError {
+        ApiError::Forbidden(
+            "an integrator key may not write to WhatsApp, SMS or voice conversations (their \
+             contact is a patient's phone); use a channel name of your own, like `web`"
+                .to_string(),
+        )
+    };
+    let twilio = |c: &str| crate::channels::twilio::CHANNELS.contains(&c);
+    if twilio(channel)
+        || crate::channels::twilio::CHANNELS
+            .iter()
+            .any(|c| id.starts_with(&format!("{c}:")))
+    {
+        return Err(refused());
+    }
+    match state.service.store.load_session(id).await? {
+        Some(s) if twilio(&s.channel) => Err(refused()),
+        _ => Ok(()),
+    }
+}
+
 pub struct Api;
 
 #[OpenApi(tag = "Tag::Conversations")]
@@ -182,7 +226,9 @@ impl Api {
     /// Send a patient message and get the assistant's replies.
     ///
     /// Messages of one conversation are processed one at a time, in arrival order. With an
-    /// `Idempotency-Key`, a repeated request is not processed again: it gets the first answer.
+    /// `Idempotency-Key`, a repeated request is not processed again: it gets the first answer;
+    /// the same key with a different body gets 422. Over a rate limit (per `user`, per
+    /// conversation, per clinic) the answer is 429 with `Retry-After` (seconds).
     #[oai(
         path = "/v1/conversations/:id/messages",
         method = "post",
@@ -190,7 +236,7 @@ impl Api {
     )]
     async fn send_message(
         &self,
-        _key: ApiKey,
+        key: IntegratorKey,
         state: Data<&AppState>,
         /// The conversation id, chosen by the caller (1 to 200 characters).
         id: Path<String>,
@@ -204,23 +250,27 @@ impl Api {
         if body.text.trim().is_empty() {
             return Err(ApiError::bad_request("`text` is empty"));
         }
-        let chars = body.text.chars().count();
-        if chars > MAX_TEXT {
-            return Err(ApiError::TooLarge(format!(
-                "`text` has {chars} characters; the limit is {MAX_TEXT}"
-            )));
-        }
         let channel = body.channel.unwrap_or_else(|| "api".into());
         check_channel(&channel)?;
         let user = body.user.unwrap_or_else(|| id.0.clone());
         check_id("user", &user)?;
+        if key.is_integrator() {
+            integrator_may_write(&state, &id, &channel).await?;
+        }
+        if let Verdict::Limited { retry_after, .. } = state.limits.check(&channel, &user, &id) {
+            return Err(ApiError::TooManyRequests {
+                retry_after: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
         let message_id = match idempotency_key.0 {
             Some(key) if key.is_empty() || key.len() > 200 => {
                 return Err(ApiError::bad_request("`Idempotency-Key` is 1 to 200 characters"));
             }
-            // Scoped to the conversation: another conversation (or a Twilio message id) may
-            // use the same string.
-            Some(key) => Some(format!("api:{}:{key}", id.0)),
+            Some(key) => Some(idempotency_id(
+                &id,
+                &key,
+                [&body.text, &user, &channel, body.now.as_deref().unwrap_or("")],
+            )),
             None => None,
         };
         let req = TurnRequest {
@@ -266,7 +316,7 @@ impl Api {
     #[oai(path = "/v1/conversations/:id", method = "get", operation_id = "get_conversation")]
     async fn get_conversation(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         id: Path<String>,
     ) -> Result<Json<ConversationOut>, ApiError> {
@@ -281,7 +331,7 @@ impl Api {
     #[oai(path = "/v1/conversations/:id/turns", method = "get", operation_id = "list_turns")]
     async fn list_turns(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         id: Path<String>,
         /// How many of the latest turns (1 to 1000, default 100).
@@ -306,7 +356,7 @@ impl Api {
     )]
     async fn reset_conversation(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {

@@ -16,8 +16,8 @@ use crate::store::StoreError;
 /// The body of every error response.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
 pub struct ErrorBody {
-    /// A stable machine-readable code: `unauthorized`, `bad_request`, `not_found`, `too_large`,
-    /// `unavailable`, … or the reason a booking was refused (`taken`, `past`, `closed`, …).
+    /// A stable machine-readable code: `unauthorized`, `forbidden`, `bad_request`, `not_found`,
+    /// `too_large`, `idempotency_mismatch`, `rate_limited`, `unavailable`, … or the reason a booking was refused (`taken`, `past`, `closed`, …).
     pub error: String,
     /// What went wrong, in plain words.
     pub message: String,
@@ -27,6 +27,9 @@ pub struct ErrorBody {
 pub enum ApiError {
     #[error("missing or wrong API key: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    /// A valid key whose role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The request is malformed or asks for something that cannot exist.
     #[error("{message}")]
     BadRequest { code: String, message: String },
@@ -37,6 +40,13 @@ pub enum ApiError {
     Conflict { code: String, message: String },
     #[error("{0}")]
     TooLarge(String),
+    /// The request is well formed but contradicts an earlier one (an `Idempotency-Key` reused
+    /// with another body).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Over a rate limit: retry after the given number of seconds (`Retry-After`).
+    #[error("too many messages; retry in {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
     /// The patient's channel refused the message.
     #[error("the message could not be delivered: {0}")]
     Delivery(String),
@@ -67,10 +77,13 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Delivery(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -80,9 +93,12 @@ impl ApiError {
     pub fn code(&self) -> &str {
         match self {
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest { code, .. } | ApiError::Conflict { code, .. } => code,
             ApiError::NotFound { .. } => "not_found",
             ApiError::TooLarge(_) => "too_large",
+            ApiError::Unprocessable(_) => "idempotency_mismatch",
+            ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Delivery(_) => "delivery_failed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -147,7 +163,13 @@ impl ResponseError for ApiError {
             ApiError::Delivery(detail) => tracing::warn!("delivery failed: {detail}"),
             _ => {}
         }
-        json_response(self.status(), &self.body())
+        let mut resp = json_response(self.status(), &self.body());
+        if let ApiError::TooManyRequests { retry_after } = self
+            && let Ok(v) = poem::http::HeaderValue::from_str(&retry_after.to_string())
+        {
+            resp.headers_mut().insert(poem::http::header::RETRY_AFTER, v);
+        }
+        resp
     }
 }
 
@@ -208,8 +230,12 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Store(e) => e.into(),
-            ServiceError::TooLong(_) => ApiError::TooLarge(e.to_string()),
             ServiceError::Delivery(detail) => ApiError::Delivery(detail.to_string()),
+            ServiceError::IdReused => ApiError::Unprocessable(
+                "this Idempotency-Key was already used on this conversation for a different message; \
+                 send a new key with a new message (a retry must repeat the same body)"
+                    .into(),
+            ),
         }
     }
 }
@@ -241,6 +267,7 @@ pub fn from_poem(err: poem::Error) -> Response {
     let code = match status {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
@@ -306,7 +333,7 @@ mod tests {
         let e: ApiError = StoreError::Query("SELECT … 30111222".into()).into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!e.body().message.contains("30111222"));
-        let e: ApiError = ServiceError::TooLong(5000).into();
-        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let e: ApiError = ServiceError::IdReused.into();
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

@@ -7,7 +7,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 
-use super::auth::ApiKey;
+use super::auth::StaffKey;
 use super::conversations::TurnLogOut;
 use super::error::ApiError;
 use super::{AppState, Tag, check_id, clock};
@@ -93,7 +93,7 @@ impl Api {
     #[oai(path = "/v1/escalations", method = "get", operation_id = "list_escalations")]
     async fn list(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         status: Query<Option<EscalationStatusParam>>,
         /// At most this many (1 to 1000, default 100).
@@ -119,7 +119,7 @@ impl Api {
     )]
     async fn reply(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         id: Path<String>,
         body: Json<ReplyIn>,
@@ -168,7 +168,7 @@ impl Api {
     )]
     async fn resolve(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         id: Path<String>,
         /// Optional: `{by, note}`.

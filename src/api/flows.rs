@@ -5,7 +5,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use super::auth::ApiKey;
+use super::auth::AdminKey;
 use super::error::ApiError;
 use super::{AppState, Tag};
 use crate::flow::bot::Flow;
@@ -113,7 +113,7 @@ pub struct Api;
 impl Api {
     /// The flows in force.
     #[oai(path = "/v1/flows", method = "get", operation_id = "list_flows")]
-    async fn list(&self, _key: ApiKey, state: Data<&AppState>) -> Result<Json<Vec<FlowSummary>>, ApiError> {
+    async fn list(&self, _key: AdminKey, state: Data<&AppState>) -> Result<Json<Vec<FlowSummary>>, ApiError> {
         let bot = state.service.bot();
         Ok(Json(bot.flows.iter().map(FlowSummary::from).collect()))
     }
@@ -122,7 +122,7 @@ impl Api {
     #[oai(path = "/v1/flows/:name", method = "get", operation_id = "get_flow")]
     async fn get(
         &self,
-        _key: ApiKey,
+        _key: AdminKey,
         state: Data<&AppState>,
         name: Path<String>,
     ) -> Result<Json<FlowDetail>, ApiError> {
@@ -137,14 +137,14 @@ impl Api {
     /// The last reload: when, what started it, whether it worked, and every problem found
     /// with file:line:column.
     #[oai(path = "/v1/reload", method = "get", operation_id = "last_reload")]
-    async fn last(&self, _key: ApiKey, state: Data<&AppState>) -> Result<Json<Reload>, ApiError> {
+    async fn last(&self, _key: AdminKey, state: Data<&AppState>) -> Result<Json<Reload>, ApiError> {
         Ok(Json(state.reloader.last().into()))
     }
 
     /// Reload the flows now (edits are also picked up on their own within a second). Answers
     /// 200 even when the files do not compile: `ok` is false and the old flows keep serving.
     #[oai(path = "/v1/reload", method = "post", operation_id = "reload")]
-    async fn reload(&self, _key: ApiKey, state: Data<&AppState>) -> Result<Json<Reload>, ApiError> {
+    async fn reload(&self, _key: AdminKey, state: Data<&AppState>) -> Result<Json<Reload>, ApiError> {
         let reloader = state.reloader.clone();
         // Compiling reads files and takes milliseconds: keep it off the async workers.
         let report = tokio::task::spawn_blocking(move || reloader.reload("manual"))

@@ -29,11 +29,13 @@ use crate::service::Service;
 
 pub use auth::ApiKeys;
 pub use error::{ApiError, ErrorBody};
-pub use ops::install_metrics;
+pub use ops::{install_metrics, metrics_app};
 
-/// Largest request body accepted (a message is at most 4,000 characters; 64 KiB leaves room
-/// for JSON escaping without letting a client make us buffer megabytes).
-pub const MAX_BODY: usize = 64 * 1024;
+/// Largest request body accepted. A patient's message over 4,000 characters gets a polite
+/// "write it shorter", so a pasted 100,000-character text (up to 4 bytes a character, JSON- or
+/// form-escaped) must still be read; 1 MiB allows that without letting a client make us
+/// buffer more.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// How long `run` waits for requests in flight after the shutdown signal.
 pub const GRACE: Duration = Duration::from_secs(30);
@@ -56,9 +58,15 @@ pub struct AppState {
     /// Tests only: the clinic-local time every Twilio webhook turn runs at (Twilio requests
     /// carry no time of their own). `serve` leaves it None.
     pub pinned_now: Option<jiff::civil::DateTime>,
+    /// Message rates per sender, conversation and clinic (none unless configured: `serve`
+    /// applies `CLINICFLOW_LIMIT_*` or the defaults).
+    pub limits: Arc<crate::limits::RateLimits>,
     /// Turns in flight hold a read guard; `run` takes the write guard after the server stops,
     /// so it returns only when every turn has been committed.
     inflight: Arc<tokio::sync::RwLock<()>>,
+    /// MessageSids of voice notes being downloaded or transcribed: Twilio's retry of one gets
+    /// an empty answer (the first delivers the reply) instead of a second download.
+    pub(crate) media_inflight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl AppState {
@@ -73,7 +81,9 @@ impl AppState {
             twilio: Arc::new(TwilioConfig::default()),
             transcriber: None,
             pinned_now: None,
+            limits: Arc::new(crate::limits::RateLimits::new(&crate::limits::LimitsConfig::off())),
             inflight: Arc::default(),
+            media_inflight: Arc::default(),
         }
     }
 
@@ -99,6 +109,11 @@ impl AppState {
 
     pub fn with_transcriber(mut self, transcriber: Arc<dyn Transcriber>) -> AppState {
         self.transcriber = Some(transcriber);
+        self
+    }
+
+    pub fn with_limits(mut self, limits: crate::limits::RateLimits) -> AppState {
+        self.limits = Arc::new(limits);
         self
     }
 
@@ -149,8 +164,10 @@ fn openapi() -> OpenApiService<Apis, ()> {
     );
     OpenApiService::new(apis, "clinicflow", env!("CARGO_PKG_VERSION")).description(
         "The integrator API of clinicflow, a conversation engine for medical clinics. \
-         Everything under /v1 needs `Authorization: Bearer <key>` when the server has keys \
-         (CLINICFLOW_API_KEYS). Errors are JSON `{error, message}`.",
+         Everything under /v1, and /metrics, needs `Authorization: Bearer <key>` when the \
+         server has keys (CLINICFLOW_API_KEYS); each operation lists the roles whose keys it \
+         accepts (admin, staff, integrator, metrics). A key of another role gets 403. Errors \
+         are JSON `{error, message}`.",
     )
 }
 

@@ -1,4 +1,6 @@
-//! Health, readiness and Prometheus metrics. Not under /v1: probes and scrapers carry no key.
+//! Health, readiness and Prometheus metrics. Not under /v1. Probes carry no key; /metrics
+//! needs a metrics (or admin) key when the server has keys, or is served without one on its
+//! own listen address (`CLINICFLOW_METRICS_ADDR`, see [`metrics_app`]).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::auth::MetricsKey;
 use super::{AppState, Tag};
 use crate::store::EscalationStatus;
 
@@ -124,26 +127,41 @@ impl Api {
 
     /// Prometheus metrics: turns, turn latency, NLU path, reloads, reminders, open escalations.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self, state: Data<&AppState>) -> PlainText<String> {
-        // A gauge read from the database at scrape time, so every replica reports the same
-        // queue and nothing has to keep it in step.
-        if let Ok(open) = state
-            .service
-            .store
-            .count_escalations(Some(EscalationStatus::Open))
-            .await
-        {
-            metrics::gauge!("clinicflow_open_escalations").set(open as f64);
-        }
-        let text = match install_metrics() {
-            Some(handle) => {
-                handle.run_upkeep();
-                handle.render()
-            }
-            None => String::new(),
-        };
-        PlainText(text)
+    async fn metrics(&self, _key: MetricsKey, state: Data<&AppState>) -> PlainText<String> {
+        PlainText(render(&state).await)
     }
+}
+
+/// The metrics text: what /metrics answers on either address.
+async fn render(state: &AppState) -> String {
+    // A gauge read from the database at scrape time, so every replica reports the same
+    // queue and nothing has to keep it in step.
+    if let Ok(open) = state
+        .service
+        .store
+        .count_escalations(Some(EscalationStatus::Open))
+        .await
+    {
+        metrics::gauge!("clinicflow_open_escalations").set(open as f64);
+    }
+    match install_metrics() {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    }
+}
+
+/// /metrics alone, without a key, for a listen address only the scraper reaches
+/// (`CLINICFLOW_METRICS_ADDR`, e.g. an internal interface). Everything else is 404.
+pub fn metrics_app(state: AppState) -> impl poem::Endpoint<Output = poem::Response> + 'static {
+    use poem::{EndpointExt, IntoResponse};
+    #[poem::handler]
+    async fn scrape(state: Data<&AppState>) -> poem::Response {
+        render(&state).await.into_response()
+    }
+    poem::Route::new().at("/metrics", poem::get(scrape)).data(state)
 }
 
 /// Records one turn served over the API.

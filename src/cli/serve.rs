@@ -27,18 +27,64 @@ pub struct ServeArgs {
     pub db: String,
 }
 
-/// Bearer keys come only from the environment: a command-line flag would show them in `ps`.
+/// Bearer keys come only from the environment or a file: a command-line flag would show them
+/// in `ps`.
 const KEYS_ENV: &str = "CLINICFLOW_API_KEYS";
+const KEYS_FILE_ENV: &str = "CLINICFLOW_API_KEYS_FILE";
+/// A second listen address that serves /metrics alone, without a key.
+const METRICS_ADDR_ENV: &str = "CLINICFLOW_METRICS_ADDR";
+
+/// The keys of CLINICFLOW_API_KEYS and CLINICFLOW_API_KEYS_FILE; a message for the operator
+/// when they do not parse.
+fn load_keys() -> Result<ApiKeys, String> {
+    let list = std::env::var(KEYS_ENV).unwrap_or_default();
+    let file = match std::env::var(KEYS_FILE_ENV).ok().filter(|f| !f.trim().is_empty()) {
+        Some(path) => match std::fs::read_to_string(&path) {
+            Ok(text) => Some((path, text)),
+            Err(e) => return Err(format!("cannot read {KEYS_FILE_ENV} `{path}`: {e}")),
+        },
+        None => None,
+    };
+    let keys = ApiKeys::load(&list, file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())))
+        .map_err(|e| format!("the API keys are not valid: {e}"))?;
+    if keys.short() > 0 {
+        eprintln!(
+            "warning: {} API key(s) are shorter than {} characters and could be guessed; \
+             use long random ones (e.g. `openssl rand -hex 32`)",
+            keys.short(),
+            crate::api::auth::MIN_KEY_LEN
+        );
+    }
+    Ok(keys)
+}
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let keys = ApiKeys::parse(&std::env::var(KEYS_ENV).unwrap_or_default());
+    let keys = match load_keys() {
+        Ok(keys) => keys,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let (limits, llm_budget) = match (
+        crate::limits::LimitsConfig::from_lookup(env),
+        crate::limits::LlmBudget::from_lookup(env),
+    ) {
+        (Ok(l), Ok(b)) => (l, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let addr = resolve(&args.addr).await?;
     if keys.is_empty() && !addr.ip().is_loopback() {
         eprintln!(
             "error: refusing to listen on {addr} without API keys: anyone who can reach it could \
              read conversations and book appointments.\n\
-             Set {KEYS_ENV}=key1,key2 (clients send `Authorization: Bearer key1`), or listen on \
-             a loopback address such as 127.0.0.1:8080."
+             Set {KEYS_ENV}=key1,staff:key2,metrics:key3 (clients send `Authorization: Bearer \
+             key1`; a key without a role is an admin key), or listen on a loopback address \
+             such as 127.0.0.1:8080."
         );
         return Ok(ExitCode::FAILURE);
     }
@@ -49,7 +95,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = Store::connect(&args.db).await?;
     let (llm, nlu_line) = crate::llm::from_env_with_banner()?;
     let llm_for_voice_notes = llm.clone();
-    let service = Arc::new(Service::new(store, Arc::new(bot)).with_llm(llm));
+    let service = Arc::new(
+        Service::new(store, Arc::new(bot))
+            .with_llm(llm)
+            .with_llm_budget(llm_budget),
+    );
     let reloader = Reloader::new(&args.dir.dir, service.clone());
     // Dropping the guard stops watching: it lives until the server stops.
     let _watch = match reloader.watch() {
@@ -77,7 +127,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState::new(service, reloader)
         .with_keys(keys.clone())
         .with_sender(sender)
-        .with_twilio(twilio);
+        .with_twilio(twilio)
+        .with_limits(crate::limits::RateLimits::new(&limits));
     // Voice notes are transcribed by the same LLM that understands messages, when there is one.
     let state = match llm_for_voice_notes {
         Some(llm) => state.with_transcriber(llm),
@@ -88,11 +139,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "clinicflow: {flows} flows from {}, serving http://{local} (API docs at /docs{})",
         display_dir(&args.dir.dir),
         if keys.is_empty() {
-            "; no API keys: loopback only"
+            "; no API keys: loopback only".to_string()
         } else {
-            ""
+            format!("; API keys: {}", keys.summary())
         }
     );
+    let _metrics_server = match std::env::var(METRICS_ADDR_ENV).ok().filter(|a| !a.trim().is_empty()) {
+        Some(a) => {
+            let addr = resolve(a.trim()).await?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {METRICS_ADDR_ENV} {addr}"))?;
+            eprintln!(
+                "clinicflow: /metrics without a key on http://{}",
+                listener.local_addr().unwrap_or(addr)
+            );
+            let app = api::metrics_app(state.clone());
+            let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
+            Some(AbortOnDrop(tokio::spawn(async move {
+                let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+            })))
+        }
+        None => None,
+    };
     api::run(listener, state, shutdown_signal()).await?;
 
     // The server has drained; let the scheduler hand back what it has not started.
@@ -102,6 +171,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("clinicflow: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stops the metrics server when `run` returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One line for the operator when Twilio webhooks cannot be verified as configured.

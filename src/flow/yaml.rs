@@ -36,7 +36,20 @@ pub struct Doc {
 pub struct YamlError {
     pub pos: Pos,
     pub message: String,
+    /// How to fix it, when the generic advice (indentation, `key: value`) does not apply.
+    pub help: Option<&'static str>,
 }
+
+/// Largest flow file read: the demo's biggest is a few KiB.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of lists and mappings (the flows need fewer than 10 levels).
+pub const MAX_DEPTH: usize = 64;
+/// Most nodes a file may stand for once aliases (`*name`) are expanded: a few aliases of
+/// aliases ("billion laughs") would otherwise build gigabytes from a few lines.
+pub const MAX_NODES: usize = 100_000;
+
+const LIMIT_HELP: &str = "flow files are small and shallow: split a large file into several flows, \
+     and use anchors (`&name`) and aliases (`*name`) only for small shared pieces";
 
 impl Doc {
     /// Position of the value at `path` (e.g. `states.check.next[0].if`).
@@ -72,11 +85,26 @@ impl Doc {
 
 /// Parses one YAML document. An empty file is an empty mapping.
 pub fn parse(src: &str) -> Result<Doc, YamlError> {
+    if src.len() > MAX_FILE_BYTES {
+        return Err(YamlError {
+            pos: Pos {
+                line: 1,
+                col: 1,
+                offset: 0,
+            },
+            message: format!(
+                "the file has {} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)",
+                src.len()
+            ),
+            help: Some(LIMIT_HELP),
+        });
+    }
     let mut b = Builder::new(src);
     let mut parser = Parser::new_from_str(src);
     parser.load(&mut b, false).map_err(|e| YamlError {
         pos: b.pos(e.marker()),
         message: e.info().to_string(),
+        help: None,
     })?;
     if let Some(err) = b.error.take() {
         return Err(err);
@@ -114,7 +142,12 @@ struct Builder<'a> {
     stack: Vec<Frame>,
     root: Option<Value>,
     index: HashMap<String, NodePos>,
-    anchors: HashMap<usize, Value>,
+    /// Each anchor's value and how many nodes it stands for.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Nodes built so far, aliases counted expanded (see [`MAX_NODES`]).
+    nodes: usize,
+    /// Nodes built so far inside each open container, to size an anchored one.
+    open_nodes: Vec<usize>,
     error: Option<YamlError>,
 }
 
@@ -129,6 +162,8 @@ impl<'a> Builder<'a> {
             root: None,
             index: HashMap::new(),
             anchors: HashMap::new(),
+            nodes: 0,
+            open_nodes: Vec::new(),
             error: None,
         }
     }
@@ -161,15 +196,51 @@ impl<'a> Builder<'a> {
     }
 
     fn fail(&mut self, pos: Pos, message: String) {
+        self.fail_with(pos, message, None);
+    }
+
+    fn fail_with(&mut self, pos: Pos, message: String, help: Option<&'static str>) {
         if self.error.is_none() {
-            self.error = Some(YamlError { pos, message });
+            self.error = Some(YamlError { pos, message, help });
         }
     }
 
-    /// Places a finished node into its parent (or as the root).
-    fn push_value(&mut self, v: Value, pos: Pos, anchor: usize) {
+    /// Counts `n` more nodes (an alias counts what it expands to); false, with the error
+    /// recorded, past [`MAX_NODES`].
+    fn count(&mut self, n: usize, pos: Pos) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        for open in &mut self.open_nodes {
+            *open = open.saturating_add(n);
+        }
+        if self.nodes > MAX_NODES {
+            self.fail_with(
+                pos,
+                format!("this file stands for more than {MAX_NODES} values once its aliases (`*name`) are expanded"),
+                Some(LIMIT_HELP),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Opens a list or mapping; false, with the error recorded, past [`MAX_DEPTH`].
+    fn open(&mut self, pos: Pos) -> bool {
+        if self.stack.len() >= MAX_DEPTH {
+            self.fail_with(
+                pos,
+                format!("lists and mappings are nested more than {MAX_DEPTH} levels deep here"),
+                Some(LIMIT_HELP),
+            );
+            return false;
+        }
+        self.open_nodes.push(0);
+        true
+    }
+
+    /// Places a finished node of `size` nodes into its parent (or as the root).
+    fn push_value(&mut self, v: Value, pos: Pos, anchor: usize, size: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), size));
         }
         let mut dup: Option<(String, Pos)> = None;
         match self.stack.last_mut() {
@@ -222,6 +293,9 @@ impl MarkedEventReceiver for Builder<'_> {
         let pos = self.pos(&mark);
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
+                if !self.count(1, pos) {
+                    return;
+                }
                 let path = self.child_path();
                 self.record(path, pos);
                 let v = if style == TScalarStyle::Plain {
@@ -229,12 +303,15 @@ impl MarkedEventReceiver for Builder<'_> {
                 } else {
                     Value::String(text)
                 };
-                self.push_value(v, pos, anchor);
+                self.push_value(v, pos, anchor, 1);
             }
             Event::SequenceStart(anchor, _) => {
                 let path = self.child_path();
                 if path.is_none() {
                     self.fail(pos, "a list cannot be used as a key".into());
+                    return;
+                }
+                if !self.open(pos) {
                     return;
                 }
                 self.record(path.clone(), pos);
@@ -250,6 +327,9 @@ impl MarkedEventReceiver for Builder<'_> {
                     self.fail(pos, "a mapping cannot be used as a key".into());
                     return;
                 }
+                if !self.open(pos) {
+                    return;
+                }
                 self.record(path.clone(), pos);
                 self.stack.push(Frame::Map {
                     path: path.unwrap_or_default(),
@@ -259,20 +339,31 @@ impl MarkedEventReceiver for Builder<'_> {
                 });
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { items, anchor, .. }) = self.stack.pop() {
-                    self.push_value(Value::Array(items), pos, anchor);
+                let inner = self.open_nodes.pop().unwrap_or(0);
+                if let Some(Frame::Seq { items, anchor, .. }) = self.stack.pop()
+                    && self.count(1, pos)
+                {
+                    self.push_value(Value::Array(items), pos, anchor, inner + 1);
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { map, anchor, .. }) = self.stack.pop() {
-                    self.push_value(Value::Object(map), pos, anchor);
+                let inner = self.open_nodes.pop().unwrap_or(0);
+                if let Some(Frame::Map { map, anchor, .. }) = self.stack.pop()
+                    && self.count(1, pos)
+                {
+                    self.push_value(Value::Object(map), pos, anchor, inner + 1);
                 }
             }
             Event::Alias(id) => {
+                let size = self.anchors.get(&id).map_or(1, |(_, n)| *n);
+                // Counted before it is copied: the copy is what would exhaust memory.
+                if !self.count(size, pos) {
+                    return;
+                }
                 let path = self.child_path();
                 self.record(path, pos);
-                let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
-                self.push_value(v, pos, 0);
+                let v = self.anchors.get(&id).map_or(Value::Null, |(v, _)| v.clone());
+                self.push_value(v, pos, 0, size);
             }
             _ => {}
         }
@@ -333,6 +424,42 @@ mod tests {
     fn syntax_errors_have_positions() {
         let err = parse("a:\n  b: 1\n c: 2\n").unwrap_err();
         assert!(err.pos.line >= 2, "{err:?}");
+    }
+
+    #[test]
+    fn billion_laughs_depth_and_size_are_errors_not_out_of_memory() {
+        let mut src =
+            String::from("a: &a [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n");
+        for (name, prev) in [
+            ("b", "a"),
+            ("c", "b"),
+            ("d", "c"),
+            ("e", "d"),
+            ("f", "e"),
+            ("g", "f"),
+            ("h", "g"),
+            ("i", "h"),
+        ] {
+            src.push_str(&format!(
+                "{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        let err = parse(&src).unwrap_err();
+        assert!(err.message.contains("aliases"), "{err:?}");
+        assert!(err.help.is_some() && err.pos.line > 1, "{err:?}");
+        // Small aliases stay fine.
+        let doc = parse("x: &x {a: 1}\ny: *x\n").unwrap();
+        assert_eq!(doc.value["y"]["a"], 1);
+
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let err = parse(&deep).unwrap_err();
+        assert!(err.message.contains("nested more than 64"), "{err:?}");
+        assert_eq!((err.pos.line, err.pos.col), (1, 65));
+        assert!(parse(&format!("{}1{}", "[".repeat(60), "]".repeat(60))).is_ok());
+
+        let big = format!("a: \"{}\"\n", "x".repeat(MAX_FILE_BYTES));
+        let err = parse(&big).unwrap_err();
+        assert!(err.message.contains("limit is 1048576"), "{err:?}");
     }
 
     #[test]

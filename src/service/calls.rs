@@ -74,11 +74,7 @@ impl Service {
         let bot = self.bot();
         let now = req.now.with_time_zone(bot.clinic.tz.clone());
         let old = self.store.load_session(&req.session_id).await?;
-        if let Some(id) = &req.message_id
-            && let Some(done) = self.store.processed(id).await?
-            && let Ok(mut resp) = serde_json::from_value::<TurnResponse>(done.reply)
-        {
-            resp.replayed = true;
+        if let Some(resp) = self.replay(&req).await? {
             let lang = old.map_or(bot.clinic.language, |s| s.lang);
             return Ok((resp, lang));
         }
@@ -130,10 +126,11 @@ impl Service {
             nlu_source: CALL_START.into(),
         };
         let processed = req.message_id.as_ref().map(|id| Processed {
-            message_id: id.clone(),
+            message_id: id.id.clone(),
             session: next.id.clone(),
             reply: serde_json::to_value(&response).unwrap_or(Value::Null),
             at: now.timestamp(),
+            request: id.request.clone(),
         });
         self.store.commit_turn(&next, &turn, processed.as_ref()).await?;
         tracing::info!(session = %redact(&next.id), "call started");

@@ -18,6 +18,10 @@ pub struct Processed {
     pub reply: serde_json::Value,
     #[serde(with = "super::time::instant")]
     pub at: Timestamp,
+    /// A hash of the request (API `Idempotency-Key`s): the same key with another request is
+    /// refused rather than answered with this reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
 }
 
 impl Processed {
@@ -32,6 +36,7 @@ impl Processed {
             session: session.into(),
             reply,
             at,
+            request: None,
         }
     }
 }

@@ -104,6 +104,7 @@ DEFINE TABLE IF NOT EXISTS processed SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS session ON processed TYPE string;
 DEFINE FIELD IF NOT EXISTS reply ON processed TYPE any;
 DEFINE FIELD IF NOT EXISTS at ON processed TYPE string;
+DEFINE FIELD IF NOT EXISTS request ON processed TYPE option<string>;
 
 -- Outbound messages sent through a channel's API, keyed by its message id (Twilio MessageSid).
 DEFINE TABLE IF NOT EXISTS message SCHEMAFULL;

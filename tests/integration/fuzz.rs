@@ -94,3 +94,136 @@ proptest! {
         converse(&[text.clone(), text]);
     }
 }
+
+/// The HTTP surface never answers 5xx or panics, whatever the text, ids, channels, headers
+/// or raw bytes of a request: the API in process and the signed Twilio webhooks.
+mod http {
+    use poem::http::{Method, StatusCode};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use serde_json::json;
+
+    use crate::api::{Client, NOW, demo_state};
+    use crate::twilio::{CLINIC_WA, PATIENT_TEL, PATIENT_WA, Twilio, demo_twilio};
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    /// Text that mixes anything with the odd strings above, and lengths around the limits.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            prop::sample::select(super::odd_strings()),
+            (0usize..3, any::<char>()).prop_map(|(k, c)| c.to_string().repeat([3_999, 4_001, 20_000][k])),
+        ]
+    }
+
+    #[track_caller]
+    fn no_server_error(status: StatusCode, what: &str) {
+        assert!(!status.is_server_error(), "{status} for {what}");
+    }
+
+    #[test]
+    fn the_api_never_answers_5xx() {
+        let rt = runtime();
+        let client = rt.block_on(async { Client::new(demo_state().await) });
+        let mut runner = TestRunner::new(Config {
+            cases: 48,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let input = (
+            text(),
+            "[a-z0-9:+ ]{0,12}",
+            "[a-z_ -]{0,8}",
+            any::<Option<String>>(),
+            any::<Vec<u8>>(),
+        );
+        runner
+            .run(&input, |(text, id, channel, key, bytes)| {
+                rt.block_on(async {
+                    let id = if id.trim().is_empty() {
+                        "fuzz".to_string()
+                    } else {
+                        id.replace(' ', "-")
+                    };
+                    let path = format!("/v1/conversations/{id}/messages");
+                    let body = json!({ "text": text, "now": NOW, "channel": channel })
+                        .to_string()
+                        .into_bytes();
+                    let key = key.map(|k| k.chars().filter(|c| !c.is_control()).take(40).collect::<String>());
+                    let headers: Vec<(&str, &str)> =
+                        key.as_deref().map(|k| ("Idempotency-Key", k)).into_iter().collect();
+                    let (status, _) = client.raw(Method::POST, &path, body, &headers).await;
+                    no_server_error(status, &format!("a message on {id}"));
+                    let (status, _) = client.raw(Method::POST, &path, bytes.clone(), &[]).await;
+                    no_server_error(status, "raw bytes");
+                    for get in [
+                        format!("/v1/conversations/{id}"),
+                        format!("/v1/conversations/{id}/turns"),
+                    ] {
+                        no_server_error(client.get(&get).await.0, &get);
+                    }
+                });
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn the_twilio_webhooks_never_answer_5xx() {
+        let rt = runtime();
+        let tw = rt.block_on(async { Twilio::new(demo_twilio().await) });
+        let mut runner = TestRunner::new(Config {
+            cases: 48,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let input = (text(), any::<String>(), "[0-9]{0,2}", any::<u16>());
+        runner
+            .run(&input, |(body, media_type, num_media, n)| {
+                rt.block_on(async {
+                    let sid = format!("SMfuzz{n}");
+                    let messaging = [
+                        ("MessageSid", sid.as_str()),
+                        ("From", PATIENT_WA),
+                        ("To", CLINIC_WA),
+                        ("Body", body.as_str()),
+                        ("NumMedia", num_media.as_str()),
+                        ("MediaUrl0", "https://example.com/x"),
+                        ("MediaContentType0", media_type.as_str()),
+                        ("ButtonPayload", if n % 3 == 0 { body.as_str() } else { "" }),
+                    ];
+                    let status = tw.post("/twilio/messaging", &messaging).await.status;
+                    no_server_error(status, "a WhatsApp message");
+                    let call = format!("CAfuzz{n}");
+                    let voice = [
+                        ("CallSid", call.as_str()),
+                        ("From", PATIENT_TEL),
+                        ("To", "+541149015120"),
+                        ("CallStatus", "in-progress"),
+                        ("SpeechResult", body.as_str()),
+                        ("Digits", num_media.as_str()),
+                    ];
+                    no_server_error(tw.post("/twilio/voice", &voice).await.status, "a call");
+                    let gather = tw.post(&format!("/twilio/voice/gather?n={n}"), &voice).await.status;
+                    no_server_error(gather, "speech");
+                    let status = tw
+                        .post(
+                            "/twilio/messaging/status",
+                            &[("MessageSid", sid.as_str()), ("MessageStatus", body.as_str())],
+                        )
+                        .await
+                        .status;
+                    no_server_error(status, "a delivery status");
+                });
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -728,3 +728,49 @@ async fn no_call_while_staff_has_the_conversation() {
     let r = say(&svc, "w", UNCLEAR, NOW).await;
     assert_eq!(r.nlu_source, "rules");
 }
+
+/// Once the clinic's daily LLM budget is spent the rules answer alone (no more calls to the
+/// provider), a metric counts those turns, and the next clinic-local day starts afresh.
+#[tokio::test]
+async fn a_spent_daily_budget_leaves_the_rules_alone_until_tomorrow() {
+    let server = MockServer::start().await;
+    chat()
+        .respond_with(answer(json!({ "intent": null, "slots": {} })))
+        .mount(&server)
+        .await;
+    let metrics = clinicflow::api::install_metrics();
+    let store = Store::connect("mem://").await.expect("store");
+    let svc = Service::new(store, demo())
+        .with_llm(Some(llm(&server)))
+        .with_llm_budget(Some(clinicflow::limits::LlmBudget::new(Some(2), None)));
+    let mut sources = Vec::new();
+    // Different texts: the LLM cache would answer a repeated one without a call.
+    let unclear = [
+        UNCLEAR,
+        "depende de lo que diga mi hermana",
+        "eso lo decide mi cuñado",
+        "según como ande el colectivo",
+    ];
+    for (i, text) in unclear.iter().enumerate() {
+        let r = say(&svc, &format!("budget-{i}"), text, NOW).await;
+        assert!(!r.replies.is_empty(), "{r:?}");
+        sources.push(r.nlu_source);
+    }
+    let calls = server.received_requests().await.map_or(0, |r| r.len());
+    assert_eq!(calls, 2, "{sources:?}");
+    assert!(sources[2..].iter().all(|s| s == "rules"), "{sources:?}");
+    if let Some(handle) = metrics {
+        let text = handle.render();
+        assert!(text.contains("clinicflow_llm_budget_exhausted_total"), "{text}");
+    }
+    // The next day the LLM is asked again.
+    let r = say(
+        &svc,
+        "budget-next-day",
+        "lo que diga el médico de cabecera",
+        "2026-11-24T09:15",
+    )
+    .await;
+    assert_ne!(r.nlu_source, "rules", "{r:?}");
+    assert_eq!(server.received_requests().await.map_or(0, |r| r.len()), 3);
+}

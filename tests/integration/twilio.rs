@@ -3,7 +3,9 @@
 //! answers are TwiML read with an XML parser. Messaging is in `twilio/messaging.rs`, calls in
 //! `twilio/voice.rs`, requests over a real loopback socket in `twilio/live.rs`.
 
+mod limits;
 mod live;
+mod media;
 mod messaging;
 mod voice;
 

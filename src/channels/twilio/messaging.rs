@@ -13,6 +13,7 @@ use super::routes::{bad_request, now, server_error};
 use super::twiml::{self, Verb};
 use crate::api::AppState;
 use crate::lang::Lang;
+use crate::limits::Verdict;
 use crate::outbound::Outbound;
 use crate::service::{MAX_TEXT, ServiceError, TurnRequest, TurnResponse, redact};
 
@@ -97,6 +98,17 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
     let session_id = super::session_id(channel, &msg.from, &msg.to);
     let text = msg.text().map(str::to_string);
 
+    // Over a limit: one polite answer, then silence until the sender is allowed again. The
+    // message is not processed (no turn, no download).
+    match state.limits.check(channel, &msg.from, &session_id) {
+        Verdict::Allowed => {}
+        Verdict::Limited { first: true, .. } => {
+            let lang = session_lang(&state, &session_id).await;
+            return messages(channel, &[crate::limits::slow_down(lang).to_string()]);
+        }
+        Verdict::Limited { .. } => return twiml::response(&[]),
+    }
+
     let voice_note = match (&text, msg.voice_note()) {
         (None, Some((url, ct))) => Some((url.to_string(), ct.to_string())),
         _ => None,
@@ -119,8 +131,18 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
         user: msg.from.clone(),
         text: text.unwrap_or_default(),
         now: now(&state),
-        message_id: msg.message_sid.clone(),
+        message_id: msg.message_sid.clone().map(Into::into),
         llm_budget: Some(state.twilio.messaging_llm_budget),
+    };
+
+    // A voice note whose download is already under way (Twilio retried the webhook) is
+    // answered by the first request.
+    let media_claim = match (&voice_note, &msg.message_sid) {
+        (Some(_), Some(sid)) => match MediaClaim::take(&state, sid) {
+            Some(claim) => Some(claim),
+            None => return twiml::response(&[]),
+        },
+        _ => None,
     };
 
     // The turn runs on its own task: it must finish (and be committed) even when Twilio's
@@ -130,6 +152,7 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
     let task_state = state.clone();
     tokio::spawn(async move {
         let reply = run(&task_state, req, voice_note).await;
+        drop(media_claim);
         if let Err(late) = tx.send(reply) {
             deliver_late(&task_state, &session_id, late).await;
         }
@@ -155,6 +178,30 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
     }
 }
 
+/// A voice note's MessageSid marked as being downloaded; unmarked when dropped.
+struct MediaClaim {
+    set: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    sid: String,
+}
+
+impl MediaClaim {
+    /// None when another request holds it.
+    fn take(state: &AppState, sid: &str) -> Option<MediaClaim> {
+        let set = state.media_inflight.clone();
+        let fresh = set.lock().unwrap_or_else(|p| p.into_inner()).insert(sid.to_string());
+        fresh.then(|| MediaClaim {
+            set,
+            sid: sid.to_string(),
+        })
+    }
+}
+
+impl Drop for MediaClaim {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.sid);
+    }
+}
+
 /// What a messaging turn produced.
 enum Reply {
     Turn(Result<TurnResponse, ServiceError>),
@@ -164,7 +211,13 @@ enum Reply {
 
 /// The turn, preceded by the transcription of a voice note.
 async fn run(state: &AppState, mut req: TurnRequest, voice_note: Option<(String, String)>) -> Reply {
-    if let Some((url, content_type)) = voice_note {
+    // A retried voice note is answered from the first reply: nothing is downloaded or
+    // transcribed again (the service replays it by its MessageSid).
+    let seen = match (&voice_note, &req.message_id) {
+        (Some(_), Some(id)) => state.service.seen(&id.id).await.unwrap_or(false),
+        _ => false,
+    };
+    if let Some((url, content_type)) = voice_note.filter(|_| !seen) {
         let lang = session_lang(state, &req.session_id).await;
         match transcribe(state, &url, &content_type, lang).await {
             // A long voice note must not make the turn refuse its text as too long.
@@ -187,7 +240,9 @@ async fn transcribe(state: &AppState, url: &str, content_type: &str, lang: Lang)
         (Some(sid), Some(token)) => Some((sid.as_str(), token.as_str())),
         _ => None,
     };
-    let audio = media::download(url, auth).await.map_err(|e| e.to_string())?;
+    let audio = media::download(url, &state.twilio.api_base, auth)
+        .await
+        .map_err(|e| e.to_string())?;
     transcriber.transcribe(audio, content_type, lang).await
 }
 

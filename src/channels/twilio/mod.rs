@@ -17,6 +17,9 @@ pub mod voice;
 pub use config::TwilioConfig;
 pub use sender::TwilioSender;
 
+/// The channels whose conversations Twilio carries (their contact is a patient's phone).
+pub const CHANNELS: [&str; 3] = ["whatsapp", "sms", "voice"];
+
 /// The conversation a Twilio message or call belongs to: one per channel ("whatsapp", "sms",
 /// "voice"), patient address and clinic number, so a patient who writes on WhatsApp and calls
 /// by phone has two conversations, and two clinic numbers never share one.

@@ -165,13 +165,21 @@ pub async fn start(state: Data<&AppState>, params: Data<&Params>) -> Response {
     let Some(call) = Call::parse(&params) else {
         return bad_request("CallSid, From and To are required");
     };
+    // A number calling over and over is told once to wait, then hung up on at once.
+    if let crate::limits::Verdict::Limited { first, .. } = state.limits.check("voice", &call.from, &call.session_id) {
+        if !first {
+            return twiml::response(&[Verb::Hangup]);
+        }
+        let sp = speaker(&state, lang_of(&state, &call.session_id).await);
+        return twiml::response(&[sp.say(crate::limits::slow_down_call(sp.lang)), Verb::Hangup]);
+    }
     let req = TurnRequest {
         session_id: call.session_id.clone(),
         channel: "voice".into(),
         user: call.from.clone(),
         text: String::new(),
         now: now(&state),
-        message_id: Some(format!("{}:0", call.sid)),
+        message_id: Some(format!("{}:0", call.sid).into()),
         llm_budget: Some(state.twilio.voice_llm_budget),
     };
     let service = state.service.clone();
@@ -229,7 +237,7 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
         user: call.from.clone(),
         text,
         now: now(&state),
-        message_id: Some(format!("{}:{n}", call.sid)),
+        message_id: Some(format!("{}:{n}", call.sid).into()),
         llm_budget: Some(state.twilio.voice_llm_budget),
     };
     let service = state.service.clone();

@@ -39,6 +39,11 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
     for (path, src) in sources.yaml_files() {
         match yaml::parse(src) {
             Ok(doc) => docs.push((path.to_string(), doc)),
+            // A limit (size, depth, aliases) carries its own help; other errors get a hint.
+            Err(e) if e.help.is_some() => diags.push(
+                Diagnostic::new(path, src, e.pos, format!("this file is not valid YAML: {}", e.message))
+                    .with_help(e.help.unwrap_or_default()),
+            ),
             Err(e) => diags.push(match hints::yaml(src, e.pos.line) {
                 Some((msg, hint, line)) => {
                     let start = line_offset(src, line);

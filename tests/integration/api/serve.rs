@@ -34,6 +34,28 @@ async fn serve_refuses_a_public_address_without_keys() {
 }
 
 #[tokio::test]
+async fn serve_refuses_a_misspelt_role_or_limit_without_showing_the_key() {
+    let dir = root().display().to_string();
+    for (var, value, says) in [
+        (
+            "CLINICFLOW_API_KEYS",
+            "staf:0123456789abcdef-secret",
+            "unknown role `staf`",
+        ),
+        ("CLINICFLOW_LIMIT_SENDER", "20 per minute", "CLINICFLOW_LIMIT_SENDER"),
+    ] {
+        let out = serve(&["--dir", &dir, "--db", "mem://", "--addr", "127.0.0.1:0"])
+            .env(var, value)
+            .output()
+            .await
+            .expect("run serve");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(says) && !err.contains("0123456789abcdef-secret"), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn serve_refuses_flows_that_do_not_compile_and_says_where() {
     let tmp = demo_copy();
     let flow = tmp.path().join("flows/faq_hours.yaml");

@@ -177,15 +177,19 @@ impl Sender for Channel {
     }
 }
 
-/// Serves a voice note at /media/ME1, only with the account's basic auth.
-async fn media_server() -> MockServer {
+/// Where the fake Twilio API serves the voice note (the account's media path).
+pub const MEDIA_PATH: &str = "/2010-04-01/Accounts/ACtest00000000000000000000000000/Messages/MM1/Media/ME1";
+
+/// Serves a voice note at [`MEDIA_PATH`], only with the account's basic auth. Its URI is the
+/// `TWILIO_API_BASE` of the state that downloads from it.
+pub async fn media_server() -> MockServer {
     let server = MockServer::start().await;
     let auth = format!(
         "Basic {}",
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{SID}:{TOKEN}"))
     );
     Mock::given(method("GET"))
-        .and(path("/media/ME1"))
+        .and(path(MEDIA_PATH))
         .and(header("authorization", auth.as_str()))
         .respond_with(
             ResponseTemplate::new(200)
@@ -197,7 +201,7 @@ async fn media_server() -> MockServer {
     server
 }
 
-fn voice_note<'a>(sid: &'a str, url: &'a str) -> [(&'a str, &'a str); 6] {
+pub fn voice_note<'a>(sid: &'a str, url: &'a str) -> [(&'a str, &'a str); 6] {
     [
         ("MessageSid", sid),
         ("From", PATIENT_WA),
@@ -211,7 +215,7 @@ fn voice_note<'a>(sid: &'a str, url: &'a str) -> [(&'a str, &'a str); 6] {
 #[tokio::test]
 async fn a_voice_note_is_transcribed_and_a_slow_turn_answers_later_through_the_sender() {
     let server = media_server().await;
-    let url = format!("{}/media/ME1", server.uri());
+    let url = format!("{}{MEDIA_PATH}", server.uri());
     let transcriber = Arc::new(HeldTranscriber {
         release: Notify::new(),
         text: "quiero un turno con cardiología".into(),
@@ -220,7 +224,10 @@ async fn a_voice_note_is_transcribed_and_a_slow_turn_answers_later_through_the_s
     let (tx, mut sent) = mpsc::unbounded_channel();
     // The webhook waits 50 ms; the transcriber is held until the webhook has answered, so
     // the turn is slow whatever the machine's speed.
-    let cfg = config(&[("CLINICFLOW_TWILIO_REPLY_TIMEOUT_MS", "50")]);
+    let cfg = config(&[
+        ("CLINICFLOW_TWILIO_REPLY_TIMEOUT_MS", "50"),
+        ("TWILIO_API_BASE", &server.uri()),
+    ]);
     let state = state_with(demo(), cfg)
         .await
         .with_transcriber(transcriber.clone())
@@ -257,7 +264,7 @@ async fn a_voice_note_is_transcribed_and_a_slow_turn_answers_later_through_the_s
 #[tokio::test]
 async fn a_quick_voice_note_is_answered_in_the_webhook() {
     let server = media_server().await;
-    let url = format!("{}/media/ME1", server.uri());
+    let url = format!("{}{MEDIA_PATH}", server.uri());
     let transcriber = Arc::new(HeldTranscriber {
         release: Notify::new(),
         text: "hola".into(),
@@ -265,7 +272,9 @@ async fn a_quick_voice_note_is_answered_in_the_webhook() {
     });
     // Let it go before the request: `notify_one` stores a permit.
     transcriber.release.notify_one();
-    let tw = Twilio::new(demo_twilio().await.with_transcriber(transcriber));
+    let base = [("TWILIO_API_BASE", server.uri())];
+    let base: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let tw = Twilio::new(state_with(demo(), config(&base)).await.with_transcriber(transcriber));
     let twiml = tw
         .post("/twilio/messaging", &voice_note("SMvoice2", &url))
         .await
@@ -274,7 +283,7 @@ async fn a_quick_voice_note_is_answered_in_the_webhook() {
 
     // Wrong credentials on the media server's side: the patient is asked to write.
     let tw = Twilio::new(
-        state_with(demo(), config(&[("TWILIO_ACCOUNT_SID", "ACother")]))
+        state_with(demo(), config(&[("TWILIO_ACCOUNT_SID", "ACother"), base[0]]))
             .await
             .with_transcriber(Arc::new(HeldTranscriber {
                 release: Notify::new(),
