@@ -4,12 +4,13 @@ use jiff::Zoned;
 use serde_json::{Map, Value};
 
 use super::context;
+use super::options::Choice;
 use super::session::{Frame, Session, Wait};
 use crate::actions::{ActionName, ActionRequest};
 use crate::flow::bot::{ActionCall, Arg, Behaviour, Bot, Flow, State, StateKind, Target};
 use crate::flow::script::{Context, EvalError, Expr};
 use crate::flow::templates::Text;
-use crate::nlu::{NluContext, Understanding};
+use crate::nlu::{Entity, EntityKind, NluContext, Understanding};
 
 /// What arrives at the engine.
 #[derive(Debug, Clone)]
@@ -73,11 +74,20 @@ pub fn step(bot: &Bot, session: &Session, input: Input, now: &Zoned) -> Outcome 
     };
     match input {
         Input::Message { text, nlu } => {
+            let watched = !m.s.waiting_for_staff;
+            m.s.watch.begin(&m.s.stack, watched);
             m.s.turns += 1;
             m.text = text.chars().take(2_000).collect();
             m.message(&text, &nlu);
         }
         Input::ActionResult(v) => m.action_result(v),
+    }
+    m.s.watch.add(&m.out.replies);
+    if m.out.pending.is_none() && m.s.watch.end(&m.s.stack) >= bot.global.max_attempts.max(1) {
+        // The same reply again, in the same place: hand over instead of a third copy.
+        m.out.replies.clear();
+        m.escalate_after_failures();
+        m.s.watch.reset();
     }
     m.out.ended = m.out.ended && m.s.stack.is_empty();
     m.out.session = Some(m.s);
@@ -104,6 +114,16 @@ enum Consumed {
     Invalid,
     /// It had nothing for the frame.
     No,
+}
+
+/// What a slot with `options:` made of the message.
+enum OptionTurn {
+    /// Chosen, or asked which: the turn is decided.
+    Done(Consumed),
+    /// No option fits: understood as usual, as a correction of the search (this understanding).
+    Correction(Understanding),
+    /// Nothing about the options: understood as usual.
+    Usual,
 }
 
 /// What the message did to the active frame.
@@ -169,6 +189,13 @@ impl<'a> Machine<'a> {
         match self.consume(nlu) {
             Consumed::Answered => {
                 self.s.failures = 0;
+                if self
+                    .s
+                    .top()
+                    .is_some_and(|f| matches!(f.wait, Wait::Slot(_) | Wait::Enter))
+                {
+                    self.question_alongside(nlu);
+                }
                 self.run();
                 return;
             }
@@ -179,7 +206,11 @@ impl<'a> Machine<'a> {
             let same = self.s.top().is_some_and(|f| f.flow == flow.name);
             if same {
                 self.s.failures = 0;
-                self.reask();
+                if self.question_alongside(nlu) {
+                    self.run();
+                } else {
+                    self.reask();
+                }
                 return;
             }
             let can_interrupt = self
@@ -194,7 +225,7 @@ impl<'a> Machine<'a> {
                     self.s.greeted = true;
                     self.say_text(&g.greeting.say);
                 }
-                self.start_flow(flow, nlu, Default::default());
+                self.start_with_question(flow, nlu);
                 self.run();
                 return;
             }
@@ -264,7 +295,26 @@ impl<'a> Machine<'a> {
             .is_some_and(|f| f.name != flow.name && nlu.sure && flow.interruptible);
         match frame.wait.clone() {
             Wait::Slot(pending) => {
+                let corrected_nlu;
+                let mut new_search = false;
+                let nlu = match self.choose_option(flow, &pending, nlu) {
+                    OptionTurn::Done(c) => return c,
+                    OptionTurn::Correction(n) => {
+                        corrected_nlu = n;
+                        new_search = true;
+                        &corrected_nlu
+                    }
+                    OptionTurn::Usual => nlu,
+                };
                 let a = self.assign(flow, nlu, Some(&pending));
+                // No option fits but the message gave a day or time: search again with it.
+                if new_search
+                    && !a.pending_filled
+                    && let Some(slot) = a.corrected.first().or(a.filled.first())
+                {
+                    self.goto_collector(flow, slot);
+                    return Consumed::Answered;
+                }
                 if a.pending_invalid {
                     self.s.failures += 1;
                     if self.s.failures >= self.bot.global.max_attempts {
@@ -317,6 +367,74 @@ impl<'a> Machine<'a> {
                 Consumed::Answered
             }
             Wait::Action => Consumed::No,
+        }
+    }
+
+    /// A slot with `options:` is answered by choosing one of them (see engine/options.rs).
+    fn choose_option(&mut self, flow: &Flow, pending: &str, nlu: &Understanding) -> OptionTurn {
+        let Some(slot) = flow.slot(pending) else {
+            return OptionTurn::Usual;
+        };
+        let Some(expr) = &slot.options else {
+            return OptionTurn::Usual;
+        };
+        let options = match self.eval(expr) {
+            Ok(Value::Array(list)) => list,
+            Ok(_) => return OptionTurn::Usual,
+            Err(e) => {
+                self.out.diagnostics.push(e.to_string());
+                return OptionTurn::Usual;
+            }
+        };
+        match super::options::choose(&options, nlu, &self.text) {
+            Choice::Pick(i) => {
+                if let Some(f) = self.s.top_mut() {
+                    f.slots.insert(pending.to_string(), Value::from(i + 1));
+                }
+                OptionTurn::Done(Consumed::Answered)
+            }
+            Choice::Several(which) => {
+                let matches: Vec<Value> = which
+                    .iter()
+                    .filter_map(|i| {
+                        let mut o = options.get(*i)?.clone();
+                        if let Value::Object(m) = &mut o {
+                            m.insert("number".into(), Value::from(i + 1));
+                        }
+                        Some(o)
+                    })
+                    .collect();
+                match slot.ambiguous.clone().or_else(|| slot.ask.clone()) {
+                    Some(t) => {
+                        let mut ctx = self.ctx();
+                        ctx["matches"] = Value::Array(matches);
+                        self.render(&t, &ctx);
+                    }
+                    None => self.say_text(&self.bot.global.fallback),
+                }
+                OptionTurn::Done(Consumed::Invalid)
+            }
+            Choice::Nothing => {
+                // None of the options has that day or time: the patient is changing the search.
+                // The day or time goes to its slot as a correction (never as an option number),
+                // and a time said alone means the day all the options are on.
+                let mut n = nlu.clone();
+                let time = n.entity(EntityKind::Time).is_some();
+                if time {
+                    n.entities.retain(|e| e.kind != EntityKind::Number);
+                    if n.entity(EntityKind::Date).is_none()
+                        && let Some(d) = super::options::common_date(&options)
+                    {
+                        n.entities.push(Entity {
+                            kind: EntityKind::Date,
+                            value: Value::String(d.to_string()),
+                            text: String::new(),
+                        });
+                    }
+                }
+                OptionTurn::Correction(n)
+            }
+            Choice::Silent => OptionTurn::Usual,
         }
     }
 
@@ -376,9 +494,10 @@ impl<'a> Machine<'a> {
         a
     }
 
-    /// A correction: go back to the first state that collects the slot and run forward again.
+    /// A correction: go back to the first state that collects the slot (the flow's first
+    /// state when none does: the value is still an input of what follows) and run forward again.
     fn goto_collector(&mut self, flow: &Flow, slot: &str) {
-        let idx = flow.collector_of(slot);
+        let idx = flow.collector_of(slot).or(Some(flow.start));
         if let (Some(i), Some(frame)) = (idx, self.s.top_mut())
             && let Some(st) = flow.states.get(i)
         {
@@ -397,6 +516,43 @@ impl<'a> Machine<'a> {
             result: Value::Null,
         });
         let _ = self.assign(flow, nlu, None);
+    }
+
+    /// Starts the flow of the message's intent. A message that also asks a question in a
+    /// sentence of its own gets the question answered first, then the request goes on, each
+    /// flow keeping the values the message carried.
+    fn start_with_question(&mut self, flow: &Flow, nlu: &Understanding) {
+        let other = nlu
+            .also
+            .as_ref()
+            .and_then(|a| self.bot.flow_for_intent(&a.name))
+            .filter(|o| o.name != flow.name);
+        match other {
+            Some(request) if answers_only(flow) && !answers_only(request) => {
+                self.start_flow(request, nlu, Default::default());
+                self.start_flow(flow, nlu, Default::default());
+            }
+            _ => {
+                self.start_flow(flow, nlu, Default::default());
+                self.question_alongside(nlu);
+            }
+        }
+    }
+
+    /// Puts the flow of a question asked alongside (`also`) on top, to be answered first.
+    fn question_alongside(&mut self, nlu: &Understanding) -> bool {
+        let Some(q) = nlu.also.as_ref().and_then(|a| self.bot.flow_for_intent(&a.name)) else {
+            return false;
+        };
+        let top_ok = self
+            .s
+            .top()
+            .is_none_or(|f| f.flow != q.name && self.bot.flow(&f.flow).is_none_or(|t| t.interruptible));
+        if !answers_only(q) || !top_ok {
+            return false;
+        }
+        self.start_flow(q, nlu, Default::default());
+        true
     }
 
     fn action_result(&mut self, v: Value) {
@@ -571,7 +727,12 @@ impl<'a> Machine<'a> {
             self.out.ended = true;
             return false;
         }
-        let resumable = self.s.top().is_some_and(|f| f.wait == Wait::Enter);
+        // A frame whose pending slot was filled meanwhile (by the message that also asked a
+        // question) goes on too.
+        let resumable = self
+            .s
+            .top()
+            .is_some_and(|f| f.wait == Wait::Enter || matches!(&f.wait, Wait::Slot(p) if f.slots.contains_key(p)));
         if resumable {
             return true;
         }
@@ -663,7 +824,11 @@ impl<'a> Machine<'a> {
 
     fn say_text(&mut self, text: &Text) {
         let ctx = self.ctx();
-        match self.bot.templates.render(text, self.s.lang, &ctx) {
+        self.render(text, &ctx);
+    }
+
+    fn render(&mut self, text: &Text, ctx: &Value) {
+        match self.bot.templates.render(text, self.s.lang, ctx) {
             Ok(s) if !s.is_empty() => self.out.replies.push(s),
             Ok(_) => {}
             Err(e) => {
@@ -770,6 +935,13 @@ impl<'a> Machine<'a> {
             args,
         })
     }
+}
+
+/// A flow that only answers (no question of its own): an FAQ a message can ask alongside.
+fn answers_only(flow: &Flow) -> bool {
+    flow.states
+        .iter()
+        .all(|s| matches!(s.kind, StateKind::Plain | StateKind::Action(_)))
 }
 
 fn is_match(b: &Behaviour, text: &str, intent: Option<&str>) -> bool {

@@ -104,6 +104,13 @@ pub struct RawSlot {
     /// Said (then the question again) when a value fails the schema.
     #[serde(default)]
     pub invalid: Option<RawText>,
+    /// The list the bot just offered (an expression, e.g. `result.alternatives`): the slot is
+    /// then answered by choosing one of them (see docs/flows.md, "Choosing among options").
+    #[serde(default)]
+    pub options: Option<String>,
+    /// Said when an answer fits several of the `options` (it sees `matches`).
+    #[serde(default)]
+    pub ambiguous: Option<RawText>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -18,6 +18,9 @@ october|november|december|ene|jan|feb|mar|abr|apr|jun|jul|ago|aug|sept|sep|set|o
 const WEEKDAYS: &str = "lunes|martes|miercoles|jueves|viernes|sabado|domingo|monday|tuesday|\
 wednesday|thursday|friday|saturday|sunday";
 
+/// A day and month without a year that passed this many days ago or less is that past day.
+const RECENT_PAST_DAYS: i64 = 45;
+
 static ISO: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\b"));
 static NUMERIC: LazyLock<Regex> =
     LazyLock::new(|| ascii_regex(r"\b([0-9]{1,2})[/-]([0-9]{1,2})(?:[/-]([0-9]{4}|[0-9]{2}))?\b"));
@@ -33,8 +36,11 @@ static MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| {
         r"\b({MONTHS})\.?\s+([0-9]{{1,2}})(?:st|nd|rd|th)?\b(?:\s*,?\s*([0-9]{{4}})\b)?"
     ))
 });
-static RELATIVE: LazyLock<Regex> =
-    LazyLock::new(|| ascii_regex(r"\b(pasado\s+manana|day\s+after\s+tomorrow|hoy|today|tonight|manana|tomorrow)\b"));
+static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(
+        r"\b(pasado\s+manana|day\s+after\s+tomorrow|antes\s+de\s+ayer|anteayer|ayer|yesterday|hoy|today|tonight|manana|tomorrow|lo\s+antes\s+posible|cuanto\s+antes|lo\s+mas\s+pronto(?:\s+posible)?|as\s+soon\s+as\s+possible|asap|(?:el\s+)?primer\s+turno(?:\s+libre|\s+disponible)?|(?:the\s+)?(?:first|earliest|next)\s+(?:free|available|open)(?:\s+(?:slot|appointment|time))?|la\s+semana\s+que\s+viene|la\s+proxima\s+semana|next\s+week)\b",
+    )
+});
 static WEEKDAY_DAY: LazyLock<Regex> = LazyLock::new(|| {
     ascii_regex(&format!(
         r"\b(?:(?:el|on)\s+)?({WEEKDAYS})\s*,?\s+(?:the\s+)?([0-9]{{1,2}})(?:st|nd|rd|th)?"
@@ -45,7 +51,7 @@ static DAY_ONLY: LazyLock<Regex> = LazyLock::new(|| {
 });
 static WEEKDAY: LazyLock<Regex> = LazyLock::new(|| {
     ascii_regex(&format!(
-        r"\b(?:(el\s+proximo|la\s+proxima|proximo|el|este|this|on|next)\s+)?({WEEKDAYS})\b(?:\s+(que\s+viene|proximo|next))?\b"
+        r"\b(?:(el\s+proximo|la\s+proxima|proximo|el|este|this|on|next|last)\s+)?({WEEKDAYS})\b(?:\s+(que\s+viene|proximo|next|pasado))?\b"
     ))
 });
 // What, right after a number, makes it a time or part of something else rather than a day.
@@ -89,6 +95,16 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         let w = word.as_str();
         let days = match w {
             "hoy" | "today" | "tonight" => 0,
+            "ayer" | "yesterday" => -1,
+            "anteayer" => -2,
+            _ if w.starts_with("antes") && w.ends_with("ayer") => -2,
+            // "la semana que viene": its Monday (a search from there).
+            _ if w.contains("semana") || w.contains("week") => {
+                let ahead = 7 - i64::from(today.weekday().to_monday_zero_offset());
+                ahead
+            }
+            // "lo antes posible", "el primer turno libre": a search from today.
+            _ if !w.contains("manana") && !w.contains("tomorrow") => 0,
             "manana" | "tomorrow" => {
                 // "a la mañana", "por la mañana", "esta mañana" are times of day.
                 let prev = previous_word(n.before(all.start()));
@@ -142,7 +158,14 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
             continue;
         };
         let this = matches!(c.get(1).map(|m| m.as_str()), Some("este" | "this"));
-        if let Some(d) = next_weekday(today, wd, this) {
+        // "el viernes pasado", "last Friday": the one before today.
+        let past = c.get(1).is_some_and(|m| m.as_str() == "last") || c.get(3).is_some_and(|m| m.as_str() == "pasado");
+        let found = if past {
+            previous_weekday(today, wd)
+        } else {
+            next_weekday(today, wd, this)
+        };
+        if let Some(d) = found {
             push(&mut out, claimed, span, d);
         }
     }
@@ -156,7 +179,29 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
     }
 
     out.sort_by_key(|f| f.span.start);
+    drop_from_dates(n, &mut out);
     out
+}
+
+/// "mover el turno del lunes para el viernes", "from Monday to Friday": the first date is where
+/// the appointment is now, the second the one wanted. Only the wanted one is a date to fill.
+fn drop_from_dates(n: &Normalized, out: &mut Vec<Found<Date>>) {
+    let mut i = 0;
+    while i + 1 < out.len() {
+        let (a, b) = (out[i].span, out[i + 1].span);
+        let before = previous_word(n.before(a.start));
+        let between = n.text.get(a.end..b.start).unwrap_or("").trim();
+        let from = matches!(before, "del" | "de" | "from") || n.original_of(a).starts_with("del ");
+        let to = between
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| matches!(w, "para" | "al" | "a" | "hasta" | "to" | "for" | "por"));
+        if from && to {
+            out.remove(i);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 fn scan(
@@ -188,7 +233,9 @@ fn num<T: std::str::FromStr>(c: &Captures, i: usize) -> Option<T> {
 }
 
 /// Day and month as written (day first), swapped only when that is the one possible reading
-/// ("11/26"). Without a year: this year, or next year once the date has passed.
+/// ("11/26"). Without a year: this year, or next year once the date has passed, except a date
+/// that passed within the last `RECENT_PAST_DAYS` ("el 25/11" on 1 December is the 25th that
+/// just went by: the flow says it has passed instead of booking next November).
 fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option<Date> {
     let (day, month) = if month > 12 && day <= 12 {
         (month, day)
@@ -202,11 +249,18 @@ fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option
             Date::new(y, month, day).ok()
         }
         None => {
-            let this_year = Date::new(today.year(), month, day).ok();
-            match this_year {
-                Some(d) if d >= today => Some(d),
-                _ => Date::new(today.year().checked_add(1)?, month, day).ok(),
-            }
+            // The same day and month last year, this year and next year.
+            let on = |dy: i16| today.year().checked_add(dy).and_then(|y| Date::new(y, month, day).ok());
+            let candidates = [on(-1), on(0), on(1)];
+            let recent = today.checked_sub(RECENT_PAST_DAYS.days()).ok()?;
+            let just_passed = candidates
+                .iter()
+                .flatten()
+                .filter(|d| **d < today && **d >= recent)
+                .last();
+            just_passed
+                .or_else(|| candidates.iter().flatten().find(|d| **d >= today))
+                .copied()
         }
     }
 }
@@ -237,6 +291,17 @@ fn next_weekday(today: Date, wd: Weekday, this: bool) -> Option<Date> {
         delta = 7;
     }
     add_days(today, delta)
+}
+
+/// The last `wd` strictly before today.
+fn previous_weekday(today: Date, wd: Weekday) -> Option<Date> {
+    let from = i64::from(today.weekday().to_monday_zero_offset());
+    let to = i64::from(wd.to_monday_zero_offset());
+    let mut delta = (from - to).rem_euclid(7);
+    if delta == 0 {
+        delta = 7;
+    }
+    add_days(today, -delta)
 }
 
 fn add_days(d: Date, days: i64) -> Option<Date> {

@@ -447,11 +447,13 @@ const NUMBER_FILLERS: &[&str] = &[
 
 /// A choice: a number or ordinal. Anywhere when `asking`; otherwise only when the message is
 /// nothing but a choice of 1..20 ("2", "la primera", "opción 3", "the second").
-pub fn find_number(n: &Normalized, asking: bool) -> Option<Found<i64>> {
+/// A number inside a date or time ("09:00", "el 3") is never a choice: `claimed` says where those are.
+pub fn find_number(n: &Normalized, asking: bool, claimed: &[Span]) -> Option<Found<i64>> {
     if asking {
         return n
             .tokens
             .iter()
+            .filter(|t| !claimed.iter().any(|c| c.overlaps(&t.span)))
             .find_map(|t| number_word(&t.text).map(|v| Found { span: t.span, value: v }));
     }
     let mut found = None;

@@ -243,12 +243,24 @@ pub fn within_one_edit(a: &[char], b: &[char]) -> bool {
 /// one "@kind" placeholder each, common inflections folded; at most `MAX_SCORED_TOKENS`.
 pub fn content_tokens(n: &Normalized, marks: &[(Span, &str)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for t in &n.tokens {
+    let mut skip = 0;
+    for (i, t) in n.tokens.iter().enumerate() {
         if out.len() >= MAX_SCORED_TOKENS {
             break;
         }
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        let next = |k: usize| n.tokens.get(i + k).map(|t| t.text.as_str());
         let word = match marks.iter().find(|(s, _)| s.overlaps(&t.span)) {
             Some((_, kind)) => format!("@{kind}"),
+            // "dar de baja el turno" is cancelling it; "me das un turno" is asking for one.
+            None if is_dar(&t.text) && next(1) == Some("de") && next(2) == Some("baja") => {
+                skip = 2;
+                "cancelar".to_string()
+            }
+            None if is_dar(&t.text) => "sacar".to_string(),
             None if is_stop_word(&t.text) => continue,
             None => fold(&t.text).to_string(),
         };
@@ -269,6 +281,26 @@ pub fn without_greetings(tokens: &[String]) -> Option<Vec<String>> {
     };
     let rest: Vec<String> = tokens.iter().filter(|t| !is_greeting(t)).cloned().collect();
     (!rest.is_empty() && rest.len() < tokens.len()).then_some(rest)
+}
+
+/// Forms of "dar" (give) patients write: "me das", "me dan", "dame", "me podrian dar".
+fn is_dar(w: &str) -> bool {
+    matches!(
+        w,
+        "dar"
+            | "das"
+            | "da"
+            | "dan"
+            | "den"
+            | "dame"
+            | "darme"
+            | "denme"
+            | "daria"
+            | "darian"
+            | "darias"
+            | "doy"
+            | "damos"
+    )
 }
 
 fn fold(w: &str) -> &str {

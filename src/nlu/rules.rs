@@ -23,6 +23,8 @@ const MARGIN: f32 = 0.15;
 const MIN_INTENT: f32 = 0.4;
 /// A would-be name that scores this much as an intent ("hablar con una persona") is not one.
 const NAME_MAX_INTENT: f32 = 0.6;
+/// A sentence of a longer message this clear about another intent is a second request.
+const SECOND_REQUEST: f32 = 0.6;
 
 pub struct RulesNlu {
     specialties: PhraseIndex,
@@ -110,7 +112,7 @@ impl RulesNlu {
         for f in documents {
             push(f.span, EntityKind::Document, f.value.into());
         }
-        if let Some(f) = find_number(n, asking(EntityKind::Number)) {
+        if let Some(f) = find_number(n, asking(EntityKind::Number), &claimed) {
             push(f.span, EntityKind::Number, f.value.into());
         }
         Extracted { entities, claimed }
@@ -230,7 +232,12 @@ impl Understand for RulesNlu {
         entities.sort_by_key(|(s, e)| (kind_order(e.kind), s.start));
         u.entities = entities.into_iter().map(|(_, e)| e).collect();
 
-        let asked_found = ctx.asking.is_some_and(|k| u.entity(k).is_some());
+        // A time or a day answers "which option?" too ("la de las 15", "el jueves").
+        let asked_found = ctx.asking.is_some_and(|k| {
+            u.entity(k).is_some()
+                || (k == EntityKind::Number
+                    && (u.entity(EntityKind::Time).is_some() || u.entity(EntityKind::Date).is_some()))
+        });
         let intent_sure = intent_conf >= SURE && intent_conf - second >= MARGIN;
         // The answer to the question wins over a weak side guess ("Hola, soy Pedro" is a name,
         // not a greeting).
@@ -247,7 +254,48 @@ impl Understand for RulesNlu {
             name,
             confidence: confidence.clamp(0.0, 1.0),
         });
+        u.also = self.second_request(&n, now.date(), ctx, u.intent_name());
         u
+    }
+}
+
+impl RulesNlu {
+    /// A message of several sentences ("¿aceptan IOMA? necesito turno con el oftalmólogo"):
+    /// the clearest intent of a sentence that is not `main`, if one is clear enough.
+    fn second_request(&self, n: &Normalized, today: Date, ctx: &NluContext, main: Option<&str>) -> Option<IntentGuess> {
+        let parts: Vec<&str> = n
+            .original
+            .split(['?', '!', '.', ';', '\n', '¿', '¡'])
+            .map(str::trim)
+            .filter(|p| p.split_whitespace().count() >= 2)
+            .collect();
+        if parts.len() < 2 {
+            return None;
+        }
+        let mut best: Option<(String, f32)> = None;
+        let mut labels: Vec<Option<String>> = Vec::new();
+        for part in parts {
+            let pn = Normalized::new(part);
+            let found = self.extract(&pn, today, ctx);
+            let tokens = content_tokens(&pn, &found.marks());
+            let (scored, second) = self.scored_intent(&tokens, ctx);
+            let Some((name, score)) = scored.filter(|(_, s)| *s >= MIN_INTENT) else {
+                labels.push(None);
+                continue;
+            };
+            labels.push(Some(name.clone()));
+            let clear = score >= SECOND_REQUEST && score - second >= MARGIN / 2.0;
+            let yes_no = matches!(name.as_str(), "affirm" | "deny" | "greet" | "thanks");
+            if clear && !yes_no && best.as_ref().is_none_or(|(_, b)| score > *b) {
+                best = Some((name, score));
+            }
+        }
+        // Worth reporting only when the sentences want different things: another intent than
+        // the message's, or the message's own intent next to a sentence that only answers
+        // ("mejor el lunes. ¿dónde queda la clínica?").
+        let (name, confidence) = best?;
+        let mixed = labels.iter().any(|l| l.as_deref() != Some(name.as_str()));
+        (mixed || Some(name.as_str()) != main).then_some(IntentGuess { name, confidence })
     }
 }
 

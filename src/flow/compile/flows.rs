@@ -208,6 +208,14 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         .invalid
         .as_ref()
         .map(|t| compile_text(file, env, t, &format!("{path}.invalid")));
+    let options = raw
+        .options
+        .as_ref()
+        .and_then(|src| compile_expr(file, env, src, &format!("{path}.options")));
+    let ambiguous = raw
+        .ambiguous
+        .as_ref()
+        .map(|t| compile_text(file, env, t, &format!("{path}.ambiguous")));
     Some(Slot {
         name: name.to_string(),
         entity,
@@ -215,6 +223,8 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         schema_json: std::sync::Arc::new(schema_json),
         ask,
         invalid,
+        options,
+        ambiguous,
     })
 }
 
