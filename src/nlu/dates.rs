@@ -99,10 +99,7 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
             "anteayer" => -2,
             _ if w.starts_with("antes") && w.ends_with("ayer") => -2,
             // "la semana que viene": its Monday (a search from there).
-            _ if w.contains("semana") || w.contains("week") => {
-                let ahead = 7 - i64::from(today.weekday().to_monday_zero_offset());
-                ahead
-            }
+            _ if w.contains("semana") || w.contains("week") => 7 - i64::from(today.weekday().to_monday_zero_offset()),
             // "lo antes posible", "el primer turno libre": a search from today.
             _ if !w.contains("manana") && !w.contains("tomorrow") => 0,
             "manana" | "tomorrow" => {
@@ -253,11 +250,7 @@ fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option
             let on = |dy: i16| today.year().checked_add(dy).and_then(|y| Date::new(y, month, day).ok());
             let candidates = [on(-1), on(0), on(1)];
             let recent = today.checked_sub(RECENT_PAST_DAYS.days()).ok()?;
-            let just_passed = candidates
-                .iter()
-                .flatten()
-                .filter(|d| **d < today && **d >= recent)
-                .last();
+            let just_passed = candidates.iter().flatten().rfind(|d| **d < today && **d >= recent);
             just_passed
                 .or_else(|| candidates.iter().flatten().find(|d| **d >= today))
                 .copied()
