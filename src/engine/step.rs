@@ -344,7 +344,15 @@ impl<'a> Machine<'a> {
                 if self.expected_intents().contains(&self.intent) {
                     return Consumed::Answered;
                 }
-                if !a.filled.is_empty() && !triggers_other {
+                // Values it already holds said again ("particular" at the confirmation): nothing
+                // changes, the question is asked again (and a third time hands over, see stalls).
+                let restated = !nlu.entities.is_empty()
+                    && nlu.entities.iter().all(|e| {
+                        super::slots::target_slot(flow, e.kind, None, |_| true)
+                            .and_then(|s| frame.slots.get(&s))
+                            .is_some_and(|v| *v == e.value)
+                    });
+                if (!a.filled.is_empty() || restated) && !triggers_other {
                     // New details while a yes/no is pending: keep them and ask again.
                     self.reask();
                     self.budget = 0;

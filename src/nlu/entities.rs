@@ -64,6 +64,15 @@ impl PhraseIndex {
             for form in professional_forms(&normalize(&s.name)) {
                 idx.add_exact(&form, c);
             }
+            // "con el dr sosa", "la dra. gomez": a professional names their specialty.
+            for p in &s.professionals {
+                let words: Vec<String> = tokens_of(&p.name);
+                if let Some(surname) = words.last() {
+                    for title in ["dr", "dra", "doctor", "doctora", "dr.", "dra."] {
+                        idx.add_exact(&format!("{title} {surname}"), c);
+                    }
+                }
+            }
         }
         idx.finish()
     }
@@ -453,8 +462,11 @@ pub fn find_number(n: &Normalized, asking: bool, claimed: &[Span]) -> Option<Fou
         return n
             .tokens
             .iter()
-            .filter(|t| !claimed.iter().any(|c| c.overlaps(&t.span)))
-            .find_map(|t| number_word(&t.text).map(|v| Found { span: t.span, value: v }));
+            .enumerate()
+            .filter(|(_, t)| !claimed.iter().any(|c| c.overlaps(&t.span)))
+            // "los dos", "las tres": all of them, not one option.
+            .filter(|(i, _)| !(*i > 0 && matches!(n.tokens[i - 1].text.as_str(), "los" | "las" | "both")))
+            .find_map(|(_, t)| number_word(&t.text).map(|v| Found { span: t.span, value: v }));
     }
     let mut found = None;
     for t in &n.tokens {

@@ -287,19 +287,7 @@ pub fn without_greetings(tokens: &[String]) -> Option<Vec<String>> {
 fn is_dar(w: &str) -> bool {
     matches!(
         w,
-        "dar"
-            | "das"
-            | "da"
-            | "dan"
-            | "den"
-            | "dame"
-            | "darme"
-            | "denme"
-            | "daria"
-            | "darian"
-            | "darias"
-            | "doy"
-            | "damos"
+        "dar" | "das" | "dan" | "den" | "dame" | "darme" | "denme" | "daria" | "darian" | "darias" | "doy" | "damos"
     )
 }
 
@@ -309,7 +297,11 @@ fn fold(w: &str) -> &str {
         "necesitaria" | "necesitamos" | "necesitaba" | "nesecito" | "nececito" => "necesito",
         "turnos" => "turno",
         "wanna" | "like" => "want",
-        "buenas" | "buen" => "buenos",
+        "buenas" | "buen" | "buenass" | "buenaas" | "buenasss" => "buenos",
+        "thx" | "thnx" | "ty" => "thanks",
+        "grax" | "graciass" | "graciaas" | "grasias" => "gracias",
+        "anulen" | "anula" | "anulame" | "anulá" => "anular",
+        "cancela" | "cancelame" | "cancelen" | "cancelalo" => "cancelar",
         "tardes" | "noches" | "dia" => "dias",
         "hi" | "hey" | "holis" => "hello",
         "appointments" | "appt" => "appointment",

@@ -89,8 +89,20 @@ impl RulesNlu {
                 entities.push((span, Entity { kind, value, text }));
             }
         };
-        let dates = find_dates(n, today, asking(EntityKind::Date), &mut claimed);
+        let mut dates = find_dates(n, today, asking(EntityKind::Date), &mut claimed);
         let times = find_times(n, asking(EntityKind::Time), &mut claimed);
+        if asking(EntityKind::Number) && times.is_empty() {
+            // Asked to choose, "el 2" is option 2, not the 2nd of the month.
+            dates.retain(|d| {
+                let text = super::normalize::fold(n.original_of(d.span));
+                let bare = text.trim_start_matches("el ").trim();
+                let choice = bare.len() <= 2 && bare.parse::<u8>().is_ok_and(|v| (1..=20).contains(&v));
+                if choice {
+                    claimed.retain(|c| *c != d.span);
+                }
+                !choice
+            });
+        }
         let specialties = self.specialties.find(n, &mut claimed);
         let coverages = self.coverages.find(n, &mut claimed);
         let documents = find_documents(n, &claimed, asking(EntityKind::Document));
@@ -242,6 +254,14 @@ impl Understand for RulesNlu {
         // The answer to the question wins over a weak side guess ("Hola, soy Pedro" is a name,
         // not a greeting).
         if asked_found && !intent_sure && !exact_yn {
+            intent = None;
+        }
+        // Nothing but values for this flow ("mejor el viernes", "el lunes a las 10"): a weak
+        // guess from the placeholders alone is no intent.
+        let only_values = !tokens.is_empty()
+            && tokens.iter().all(|t| t.starts_with('@'))
+            && u.entities.iter().all(|e| ctx.in_scope.contains(&e.kind));
+        if only_values && !intent_sure && !exact_yn {
             intent = None;
         }
         // "cardiología" while booking: nothing but a value for a slot in scope.
