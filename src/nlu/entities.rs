@@ -473,6 +473,10 @@ pub fn find_number(n: &Normalized, asking: bool, claimed: &[Span]) -> Option<Fou
         if NUMBER_FILLERS.contains(&t.text.as_str()) {
             continue;
         }
+        // "el 10" is a day, "10:30" a time.
+        if claimed.iter().any(|c| c.overlaps(&t.span)) {
+            return None;
+        }
         match number_word(&t.text) {
             Some(v) if found.is_none() && (1..=20).contains(&v) => found = Some(Found { span: t.span, value: v }),
             _ => return None,

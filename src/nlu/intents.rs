@@ -301,6 +301,9 @@ fn fold(w: &str) -> &str {
         "thx" | "thnx" | "ty" => "thanks",
         "grax" | "graciass" | "graciaas" | "grasias" => "gracias",
         "anulen" | "anula" | "anulame" | "anulá" => "anular",
+        "empecemos" | "empezemos" | "empezamos" | "arranquemos" => "empezar",
+        // "¿me anotás para el oftalmólogo?" asks for a turno like "sacar turno".
+        "anotas" | "anotame" | "anotan" | "anoten" | "anotar" => "sacar",
         "cancela" | "cancelame" | "cancelen" | "cancelalo" => "cancelar",
         "tardes" | "noches" | "dia" => "dias",
         "hi" | "hey" | "holis" => "hello",

@@ -10,7 +10,7 @@ use jiff::civil::Date;
 use super::dates::find_dates;
 use super::entities::{PhraseIndex, extract_name, find_documents, find_number};
 use super::intents::{IntentIndex, content_tokens, without_greetings};
-use super::lexicons::{YesNo, detect_lang, yes_no};
+use super::lexicons::{Polarity, YesNo, detect_lang, yes_no};
 use super::normalize::{Normalized, Span, is_stop_word, tokens_of};
 use super::times::find_times;
 use super::{Entity, EntityKind, IntentDef, IntentGuess, NluContext, Understand, Understanding};
@@ -202,7 +202,12 @@ impl Understand for RulesNlu {
                 (false, true) => 0.7,
                 (false, false) => 0.6,
             };
-            let forced = exact && expecting_yn;
+            // At a yes/no question, "no … cancelo" / "no, dejalo" is a no to the question, not
+            // a new request to cancel or to stop.
+            let negative_request = intent
+                .as_ref()
+                .is_some_and(|(name, _)| matches!(name.as_str(), "cancel_appointment" | "stop"));
+            let forced = (exact || (negative_request && polarity == Polarity::Deny)) && expecting_yn;
             if forced || intent.as_ref().is_none_or(|(_, s)| conf >= *s) {
                 if let Some((_, s)) = &intent {
                     second = second.max(*s);
@@ -253,7 +258,12 @@ impl Understand for RulesNlu {
         let intent_sure = intent_conf >= SURE && intent_conf - second >= MARGIN;
         // The answer to the question wins over a weak side guess ("Hola, soy Pedro" is a name,
         // not a greeting).
-        if asked_found && !intent_sure && !exact_yn {
+        // "tengo PAMI", "uso OSDE", "soy Juan Pérez": the asked value with a verb that only
+        // introduces it is the answer, however sure the words look like a request.
+        let introduces =
+            |t: &String| t.starts_with('@') || matches!(t.as_str(), "tengo" | "uso" | "soy" | "seria" | "tenemos");
+        let plain_answer = asked_found && !tokens.is_empty() && tokens.iter().all(introduces);
+        if asked_found && (!intent_sure || plain_answer) && !exact_yn {
             intent = None;
         }
         // Nothing but values for this flow ("mejor el viernes", "el lunes a las 10"): a weak
