@@ -408,6 +408,35 @@ mod tests {
     }
 
     #[test]
+    fn past_and_relative_days() {
+        // TODAY is Sunday 22 November 2026.
+        assert_eq!(one("ayer"), "2026-11-21");
+        assert_eq!(one("anteayer"), "2026-11-20");
+        assert_eq!(one("el viernes pasado"), "2026-11-20");
+        assert_eq!(one("last Friday"), "2026-11-20");
+        assert_eq!(one("el viernes"), "2026-11-27");
+        assert_eq!(one("la semana que viene"), "2026-11-23");
+        assert_eq!(one("lo antes posible"), "2026-11-22");
+        assert_eq!(one("the first free slot"), "2026-11-22");
+    }
+
+    #[test]
+    fn a_day_and_month_that_just_passed_stays_in_the_past() {
+        assert_eq!(one("el 20/11"), "2026-11-20");
+        assert_eq!(one("el 15 de octubre"), "2026-10-15");
+        // Further back than 45 days: next year's.
+        assert_eq!(one("el 15/3"), "2027-03-15");
+        assert_eq!(one("el 30/11"), "2026-11-30");
+    }
+
+    #[test]
+    fn from_one_day_to_another_keeps_the_second() {
+        assert_eq!(dates("quiero mover el turno del lunes para el viernes"), ["2026-11-27"]);
+        assert_eq!(dates("move it from Monday to Friday"), ["2026-11-27"]);
+        assert_eq!(dates("el lunes o el viernes"), ["2026-11-23", "2026-11-27"]);
+    }
+
+    #[test]
     fn relative_days() {
         assert_eq!(one("hoy"), "2026-11-22");
         assert_eq!(one("Mañana"), "2026-11-23");
