@@ -48,7 +48,10 @@ pub fn nlu_context(bot: &Bot, s: &Session) -> NluContext {
     {
         ctx.in_scope = flow.slots.iter().filter_map(|sl| sl.entity).collect();
         match &frame.wait {
-            Wait::Slot(name) => ctx.asking = flow.slot(name).and_then(|sl| sl.entity),
+            Wait::Slot(name) => {
+                ctx.asking = flow.slot(name).and_then(|sl| sl.entity);
+                ctx.past_dates = flow.slot(name).is_some_and(|sl| sl.past);
+            }
             Wait::Intent => {
                 if let Some(StateKind::Expect(list)) = flow.state(&frame.state).map(|st| &st.kind) {
                     ctx.expecting = list.clone();

@@ -81,6 +81,8 @@ pub struct Slot {
     pub options: Option<Expr>,
     /// Said when an answer fits several options.
     pub ambiguous: Option<Text>,
+    /// `direction: past`: dates said for it resolve to the past.
+    pub past: bool,
 }
 
 pub struct State {

@@ -111,6 +111,10 @@ pub struct RawSlot {
     /// Said when an answer fits several of the `options` (it sees `matches`).
     #[serde(default)]
     pub ambiguous: Option<RawText>,
+    /// For a date slot: `future` (default: "el viernes" is the next one) or `past` ("el
+    /// viernes" is the last one; for questions such as when a lab test was done).
+    #[serde(default)]
+    pub direction: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

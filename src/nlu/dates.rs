@@ -62,7 +62,15 @@ static NOT_A_DAY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Every date in the message, in order of appearance. Spans found are added to `claimed`.
-pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut Vec<Span>) -> Vec<Found<Date>> {
+/// `past`: the slot asked for looks back (`direction: past`): "el viernes" is last Friday,
+/// "el 20/11" this year's 20 November even long ago, "el 3" this month's or an earlier one.
+pub fn find_dates(
+    n: &Normalized,
+    today: Date,
+    asking_date: bool,
+    past: bool,
+    claimed: &mut Vec<Span>,
+) -> Vec<Found<Date>> {
     let mut out = Vec::new();
     let text = n.text.as_str();
 
@@ -71,18 +79,18 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         Date::new(y, num(c, 2)?, num(c, 3)?).ok()
     });
     scan(&NUMERIC, text, claimed, &mut out, |c| {
-        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today)
+        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today, past)
     });
     scan(&DOTTED, text, claimed, &mut out, |c| {
-        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today)
+        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today, past)
     });
     scan(&DAY_MONTH, text, claimed, &mut out, |c| {
         let month = month_number(c.get(2)?.as_str())?;
-        day_month_year(num(c, 1)?, month, c.get(3).map(|m| m.as_str()), today)
+        day_month_year(num(c, 1)?, month, c.get(3).map(|m| m.as_str()), today, past)
     });
     scan(&MONTH_DAY, text, claimed, &mut out, |c| {
         let month = month_number(c.get(1)?.as_str())?;
-        day_month_year(num(c, 2)?, month, c.get(3).map(|m| m.as_str()), today)
+        day_month_year(num(c, 2)?, month, c.get(3).map(|m| m.as_str()), today, past)
     });
     for c in RELATIVE.captures_iter(text) {
         let (Some(all), Some(word)) = (c.get(0), c.get(1)) else {
@@ -124,7 +132,7 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         if is_claimed(claimed, span) || !day_can_end_here(n, all.end()) {
             continue;
         }
-        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today)) {
+        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today, past)) {
             push(&mut out, claimed, span, d);
         }
     }
@@ -136,7 +144,7 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         if is_claimed(claimed, span) || !day_can_end_here(n, all.end()) {
             continue;
         }
-        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today)) {
+        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today, past)) {
             push(&mut out, claimed, span, d);
         }
     }
@@ -156,8 +164,16 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         };
         let this = matches!(c.get(1).map(|m| m.as_str()), Some("este" | "this"));
         // "el viernes pasado", "last Friday": the one before today.
-        let past = c.get(1).is_some_and(|m| m.as_str() == "last") || c.get(3).is_some_and(|m| m.as_str() == "pasado");
-        let found = if past {
+        let ahead = c
+            .get(1)
+            .is_some_and(|m| m.as_str().contains("proxim") || m.as_str() == "next")
+            || c.get(3).is_some_and(|m| m.as_str() != "pasado");
+        let back = c.get(1).is_some_and(|m| m.as_str() == "last") || c.get(3).is_some_and(|m| m.as_str() == "pasado");
+        let found = if this && past {
+            Some(today)
+                .filter(|t| t.weekday() == wd)
+                .or_else(|| previous_weekday(today, wd))
+        } else if back || (past && !ahead) {
             previous_weekday(today, wd)
         } else {
             next_weekday(today, wd, this)
@@ -170,7 +186,7 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         && out.is_empty()
         && let [only] = n.tokens.as_slice()
         && let Ok(day) = only.text.parse::<i8>()
-        && let Some(d) = day_of_month(day, today)
+        && let Some(d) = day_of_month(day, today, past)
     {
         push(&mut out, claimed, only.span, d);
     }
@@ -233,7 +249,7 @@ fn num<T: std::str::FromStr>(c: &Captures, i: usize) -> Option<T> {
 /// ("11/26"). Without a year: this year, or next year once the date has passed, except a date
 /// that passed within the last `RECENT_PAST_DAYS` ("el 25/11" on 1 December is the 25th that
 /// just went by: the flow says it has passed instead of booking next November).
-fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option<Date> {
+fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date, past: bool) -> Option<Date> {
     let (day, month) = if month > 12 && day <= 12 {
         (month, day)
     } else {
@@ -249,6 +265,9 @@ fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option
             // The same day and month last year, this year and next year.
             let on = |dy: i16| today.year().checked_add(dy).and_then(|y| Date::new(y, month, day).ok());
             let candidates = [on(-1), on(0), on(1)];
+            if past {
+                return candidates.iter().flatten().rfind(|d| **d <= today).copied();
+            }
             let recent = today.checked_sub(RECENT_PAST_DAYS.days()).ok()?;
             let just_passed = candidates.iter().flatten().rfind(|d| **d < today && **d >= recent);
             just_passed
@@ -259,8 +278,21 @@ fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option
 }
 
 /// "el 26": this month, or the next month that has that day once it has passed.
-fn day_of_month(day: i8, today: Date) -> Option<Date> {
+fn day_of_month(day: i8, today: Date, past: bool) -> Option<Date> {
     if !(1..=31).contains(&day) {
+        return None;
+    }
+    if past {
+        // This month's when it is not ahead, else the latest earlier month that has that day.
+        let mut first = today.first_of_month();
+        for _ in 0..3 {
+            if let Ok(d) = Date::new(first.year(), first.month(), day)
+                && d <= today
+            {
+                return Some(d);
+            }
+            first = first.yesterday().ok()?.first_of_month();
+        }
         return None;
     }
     let mut first = today.first_of_month();
@@ -395,7 +427,7 @@ mod tests {
     fn dates_asking(s: &str, asking: bool) -> Vec<String> {
         let n = Normalized::new(s);
         let mut claimed = Vec::new();
-        find_dates(&n, TODAY, asking, &mut claimed)
+        find_dates(&n, TODAY, asking, false, &mut claimed)
             .into_iter()
             .map(|f| f.value.to_string())
             .collect()
@@ -405,6 +437,27 @@ mod tests {
         let all = dates(s);
         assert_eq!(all.len(), 1, "{s:?} gave {all:?}");
         all[0].clone()
+    }
+
+    #[test]
+    fn a_slot_that_looks_back_reads_dates_in_the_past() {
+        // TODAY is Sunday 22 November 2026.
+        let past = |s: &str| {
+            let n = Normalized::new(s);
+            let mut claimed = Vec::new();
+            find_dates(&n, TODAY, true, true, &mut claimed)
+                .into_iter()
+                .map(|f| f.value.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(past("el viernes"), ["2026-11-20"]);
+        assert_eq!(past("last Friday"), ["2026-11-20"]);
+        assert_eq!(past("ayer"), ["2026-11-21"]);
+        assert_eq!(past("20/11"), ["2026-11-20"]);
+        assert_eq!(past("el 15/3"), ["2026-03-15"]);
+        assert_eq!(past("el 25"), ["2026-10-25"]);
+        assert_eq!(past("el 3"), ["2026-11-03"]);
+        assert_eq!(past("el proximo viernes"), ["2026-11-27"]);
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct NluContext {
     pub expecting: Vec<String>,
     /// The session language so far.
     pub lang: Lang,
+    /// The date slot asked for looks back (`direction: past`): dates resolve to the past.
+    pub past_dates: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

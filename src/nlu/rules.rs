@@ -89,7 +89,7 @@ impl RulesNlu {
                 entities.push((span, Entity { kind, value, text }));
             }
         };
-        let mut dates = find_dates(n, today, asking(EntityKind::Date), &mut claimed);
+        let mut dates = find_dates(n, today, asking(EntityKind::Date), ctx.past_dates, &mut claimed);
         let times = find_times(n, asking(EntityKind::Time), &mut claimed);
         if asking(EntityKind::Number) && times.is_empty() {
             // Asked to choose, "el 2" is option 2, not the 2nd of the month.

@@ -216,6 +216,18 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         .ambiguous
         .as_ref()
         .map(|t| compile_text(file, env, t, &format!("{path}.ambiguous")));
+    let past = match raw.direction.as_deref() {
+        None | Some("future") => false,
+        Some("past") => true,
+        Some(other) => {
+            file.err(
+                &format!("{path}.direction"),
+                format!("unknown direction `{other}`"),
+                "write `direction: past` (dates said for this slot are in the past) or `direction: future` (the default)",
+            );
+            false
+        }
+    };
     Some(Slot {
         name: name.to_string(),
         entity,
@@ -225,6 +237,7 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         invalid,
         options,
         ambiguous,
+        past,
     })
 }
 
