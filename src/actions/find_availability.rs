@@ -6,7 +6,8 @@
 //! `unknown_professional`). Otherwise `available` says whether that exact slot is free (with
 //! the first free professional), and when it is not, `reason` says why: `past`, `closed`
 //! (holiday or closed day), `no_slots` (nobody of the specialty works that day),
-//! `outside_hours` (not a start time of anyone's schedule inside opening hours), `taken`;
+//! `outside_hours` (not a start time of anyone's schedule inside opening hours), `taken`,
+//! `too_far` (after `last_day`, the clinic's `booking_horizon_days` from today);
 //! without a time: `no_time` (the day has free slots, listed as alternatives) or `no_slots`
 //! (it has none). Alternatives: up to 3 free slots, that day
 //! first (closest in time to the one asked for), then the following days.
@@ -34,6 +35,9 @@ pub(crate) fn judge<'a>(finder: &Finder<'a>, date: Date, time: Time) -> Verdict<
         None => return Verdict::Refused("invalid_date"),
         Some(at) if at <= finder.now => return Verdict::Refused("past"),
         Some(_) => {}
+    }
+    if date > super::slots::last_day(finder.clinic, finder.now) {
+        return Verdict::Refused("too_far");
     }
     if finder.clinic.opening(date).is_empty() {
         return Verdict::Refused("closed");
@@ -109,7 +113,8 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         Err(refusal) => return Ok(refusal),
     };
     let now = ctx.local_now();
-    let from = date.max(now.date());
+    let last = super::slots::last_day(ctx.clinic, now.timestamp());
+    let from = date.max(now.date()).min(last);
     let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), from, None).await?;
     let requested_professional = text(args, "professional").and(finder.pros.first().map(|p| p.name.clone()));
 
@@ -125,10 +130,17 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         });
         if let (Some(reason), Some(map)) = (reason, out.as_object_mut()) {
             map.insert("reason".into(), json!(reason));
+            if reason == "too_far" {
+                map.insert("last_day".into(), json!(fmt_date(last)));
+            }
         }
         out
     };
 
+    if date > last {
+        // Beyond the booking horizon: nothing is offered, and the flow can say until when.
+        return Ok(answer(false, requested_professional, json!([]), Some("too_far")));
+    }
     let Some(time) = time else {
         let alternatives = finder.alternatives(date, None, MAX_ALTERNATIVES);
         let reason = if date < now.date() {

@@ -12,9 +12,6 @@ use crate::flow::clinic::{Clinic, Professional, WeekdayKey};
 use crate::store::time::{fmt_date, fmt_hhmm};
 use crate::store::{Appointment, Store, StoreError};
 
-/// How far ahead alternatives are searched.
-pub(crate) const HORIZON_DAYS: i64 = 60;
-
 /// How many alternatives are offered.
 pub(crate) const MAX_ALTERNATIVES: usize = 3;
 
@@ -44,6 +41,14 @@ pub(crate) fn grid(clinic: &Clinic, prof: &Professional, date: Date) -> Vec<Time
     out.sort();
     out.dedup();
     out
+}
+
+/// The last day appointments can be booked on: `booking_horizon_days` after today.
+pub(crate) fn last_day(clinic: &Clinic, now: Timestamp) -> Date {
+    let today = now.to_zoned(clinic.tz.clone()).date();
+    today
+        .checked_add(jiff::Span::new().days(i64::from(clinic.booking_horizon_days)))
+        .unwrap_or(today)
 }
 
 /// The instant a local date and time in the clinic's zone denote.
@@ -91,8 +96,9 @@ pub(crate) struct Finder<'a> {
 }
 
 impl<'a> Finder<'a> {
-    /// Loads the bookings from `from` to `from + HORIZON_DAYS`. `moving` is an appointment
-    /// being rescheduled: its own slot counts as free.
+    /// Loads the bookings from `from` to the clinic's last bookable day (today +
+    /// `booking_horizon_days`). `moving` is an appointment being rescheduled: its own slot
+    /// counts as free.
     pub async fn load(
         store: &Store,
         clinic: &'a Clinic,
@@ -101,7 +107,7 @@ impl<'a> Finder<'a> {
         from: Date,
         moving: Option<&Appointment>,
     ) -> Result<Finder<'a>, StoreError> {
-        let to = from.checked_add(jiff::Span::new().days(HORIZON_DAYS)).unwrap_or(from);
+        let to = last_day(clinic, now).max(from);
         let mut booked: HashSet<_> = store.booked_between(from, to).await?.into_iter().collect();
         let current = moving.map(|a| (a.professional.clone(), a.date, a.time));
         if let Some(c) = &current {

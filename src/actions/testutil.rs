@@ -47,6 +47,7 @@ pub(crate) fn clinic() -> Clinic {
         website: None,
         hours: week(&hours),
         appointment_minutes: 30,
+        booking_horizon_days: 60,
         holidays: vec!["2025-06-20".parse().unwrap()],
         specialties: vec![
             Specialty {

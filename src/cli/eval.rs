@@ -167,6 +167,17 @@ pub fn render(r: &Report, files: usize) -> String {
         r.sure.correct,
         pct(&r.sure)
     ));
+    // Sure but wrong: no LLM would look at these, so they are what patients live with.
+    let wrong = score::Tally {
+        n: r.cases,
+        correct: r.sure.n - r.sure.correct,
+    };
+    s.push_str(&format!(
+        "sure but wrong      {}/{} = {}  (of all messages; targets: intent ≥ 95%, exactly right ≥ 92%, this ≤ 1%)\n",
+        wrong.correct,
+        wrong.n,
+        pct(&wrong)
+    ));
     let verb = if r.llm_used { "went" } else { "would go" };
     s.push_str(&format!(
         "to the LLM          {} messages {verb} to the LLM\n",

@@ -4,8 +4,10 @@
 
 mod choice;
 pub mod context;
+mod options;
 pub mod session;
 mod slots;
+mod stalls;
 mod step;
 
 pub use context::now_value;

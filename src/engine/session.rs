@@ -36,6 +36,9 @@ pub struct Session {
     /// kept here so a turn needs no query of the turn log. Only filled when an LLM is in use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent: Vec<Exchange>,
+    /// Whether the conversation goes round in circles (see engine/stalls.rs).
+    #[serde(default)]
+    pub watch: super::stalls::Watch,
 }
 
 /// How many recent exchanges the session keeps for the LLM.
@@ -89,6 +92,7 @@ impl Session {
             version: 0,
             turns: 0,
             recent: Vec::new(),
+            watch: Default::default(),
         }
     }
 

@@ -59,7 +59,10 @@ pub fn nlu_context(bot: &Bot, s: &Session) -> NluContext {
     {
         ctx.in_scope = flow.slots.iter().filter_map(|sl| sl.entity).collect();
         match &frame.wait {
-            Wait::Slot(name) => ctx.asking = flow.slot(name).and_then(|sl| sl.entity),
+            Wait::Slot(name) => {
+                ctx.asking = flow.slot(name).and_then(|sl| sl.entity);
+                ctx.past_dates = flow.slot(name).is_some_and(|sl| sl.past);
+            }
             Wait::Intent => {
                 if let Some(StateKind::Expect(list)) = flow.state(&frame.state).map(|st| &st.kind) {
                     ctx.expecting = list.clone();
@@ -84,16 +87,28 @@ pub fn step(bot: &Bot, session: &Session, input: Input, now: &Zoned) -> Outcome 
     };
     match input {
         Input::Message { text, nlu } => {
+            let watched = !m.s.waiting_for_staff;
+            m.s.watch.begin(&m.s.stack, watched);
             m.s.turns += 1;
             m.text = text.chars().take(2_000).collect();
             m.message(&text, &nlu);
         }
         Input::ActionResult(v) => m.action_result(v),
     }
+    m.s.watch.add(&m.out.replies);
+    if m.out.pending.is_none() && m.s.watch.end(&m.s.stack) >= bot.global.max_attempts.max(1) {
+        // The same reply again, in the same place: hand over instead of a third copy.
+        m.out.replies.clear();
+        m.escalate_after_failures();
+        m.s.watch.reset();
+    }
     m.out.ended = m.out.ended && m.s.stack.is_empty();
     m.out.session = Some(m.s);
     m.out
 }
+
+mod choosing;
+use choosing::OptionTurn;
 
 struct Machine<'a> {
     bot: &'a Bot,
@@ -180,6 +195,13 @@ impl<'a> Machine<'a> {
         match self.consume(nlu) {
             Consumed::Answered => {
                 self.s.failures = 0;
+                if self
+                    .s
+                    .top()
+                    .is_some_and(|f| matches!(f.wait, Wait::Slot(_) | Wait::Enter))
+                {
+                    self.question_alongside(nlu);
+                }
                 self.run();
                 return;
             }
@@ -190,7 +212,11 @@ impl<'a> Machine<'a> {
             let same = self.s.top().is_some_and(|f| f.flow == flow.name);
             if same {
                 self.s.failures = 0;
-                self.reask();
+                if self.question_alongside(nlu) {
+                    self.run();
+                } else {
+                    self.reask();
+                }
                 return;
             }
             let can_interrupt = self
@@ -205,7 +231,7 @@ impl<'a> Machine<'a> {
                     self.s.greeted = true;
                     self.say_text(&g.greeting.say);
                 }
-                self.start_flow(flow, nlu, Default::default());
+                self.start_with_question(flow, nlu);
                 self.run();
                 return;
             }
@@ -275,7 +301,26 @@ impl<'a> Machine<'a> {
             .is_some_and(|f| f.name != flow.name && nlu.sure && flow.interruptible);
         match frame.wait.clone() {
             Wait::Slot(pending) => {
+                let corrected_nlu;
+                let mut new_search = false;
+                let nlu = match self.choose_option(flow, &pending, nlu) {
+                    OptionTurn::Done(c) => return c,
+                    OptionTurn::Correction(n) => {
+                        corrected_nlu = n;
+                        new_search = true;
+                        &corrected_nlu
+                    }
+                    OptionTurn::Usual => nlu,
+                };
                 let a = self.assign(flow, nlu, Some(&pending));
+                // No option fits but the message gave a day or time: search again with it.
+                if new_search
+                    && !a.pending_filled
+                    && let Some(slot) = a.corrected.first().or(a.filled.first())
+                {
+                    self.goto_collector(flow, slot);
+                    return Consumed::Answered;
+                }
                 if a.pending_invalid {
                     self.s.failures += 1;
                     if self.s.failures >= self.bot.global.max_attempts {
@@ -313,7 +358,15 @@ impl<'a> Machine<'a> {
                 if self.expected_intents().contains(&self.intent) {
                     return Consumed::Answered;
                 }
-                if !a.filled.is_empty() && !triggers_other {
+                // Values it already holds said again ("particular" at the confirmation): nothing
+                // changes, the question is asked again (and a third time hands over, see stalls).
+                let restated = !nlu.entities.is_empty()
+                    && nlu.entities.iter().all(|e| {
+                        super::slots::target_slot(flow, e.kind, None, |_| true)
+                            .and_then(|s| frame.slots.get(&s))
+                            .is_some_and(|v| *v == e.value)
+                    });
+                if (!a.filled.is_empty() || restated) && !triggers_other {
                     // New details while a yes/no is pending: keep them and ask again.
                     self.reask();
                     self.budget = 0;
@@ -387,9 +440,10 @@ impl<'a> Machine<'a> {
         a
     }
 
-    /// A correction: go back to the first state that collects the slot and run forward again.
+    /// A correction: go back to the first state that collects the slot (the flow's first
+    /// state when none does: the value is still an input of what follows) and run forward again.
     fn goto_collector(&mut self, flow: &Flow, slot: &str) {
-        let idx = flow.collector_of(slot);
+        let idx = flow.collector_of(slot).or(Some(flow.start));
         if let (Some(i), Some(frame)) = (idx, self.s.top_mut())
             && let Some(st) = flow.states.get(i)
         {
@@ -582,7 +636,12 @@ impl<'a> Machine<'a> {
             self.out.ended = true;
             return false;
         }
-        let resumable = self.s.top().is_some_and(|f| f.wait == Wait::Enter);
+        // A frame whose pending slot was filled meanwhile (by the message that also asked a
+        // question) goes on too.
+        let resumable = self
+            .s
+            .top()
+            .is_some_and(|f| f.wait == Wait::Enter || matches!(&f.wait, Wait::Slot(p) if f.slots.contains_key(p)));
         if resumable {
             return true;
         }
@@ -674,7 +733,11 @@ impl<'a> Machine<'a> {
 
     fn say_text(&mut self, text: &Text) {
         let ctx = self.ctx();
-        match self.bot.templates.render(text, self.s.lang, &ctx) {
+        self.render(text, &ctx);
+    }
+
+    fn render(&mut self, text: &Text, ctx: &Value) {
+        match self.bot.templates.render(text, self.s.lang, ctx) {
             Ok(s) if !s.is_empty() => self.out.replies.push(s),
             Ok(_) => {}
             Err(e) => {

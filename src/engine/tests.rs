@@ -119,6 +119,7 @@ fn msg(intent: Option<&str>, entities: &[(EntityKind, Value)]) -> Input {
             sure: true,
             lang: None,
             source: "test".into(),
+            also: None,
         },
     }
 }

@@ -77,6 +77,12 @@ pub struct Slot {
     pub schema_json: Arc<serde_json::Value>,
     pub ask: Option<Text>,
     pub invalid: Option<Text>,
+    /// `options:`: the list this slot chooses from (see engine/options.rs).
+    pub options: Option<Expr>,
+    /// Said when an answer fits several options.
+    pub ambiguous: Option<Text>,
+    /// `direction: past`: dates said for it resolve to the past.
+    pub past: bool,
 }
 
 pub struct State {

@@ -39,6 +39,9 @@ pub struct RawClinic {
     /// Length of one appointment in minutes (default 30).
     #[serde(default)]
     pub appointment_minutes: Option<u32>,
+    /// How many days ahead appointments can be booked (default 60).
+    #[serde(default)]
+    pub booking_horizon_days: Option<u32>,
     #[serde(default)]
     pub holidays: Vec<String>,
     pub specialties: Vec<RawSpecialty>,
@@ -201,6 +204,8 @@ pub struct Clinic {
     /// Opening hours per weekday (empty = closed).
     pub hours: BTreeMap<WeekdayKey, Vec<TimeRange>>,
     pub appointment_minutes: u32,
+    /// Nothing is offered or booked later than this many days from today.
+    pub booking_horizon_days: u32,
     pub holidays: Vec<Date>,
     pub specialties: Vec<Specialty>,
     pub coverages: Vec<Coverage>,

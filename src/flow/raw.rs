@@ -104,6 +104,17 @@ pub struct RawSlot {
     /// Said (then the question again) when a value fails the schema.
     #[serde(default)]
     pub invalid: Option<RawText>,
+    /// The list the bot just offered (an expression, e.g. `result.alternatives`): the slot is
+    /// then answered by choosing one of them (see docs/flows.md, "Choosing among options").
+    #[serde(default)]
+    pub options: Option<String>,
+    /// Said when an answer fits several of the `options` (it sees `matches`).
+    #[serde(default)]
+    pub ambiguous: Option<RawText>,
+    /// For a date slot: `future` (default: "el viernes" is the next one) or `past` ("el
+    /// viernes" is the last one; for questions such as when a lab test was done).
+    #[serde(default)]
+    pub direction: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -169,6 +169,7 @@ mod tests {
             sure: false,
             lang: None,
             source: "rules".into(),
+            also: None,
         }
     }
 

@@ -18,6 +18,9 @@ october|november|december|ene|jan|feb|mar|abr|apr|jun|jul|ago|aug|sept|sep|set|o
 const WEEKDAYS: &str = "lunes|martes|miercoles|jueves|viernes|sabado|domingo|monday|tuesday|\
 wednesday|thursday|friday|saturday|sunday";
 
+/// A day and month without a year that passed this many days ago or less is that past day.
+const RECENT_PAST_DAYS: i64 = 45;
+
 static ISO: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})\b"));
 static NUMERIC: LazyLock<Regex> =
     LazyLock::new(|| ascii_regex(r"\b([0-9]{1,2})[/-]([0-9]{1,2})(?:[/-]([0-9]{4}|[0-9]{2}))?\b"));
@@ -33,8 +36,11 @@ static MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| {
         r"\b({MONTHS})\.?\s+([0-9]{{1,2}})(?:st|nd|rd|th)?\b(?:\s*,?\s*([0-9]{{4}})\b)?"
     ))
 });
-static RELATIVE: LazyLock<Regex> =
-    LazyLock::new(|| ascii_regex(r"\b(pasado\s+manana|day\s+after\s+tomorrow|hoy|today|tonight|manana|tomorrow)\b"));
+static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(
+        r"\b(pasado\s+manana|day\s+after\s+tomorrow|antes\s+de\s+ayer|anteayer|ayer|yesterday|hoy|today|tonight|manana|tomorrow|lo\s+antes\s+posible|cuanto\s+antes|lo\s+mas\s+pronto(?:\s+posible)?|as\s+soon\s+as\s+possible|asap|(?:el\s+)?primer\s+turno(?:\s+libre|\s+disponible)?|(?:the\s+)?(?:first|earliest|next)\s+(?:free|available|open)(?:\s+(?:slot|appointment|time))?|la\s+semana\s+que\s+viene|la\s+proxima\s+semana|next\s+week)\b",
+    )
+});
 static WEEKDAY_DAY: LazyLock<Regex> = LazyLock::new(|| {
     ascii_regex(&format!(
         r"\b(?:(?:el|on)\s+)?({WEEKDAYS})\s*,?\s+(?:the\s+)?([0-9]{{1,2}})(?:st|nd|rd|th)?"
@@ -45,7 +51,7 @@ static DAY_ONLY: LazyLock<Regex> = LazyLock::new(|| {
 });
 static WEEKDAY: LazyLock<Regex> = LazyLock::new(|| {
     ascii_regex(&format!(
-        r"\b(?:(el\s+proximo|la\s+proxima|proximo|el|este|this|on|next)\s+)?({WEEKDAYS})\b(?:\s+(que\s+viene|proximo|next))?\b"
+        r"\b(?:(el\s+proximo|la\s+proxima|proximo|el|este|this|on|next|last)\s+)?({WEEKDAYS})\b(?:\s+(que\s+viene|proximo|next|pasado))?\b"
     ))
 });
 // What, right after a number, makes it a time or part of something else rather than a day.
@@ -56,7 +62,15 @@ static NOT_A_DAY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Every date in the message, in order of appearance. Spans found are added to `claimed`.
-pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut Vec<Span>) -> Vec<Found<Date>> {
+/// `past`: the slot asked for looks back (`direction: past`): "el viernes" is last Friday,
+/// "el 20/11" this year's 20 November even long ago, "el 3" this month's or an earlier one.
+pub fn find_dates(
+    n: &Normalized,
+    today: Date,
+    asking_date: bool,
+    past: bool,
+    claimed: &mut Vec<Span>,
+) -> Vec<Found<Date>> {
     let mut out = Vec::new();
     let text = n.text.as_str();
 
@@ -65,18 +79,18 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         Date::new(y, num(c, 2)?, num(c, 3)?).ok()
     });
     scan(&NUMERIC, text, claimed, &mut out, |c| {
-        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today)
+        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today, past)
     });
     scan(&DOTTED, text, claimed, &mut out, |c| {
-        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today)
+        day_month_year(num(c, 1)?, num(c, 2)?, c.get(3).map(|m| m.as_str()), today, past)
     });
     scan(&DAY_MONTH, text, claimed, &mut out, |c| {
         let month = month_number(c.get(2)?.as_str())?;
-        day_month_year(num(c, 1)?, month, c.get(3).map(|m| m.as_str()), today)
+        day_month_year(num(c, 1)?, month, c.get(3).map(|m| m.as_str()), today, past)
     });
     scan(&MONTH_DAY, text, claimed, &mut out, |c| {
         let month = month_number(c.get(1)?.as_str())?;
-        day_month_year(num(c, 2)?, month, c.get(3).map(|m| m.as_str()), today)
+        day_month_year(num(c, 2)?, month, c.get(3).map(|m| m.as_str()), today, past)
     });
     for c in RELATIVE.captures_iter(text) {
         let (Some(all), Some(word)) = (c.get(0), c.get(1)) else {
@@ -89,6 +103,13 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         let w = word.as_str();
         let days = match w {
             "hoy" | "today" | "tonight" => 0,
+            "ayer" | "yesterday" => -1,
+            "anteayer" => -2,
+            _ if w.starts_with("antes") && w.ends_with("ayer") => -2,
+            // "la semana que viene": its Monday (a search from there).
+            _ if w.contains("semana") || w.contains("week") => 7 - i64::from(today.weekday().to_monday_zero_offset()),
+            // "lo antes posible", "el primer turno libre": a search from today.
+            _ if !w.contains("manana") && !w.contains("tomorrow") => 0,
             "manana" | "tomorrow" => {
                 // "a la mañana", "por la mañana", "esta mañana" are times of day.
                 let prev = previous_word(n.before(all.start()));
@@ -111,7 +132,7 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         if is_claimed(claimed, span) || !day_can_end_here(n, all.end()) {
             continue;
         }
-        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today)) {
+        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today, past)) {
             push(&mut out, claimed, span, d);
         }
     }
@@ -123,7 +144,7 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         if is_claimed(claimed, span) || !day_can_end_here(n, all.end()) {
             continue;
         }
-        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today)) {
+        if let Some(d) = day.as_str().parse().ok().and_then(|d| day_of_month(d, today, past)) {
             push(&mut out, claimed, span, d);
         }
     }
@@ -142,7 +163,22 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
             continue;
         };
         let this = matches!(c.get(1).map(|m| m.as_str()), Some("este" | "this"));
-        if let Some(d) = next_weekday(today, wd, this) {
+        // "el viernes pasado", "last Friday": the one before today.
+        let ahead = c
+            .get(1)
+            .is_some_and(|m| m.as_str().contains("proxim") || m.as_str() == "next")
+            || c.get(3).is_some_and(|m| m.as_str() != "pasado");
+        let back = c.get(1).is_some_and(|m| m.as_str() == "last") || c.get(3).is_some_and(|m| m.as_str() == "pasado");
+        let found = if this && past {
+            Some(today)
+                .filter(|t| t.weekday() == wd)
+                .or_else(|| previous_weekday(today, wd))
+        } else if back || (past && !ahead) {
+            previous_weekday(today, wd)
+        } else {
+            next_weekday(today, wd, this)
+        };
+        if let Some(d) = found {
             push(&mut out, claimed, span, d);
         }
     }
@@ -150,13 +186,35 @@ pub fn find_dates(n: &Normalized, today: Date, asking_date: bool, claimed: &mut 
         && out.is_empty()
         && let [only] = n.tokens.as_slice()
         && let Ok(day) = only.text.parse::<i8>()
-        && let Some(d) = day_of_month(day, today)
+        && let Some(d) = day_of_month(day, today, past)
     {
         push(&mut out, claimed, only.span, d);
     }
 
     out.sort_by_key(|f| f.span.start);
+    drop_from_dates(n, &mut out);
     out
+}
+
+/// "mover el turno del lunes para el viernes", "from Monday to Friday": the first date is where
+/// the appointment is now, the second the one wanted. Only the wanted one is a date to fill.
+fn drop_from_dates(n: &Normalized, out: &mut Vec<Found<Date>>) {
+    let mut i = 0;
+    while i + 1 < out.len() {
+        let (a, b) = (out[i].span, out[i + 1].span);
+        let before = previous_word(n.before(a.start));
+        let between = n.text.get(a.end..b.start).unwrap_or("").trim();
+        let from = matches!(before, "del" | "de" | "from") || n.original_of(a).starts_with("del ");
+        let to = between
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| matches!(w, "para" | "al" | "a" | "hasta" | "to" | "for" | "por"));
+        if from && to {
+            out.remove(i);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 fn scan(
@@ -188,8 +246,10 @@ fn num<T: std::str::FromStr>(c: &Captures, i: usize) -> Option<T> {
 }
 
 /// Day and month as written (day first), swapped only when that is the one possible reading
-/// ("11/26"). Without a year: this year, or next year once the date has passed.
-fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option<Date> {
+/// ("11/26"). Without a year: this year, or next year once the date has passed, except a date
+/// that passed within the last `RECENT_PAST_DAYS` ("el 25/11" on 1 December is the 25th that
+/// just went by: the flow says it has passed instead of booking next November).
+fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date, past: bool) -> Option<Date> {
     let (day, month) = if month > 12 && day <= 12 {
         (month, day)
     } else {
@@ -202,18 +262,37 @@ fn day_month_year(day: i8, month: i8, year: Option<&str>, today: Date) -> Option
             Date::new(y, month, day).ok()
         }
         None => {
-            let this_year = Date::new(today.year(), month, day).ok();
-            match this_year {
-                Some(d) if d >= today => Some(d),
-                _ => Date::new(today.year().checked_add(1)?, month, day).ok(),
+            // The same day and month last year, this year and next year.
+            let on = |dy: i16| today.year().checked_add(dy).and_then(|y| Date::new(y, month, day).ok());
+            let candidates = [on(-1), on(0), on(1)];
+            if past {
+                return candidates.iter().flatten().rfind(|d| **d <= today).copied();
             }
+            let recent = today.checked_sub(RECENT_PAST_DAYS.days()).ok()?;
+            let just_passed = candidates.iter().flatten().rfind(|d| **d < today && **d >= recent);
+            just_passed
+                .or_else(|| candidates.iter().flatten().find(|d| **d >= today))
+                .copied()
         }
     }
 }
 
 /// "el 26": this month, or the next month that has that day once it has passed.
-fn day_of_month(day: i8, today: Date) -> Option<Date> {
+fn day_of_month(day: i8, today: Date, past: bool) -> Option<Date> {
     if !(1..=31).contains(&day) {
+        return None;
+    }
+    if past {
+        // This month's when it is not ahead, else the latest earlier month that has that day.
+        let mut first = today.first_of_month();
+        for _ in 0..3 {
+            if let Ok(d) = Date::new(first.year(), first.month(), day)
+                && d <= today
+            {
+                return Some(d);
+            }
+            first = first.yesterday().ok()?.first_of_month();
+        }
         return None;
     }
     let mut first = today.first_of_month();
@@ -237,6 +316,17 @@ fn next_weekday(today: Date, wd: Weekday, this: bool) -> Option<Date> {
         delta = 7;
     }
     add_days(today, delta)
+}
+
+/// The last `wd` strictly before today.
+fn previous_weekday(today: Date, wd: Weekday) -> Option<Date> {
+    let from = i64::from(today.weekday().to_monday_zero_offset());
+    let to = i64::from(wd.to_monday_zero_offset());
+    let mut delta = (from - to).rem_euclid(7);
+    if delta == 0 {
+        delta = 7;
+    }
+    add_days(today, -delta)
 }
 
 fn add_days(d: Date, days: i64) -> Option<Date> {
@@ -337,7 +427,7 @@ mod tests {
     fn dates_asking(s: &str, asking: bool) -> Vec<String> {
         let n = Normalized::new(s);
         let mut claimed = Vec::new();
-        find_dates(&n, TODAY, asking, &mut claimed)
+        find_dates(&n, TODAY, asking, false, &mut claimed)
             .into_iter()
             .map(|f| f.value.to_string())
             .collect()
@@ -347,6 +437,56 @@ mod tests {
         let all = dates(s);
         assert_eq!(all.len(), 1, "{s:?} gave {all:?}");
         all[0].clone()
+    }
+
+    #[test]
+    fn a_slot_that_looks_back_reads_dates_in_the_past() {
+        // TODAY is Sunday 22 November 2026.
+        let past = |s: &str| {
+            let n = Normalized::new(s);
+            let mut claimed = Vec::new();
+            find_dates(&n, TODAY, true, true, &mut claimed)
+                .into_iter()
+                .map(|f| f.value.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(past("el viernes"), ["2026-11-20"]);
+        assert_eq!(past("last Friday"), ["2026-11-20"]);
+        assert_eq!(past("ayer"), ["2026-11-21"]);
+        assert_eq!(past("20/11"), ["2026-11-20"]);
+        assert_eq!(past("el 15/3"), ["2026-03-15"]);
+        assert_eq!(past("el 25"), ["2026-10-25"]);
+        assert_eq!(past("el 3"), ["2026-11-03"]);
+        assert_eq!(past("el proximo viernes"), ["2026-11-27"]);
+    }
+
+    #[test]
+    fn past_and_relative_days() {
+        // TODAY is Sunday 22 November 2026.
+        assert_eq!(one("ayer"), "2026-11-21");
+        assert_eq!(one("anteayer"), "2026-11-20");
+        assert_eq!(one("el viernes pasado"), "2026-11-20");
+        assert_eq!(one("last Friday"), "2026-11-20");
+        assert_eq!(one("el viernes"), "2026-11-27");
+        assert_eq!(one("la semana que viene"), "2026-11-23");
+        assert_eq!(one("lo antes posible"), "2026-11-22");
+        assert_eq!(one("the first free slot"), "2026-11-22");
+    }
+
+    #[test]
+    fn a_day_and_month_that_just_passed_stays_in_the_past() {
+        assert_eq!(one("el 20/11"), "2026-11-20");
+        assert_eq!(one("el 15 de octubre"), "2026-10-15");
+        // Further back than 45 days: next year's.
+        assert_eq!(one("el 15/3"), "2027-03-15");
+        assert_eq!(one("el 30/11"), "2026-11-30");
+    }
+
+    #[test]
+    fn from_one_day_to_another_keeps_the_second() {
+        assert_eq!(dates("quiero mover el turno del lunes para el viernes"), ["2026-11-27"]);
+        assert_eq!(dates("move it from Monday to Friday"), ["2026-11-27"]);
+        assert_eq!(dates("el lunes o el viernes"), ["2026-11-23", "2026-11-27"]);
     }
 
     #[test]

@@ -64,6 +64,15 @@ impl PhraseIndex {
             for form in professional_forms(&normalize(&s.name)) {
                 idx.add_exact(&form, c);
             }
+            // "con el dr sosa", "la dra. gomez": a professional names their specialty.
+            for p in &s.professionals {
+                let words: Vec<String> = tokens_of(&p.name);
+                if let Some(surname) = words.last() {
+                    for title in ["dr", "dra", "doctor", "doctora", "dr.", "dra."] {
+                        idx.add_exact(&format!("{title} {surname}"), c);
+                    }
+                }
+            }
         }
         idx.finish()
     }
@@ -447,17 +456,26 @@ const NUMBER_FILLERS: &[&str] = &[
 
 /// A choice: a number or ordinal. Anywhere when `asking`; otherwise only when the message is
 /// nothing but a choice of 1..20 ("2", "la primera", "opción 3", "the second").
-pub fn find_number(n: &Normalized, asking: bool) -> Option<Found<i64>> {
+/// A number inside a date or time ("09:00", "el 3") is never a choice: `claimed` says where those are.
+pub fn find_number(n: &Normalized, asking: bool, claimed: &[Span]) -> Option<Found<i64>> {
     if asking {
         return n
             .tokens
             .iter()
-            .find_map(|t| number_word(&t.text).map(|v| Found { span: t.span, value: v }));
+            .enumerate()
+            .filter(|(_, t)| !claimed.iter().any(|c| c.overlaps(&t.span)))
+            // "los dos", "las tres": all of them, not one option.
+            .filter(|(i, _)| !(*i > 0 && matches!(n.tokens[i - 1].text.as_str(), "los" | "las" | "both")))
+            .find_map(|(_, t)| number_word(&t.text).map(|v| Found { span: t.span, value: v }));
     }
     let mut found = None;
     for t in &n.tokens {
         if NUMBER_FILLERS.contains(&t.text.as_str()) {
             continue;
+        }
+        // "el 10" is a day, "10:30" a time.
+        if claimed.iter().any(|c| c.overlaps(&t.span)) {
+            return None;
         }
         match number_word(&t.text) {
             Some(v) if found.is_none() && (1..=20).contains(&v) => found = Some(Found { span: t.span, value: v }),

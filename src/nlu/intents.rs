@@ -243,12 +243,24 @@ pub fn within_one_edit(a: &[char], b: &[char]) -> bool {
 /// one "@kind" placeholder each, common inflections folded; at most `MAX_SCORED_TOKENS`.
 pub fn content_tokens(n: &Normalized, marks: &[(Span, &str)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for t in &n.tokens {
+    let mut skip = 0;
+    for (i, t) in n.tokens.iter().enumerate() {
         if out.len() >= MAX_SCORED_TOKENS {
             break;
         }
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        let next = |k: usize| n.tokens.get(i + k).map(|t| t.text.as_str());
         let word = match marks.iter().find(|(s, _)| s.overlaps(&t.span)) {
             Some((_, kind)) => format!("@{kind}"),
+            // "dar de baja el turno" is cancelling it; "me das un turno" is asking for one.
+            None if is_dar(&t.text) && next(1) == Some("de") && next(2) == Some("baja") => {
+                skip = 2;
+                "cancelar".to_string()
+            }
+            None if is_dar(&t.text) => "sacar".to_string(),
             None if is_stop_word(&t.text) => continue,
             None => fold(&t.text).to_string(),
         };
@@ -271,13 +283,28 @@ pub fn without_greetings(tokens: &[String]) -> Option<Vec<String>> {
     (!rest.is_empty() && rest.len() < tokens.len()).then_some(rest)
 }
 
+/// Forms of "dar" (give) patients write: "me das", "me dan", "dame", "me podrian dar".
+fn is_dar(w: &str) -> bool {
+    matches!(
+        w,
+        "dar" | "das" | "dan" | "den" | "dame" | "darme" | "denme" | "daria" | "darian" | "darias" | "doy" | "damos"
+    )
+}
+
 fn fold(w: &str) -> &str {
     match w {
         "queria" | "quisiera" | "quiere" | "queremos" | "kiero" | "qiero" => "quiero",
         "necesitaria" | "necesitamos" | "necesitaba" | "nesecito" | "nececito" => "necesito",
         "turnos" => "turno",
         "wanna" | "like" => "want",
-        "buenas" | "buen" => "buenos",
+        "buenas" | "buen" | "buenass" | "buenaas" | "buenasss" => "buenos",
+        "thx" | "thnx" | "ty" => "thanks",
+        "grax" | "graciass" | "graciaas" | "grasias" => "gracias",
+        "anulen" | "anula" | "anulame" | "anulá" => "anular",
+        "empecemos" | "empezemos" | "empezamos" | "arranquemos" => "empezar",
+        // "¿me anotás para el oftalmólogo?" asks for a turno like "sacar turno".
+        "anotas" | "anotame" | "anotan" | "anoten" | "anotar" => "sacar",
+        "cancela" | "cancelame" | "cancelen" | "cancelalo" => "cancelar",
         "tardes" | "noches" | "dia" => "dias",
         "hi" | "hey" | "holis" => "hello",
         "appointments" | "appt" => "appointment",

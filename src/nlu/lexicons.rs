@@ -33,7 +33,7 @@ pub struct YesNo {
 }
 
 // Phrases separated by '|', compared after squeezing repeated letters ("siii" → "si").
-const AFFIRM: &str = "si|sip|dale|ok|okey|okay|oka|de acuerdo|perfecto|confirmo|confirmado|\
+const AFFIRM: &str = "si|sip|dale|de una|joya|ok|okey|okay|oka|de acuerdo|perfecto|confirmo|confirmado|\
     correcto|exacto|claro|por supuesto|bueno|va|vale|genial|listo|esta bien|ta bien|muy bien|\
     bien|afirmativo|obvio|asi es|yes|sure|yeah|yep|yup|of course|correct|confirm|confirmed|\
     right|that s right|sounds good|great|perfect|fine|absolutely|agreed";

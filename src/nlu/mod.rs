@@ -93,6 +93,8 @@ pub struct NluContext {
     pub expecting: Vec<String>,
     /// The session language so far.
     pub lang: Lang,
+    /// The date slot asked for looks back (`direction: past`): dates resolve to the past.
+    pub past_dates: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +124,10 @@ pub struct Understanding {
     pub lang: Option<Lang>,
     /// Which path produced this: "rules" or "llm".
     pub source: String,
+    /// Another thing the same message asks for, in a sentence of its own ("¿aceptan IOMA?
+    /// necesito turno con el oftalmólogo": `intent` one of them, `also` the other).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub also: Option<IntentGuess>,
 }
 
 impl Understanding {

@@ -201,6 +201,11 @@ pub fn is_stop_word(w: &str) -> bool {
     matches!(
         w,
         "a" | "al"
+            // "mejor el viernes" is a correction: the word wants nothing by itself.
+            | "mejor"
+            | "xfa"
+            | "porfa"
+            | "plis"
             | "el"
             | "la"
             | "los"

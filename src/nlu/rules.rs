@@ -10,7 +10,7 @@ use jiff::civil::Date;
 use super::dates::find_dates;
 use super::entities::{PhraseIndex, extract_name, find_documents, find_number};
 use super::intents::{IntentIndex, content_tokens, without_greetings};
-use super::lexicons::{YesNo, detect_lang, yes_no};
+use super::lexicons::{Polarity, YesNo, detect_lang, yes_no};
 use super::normalize::{Normalized, Span, is_stop_word, tokens_of};
 use super::times::find_times;
 use super::{Entity, EntityKind, IntentDef, IntentGuess, NluContext, Understand, Understanding};
@@ -23,6 +23,8 @@ const MARGIN: f32 = 0.15;
 const MIN_INTENT: f32 = 0.4;
 /// A would-be name that scores this much as an intent ("hablar con una persona") is not one.
 const NAME_MAX_INTENT: f32 = 0.6;
+/// A sentence of a longer message this clear about another intent is a second request.
+const SECOND_REQUEST: f32 = 0.6;
 
 pub struct RulesNlu {
     specialties: PhraseIndex,
@@ -87,8 +89,20 @@ impl RulesNlu {
                 entities.push((span, Entity { kind, value, text }));
             }
         };
-        let dates = find_dates(n, today, asking(EntityKind::Date), &mut claimed);
+        let mut dates = find_dates(n, today, asking(EntityKind::Date), ctx.past_dates, &mut claimed);
         let times = find_times(n, asking(EntityKind::Time), &mut claimed);
+        if asking(EntityKind::Number) && times.is_empty() {
+            // Asked to choose, "el 2" is option 2, not the 2nd of the month.
+            dates.retain(|d| {
+                let text = super::normalize::fold(n.original_of(d.span));
+                let bare = text.trim_start_matches("el ").trim();
+                let choice = bare.len() <= 2 && bare.parse::<u8>().is_ok_and(|v| (1..=20).contains(&v));
+                if choice {
+                    claimed.retain(|c| *c != d.span);
+                }
+                !choice
+            });
+        }
         let specialties = self.specialties.find(n, &mut claimed);
         let coverages = self.coverages.find(n, &mut claimed);
         let documents = find_documents(n, &claimed, asking(EntityKind::Document));
@@ -110,7 +124,7 @@ impl RulesNlu {
         for f in documents {
             push(f.span, EntityKind::Document, f.value.into());
         }
-        if let Some(f) = find_number(n, asking(EntityKind::Number)) {
+        if let Some(f) = find_number(n, asking(EntityKind::Number), &claimed) {
             push(f.span, EntityKind::Number, f.value.into());
         }
         Extracted { entities, claimed }
@@ -188,7 +202,12 @@ impl Understand for RulesNlu {
                 (false, true) => 0.7,
                 (false, false) => 0.6,
             };
-            let forced = exact && expecting_yn;
+            // At a yes/no question, "no … cancelo" / "no, dejalo" is a no to the question, not
+            // a new request to cancel or to stop.
+            let negative_request = intent
+                .as_ref()
+                .is_some_and(|(name, _)| matches!(name.as_str(), "cancel_appointment" | "stop"));
+            let forced = (exact || (negative_request && polarity == Polarity::Deny)) && expecting_yn;
             if forced || intent.as_ref().is_none_or(|(_, s)| conf >= *s) {
                 if let Some((_, s)) = &intent {
                     second = second.max(*s);
@@ -230,11 +249,29 @@ impl Understand for RulesNlu {
         entities.sort_by_key(|(s, e)| (kind_order(e.kind), s.start));
         u.entities = entities.into_iter().map(|(_, e)| e).collect();
 
-        let asked_found = ctx.asking.is_some_and(|k| u.entity(k).is_some());
+        // A time or a day answers "which option?" too ("la de las 15", "el jueves").
+        let asked_found = ctx.asking.is_some_and(|k| {
+            u.entity(k).is_some()
+                || (k == EntityKind::Number
+                    && (u.entity(EntityKind::Time).is_some() || u.entity(EntityKind::Date).is_some()))
+        });
         let intent_sure = intent_conf >= SURE && intent_conf - second >= MARGIN;
         // The answer to the question wins over a weak side guess ("Hola, soy Pedro" is a name,
         // not a greeting).
-        if asked_found && !intent_sure && !exact_yn {
+        // "tengo PAMI", "uso OSDE", "soy Juan Pérez": the asked value with a verb that only
+        // introduces it is the answer, however sure the words look like a request.
+        let introduces =
+            |t: &String| t.starts_with('@') || matches!(t.as_str(), "tengo" | "uso" | "soy" | "seria" | "tenemos");
+        let plain_answer = asked_found && !tokens.is_empty() && tokens.iter().all(introduces);
+        if asked_found && (!intent_sure || plain_answer) && !exact_yn {
+            intent = None;
+        }
+        // Nothing but values for this flow ("mejor el viernes", "el lunes a las 10"): a weak
+        // guess from the placeholders alone is no intent.
+        let only_values = !tokens.is_empty()
+            && tokens.iter().all(|t| t.starts_with('@'))
+            && u.entities.iter().all(|e| ctx.in_scope.contains(&e.kind));
+        if only_values && !intent_sure && !exact_yn {
             intent = None;
         }
         // "cardiología" while booking: nothing but a value for a slot in scope.
@@ -247,7 +284,48 @@ impl Understand for RulesNlu {
             name,
             confidence: confidence.clamp(0.0, 1.0),
         });
+        u.also = self.second_request(&n, now.date(), ctx, u.intent_name());
         u
+    }
+}
+
+impl RulesNlu {
+    /// A message of several sentences ("¿aceptan IOMA? necesito turno con el oftalmólogo"):
+    /// the clearest intent of a sentence that is not `main`, if one is clear enough.
+    fn second_request(&self, n: &Normalized, today: Date, ctx: &NluContext, main: Option<&str>) -> Option<IntentGuess> {
+        let parts: Vec<&str> = n
+            .original
+            .split(['?', '!', '.', ';', '\n', '¿', '¡'])
+            .map(str::trim)
+            .filter(|p| p.split_whitespace().count() >= 2)
+            .collect();
+        if parts.len() < 2 {
+            return None;
+        }
+        let mut best: Option<(String, f32)> = None;
+        let mut labels: Vec<Option<String>> = Vec::new();
+        for part in parts {
+            let pn = Normalized::new(part);
+            let found = self.extract(&pn, today, ctx);
+            let tokens = content_tokens(&pn, &found.marks());
+            let (scored, second) = self.scored_intent(&tokens, ctx);
+            let Some((name, score)) = scored.filter(|(_, s)| *s >= MIN_INTENT) else {
+                labels.push(None);
+                continue;
+            };
+            labels.push(Some(name.clone()));
+            let clear = score >= SECOND_REQUEST && score - second >= MARGIN / 2.0;
+            let yes_no = matches!(name.as_str(), "affirm" | "deny" | "greet" | "thanks");
+            if clear && !yes_no && best.as_ref().is_none_or(|(_, b)| score > *b) {
+                best = Some((name, score));
+            }
+        }
+        // Worth reporting only when the sentences want different things: another intent than
+        // the message's, or the message's own intent next to a sentence that only answers
+        // ("mejor el lunes. ¿dónde queda la clínica?").
+        let (name, confidence) = best?;
+        let mixed = labels.iter().any(|l| l.as_deref() != Some(name.as_str()));
+        (mixed || Some(name.as_str()) != main).then_some(IntentGuess { name, confidence })
     }
 }
 

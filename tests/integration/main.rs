@@ -7,6 +7,7 @@ mod diagnostics;
 mod eval;
 mod fuzz;
 mod llm;
+mod loops;
 mod reload;
 mod reminders;
 mod schema;

@@ -41,7 +41,7 @@ async fn edits_go_live_and_broken_edits_keep_the_last_good_bot() {
             .contains("versión nueva")
     );
     let r = say(&service, "c", "el jueves 26", NOW).await;
-    assert_eq!(r.state, "book_appointment.details", "the conversation went on: {r:?}");
+    assert_eq!(r.state, "book_appointment.pick", "the conversation went on: {r:?}");
     assert_eq!(r.slots.get("date").and_then(|v| v.as_str()), Some("2026-11-26"));
 
     // A broken edit: reported with file:line:column, the last good bot keeps serving.

@@ -21,12 +21,12 @@ const HEAD: &str = "now: \"2026-11-23T10:00\"\ncases:\n";
 #[test]
 fn a_collecting_state_asks_its_first_missing_slot() {
     let src = format!(
-        "{HEAD}  - message: \"a las 10\"\n    state: book_appointment.details\n    filled: {{ specialty: Cardiología, date: \"2026-11-26\" }}\n    expect: {{ intent: none, slots: {{ time: \"10:00\" }} }}\n"
+        "{HEAD}  - message: \"el jueves 26\"\n    state: book_appointment.details\n    filled: {{ specialty: Cardiología }}\n    expect: {{ intent: none, slots: {{ date: \"2026-11-26\" }} }}\n"
     );
     let cs = cases::parse(demo(), "t.yaml", &src).expect("parses");
     let frame = cs[0].session.top().expect("a frame");
-    assert_eq!(frame.wait, Wait::Slot("time".into()));
-    assert_eq!(cases::describe(&cs[0].session), "book_appointment.details asking time");
+    assert_eq!(frame.wait, Wait::Slot("date".into()));
+    assert_eq!(cases::describe(&cs[0].session), "book_appointment.details asking date");
     assert_eq!(cs[0].at, "t.yaml:3");
 }
 

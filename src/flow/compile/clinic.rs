@@ -14,6 +14,9 @@ use crate::flow::diag::did_you_mean;
 use crate::flow::templates::Templates;
 use crate::lang::Lang;
 
+/// `booking_horizon_days` when clinic.yaml does not say.
+const DEFAULT_HORIZON_DAYS: u32 = 60;
+
 pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
     let raw = file.deser::<RawClinicFile>(&file.doc.value.clone(), "")?.clinic;
     let mut ok = true;
@@ -100,6 +103,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         "website": raw.website,
         "hours": raw.hours,
         "appointment_minutes": raw.appointment_minutes.unwrap_or(30),
+        "booking_horizon_days": raw.booking_horizon_days.unwrap_or(DEFAULT_HORIZON_DAYS),
         "specialties": specialties.iter().map(|s| json!({
             "name": s.name,
             "name_en": s.name_en.clone().unwrap_or_else(|| s.name.clone()),
@@ -130,6 +134,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         website: raw.website,
         hours,
         appointment_minutes: raw.appointment_minutes.unwrap_or(30).clamp(5, 240),
+        booking_horizon_days: raw.booking_horizon_days.unwrap_or(DEFAULT_HORIZON_DAYS).clamp(1, 730),
         holidays,
         specialties,
         coverages,

@@ -231,6 +231,26 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         .invalid
         .as_ref()
         .map(|t| compile_text(file, env, t, &format!("{path}.invalid")));
+    let options = raw
+        .options
+        .as_ref()
+        .and_then(|src| compile_expr(file, env, src, &format!("{path}.options")));
+    let ambiguous = raw
+        .ambiguous
+        .as_ref()
+        .map(|t| compile_text(file, env, t, &format!("{path}.ambiguous")));
+    let past = match raw.direction.as_deref() {
+        None | Some("future") => false,
+        Some("past") => true,
+        Some(other) => {
+            file.err(
+                &format!("{path}.direction"),
+                format!("unknown direction `{other}`"),
+                "write `direction: past` (dates said for this slot are in the past) or `direction: future` (the default)",
+            );
+            false
+        }
+    };
     Some(Slot {
         name: name.to_string(),
         entity,
@@ -238,6 +258,9 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         schema_json: std::sync::Arc::new(schema_json),
         ask,
         invalid,
+        options,
+        ambiguous,
+        past,
     })
 }
 

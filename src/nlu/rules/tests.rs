@@ -30,6 +30,7 @@ pub(super) fn clinic() -> Clinic {
         website: None,
         hours: BTreeMap::new(),
         appointment_minutes: 30,
+        booking_horizon_days: 60,
         holidays: Vec::new(),
         specialties: vec![
             spec("Cardiología", "Cardiology", &["corazón"]),

@@ -85,7 +85,7 @@ async fn a_booking_conversation_over_http() {
     let script = [
         ("hola", "Clínica San Rafael"),
         ("quería sacar un turno con el cardiólogo", "qué día"),
-        ("el jueves 26", "qué hora"),
+        ("el jueves 26", "horarios libres"),
         ("a las 10", "nombre"),
         ("Juan Pérez", "documento"),
         ("30111222", "obra social"),
@@ -180,7 +180,7 @@ async fn edits_go_live_while_conversations_continue_and_broken_edits_are_reporte
     );
     assert!(replies(&live.say("d", "hola").await).contains("versión nueva"));
     let went_on = live.say("c", "el jueves 26").await;
-    assert_eq!(went_on["state"], "book_appointment.details", "{went_on}");
+    assert_eq!(went_on["state"], "book_appointment.pick", "{went_on}");
     assert_eq!(went_on["slots"]["date"], "2026-11-26");
 
     // A broken edit: the old flows keep serving, /v1/reload shows where the problem is.
