@@ -85,6 +85,8 @@ pub struct Service {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The LLM, when one is configured: asked only when the rules are not sure.
     llm: Option<Arc<crate::llm::Llm>>,
+    /// Delivers what a turn sends to someone else (a one-time code to the contact on record).
+    sender: Option<Arc<dyn crate::outbound::Sender>>,
 }
 
 impl Service {
@@ -94,7 +96,15 @@ impl Service {
             bot: ArcSwap::new(bot),
             locks: Mutex::new(HashMap::new()),
             llm: None,
+            sender: None,
         }
+    }
+
+    /// Sends one-time verification codes through this channel sender (Twilio in `serve`).
+    /// Without one a code cannot reach anybody, so verification from another contact fails.
+    pub fn with_sender(mut self, sender: Arc<dyn crate::outbound::Sender>) -> Self {
+        self.sender = Some(sender);
+        self
     }
 
     /// Uses this LLM for understanding (and phrasing, where the clinic wants it). `None`:
@@ -210,11 +220,11 @@ impl Service {
         let mut session = out.session.take().unwrap_or(session);
         for _ in 0..MAX_ACTIONS {
             for effect in std::mem::take(&mut out.effects) {
-                let result = self.perform(&bot, &session, &now, &effect).await;
+                let result = self.perform(&bot, &mut session, &now, &effect).await;
                 effects_log.push(json!({ "action": effect.action.as_str(), "result": result }));
             }
             let Some(pending) = out.pending.take() else { break };
-            let result = self.perform(&bot, &session, &now, &pending).await;
+            let result = self.perform(&bot, &mut session, &now, &pending).await;
             effects_log.push(json!({ "action": pending.action.as_str(), "result": result }));
             out = step(&bot, &session, Input::ActionResult(result), &now);
             replies.append(&mut out.replies);
@@ -423,13 +433,33 @@ impl Service {
 
     /// Performs one action. A failure of the database becomes a result the flow can branch
     /// on (`ok: false, reason: "unavailable"`) instead of a broken conversation.
-    async fn perform(&self, bot: &Bot, session: &Session, now: &Zoned, req: &ActionRequest) -> Value {
+    async fn perform(&self, bot: &Bot, session: &mut Session, now: &Zoned, req: &ActionRequest) -> Value {
         let ctx = ActionContext {
             store: &self.store,
             clinic: &bot.clinic,
             session,
             now,
+            staff: false,
         };
+        if req.action == actions::ActionName::VerifyPatient {
+            return match actions::verify::run(&ctx, &req.args).await {
+                Ok(v) => {
+                    if let (Some(msg), Some(sender)) = (&v.send, &self.sender)
+                        && let Err(e) = sender.deliver(msg).await
+                    {
+                        // The patient gets the same answer either way: a code that did not
+                        // arrive is asked for again.
+                        tracing::warn!(channel = %msg.channel, "verification code not delivered: {e}");
+                    }
+                    session.patient = v.patient;
+                    v.result
+                }
+                Err(e) => {
+                    tracing::error!(action = req.action.as_str(), "action failed: {e}");
+                    json!({ "ok": false, "verified": false, "reason": "unavailable" })
+                }
+            };
+        }
         match actions::perform(&ctx, req).await {
             Ok(v) => v,
             Err(e) => {

@@ -70,6 +70,8 @@ pub(crate) fn clinic() -> Clinic {
         whatsapp: Default::default(),
         voice: Default::default(),
         llm: Default::default(),
+        identity: Default::default(),
+        turn_days: None,
         value: Value::Null,
     }
 }
@@ -113,6 +115,7 @@ impl Env {
             clinic: &self.clinic,
             session: &self.session,
             now: &self.now,
+            staff: false,
         };
         let req = ActionRequest {
             action: ActionName::parse(action).unwrap(),

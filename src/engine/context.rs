@@ -1,4 +1,5 @@
-//! The values templates and Rhai expressions see: slots, result, intent, session, clinic, now.
+//! The values templates and Rhai expressions see: slots, result, intent, session, clinic, now,
+//! patient.
 
 use jiff::Zoned;
 use serde_json::{Value, json};
@@ -42,5 +43,12 @@ pub fn build(bot: &Bot, s: &Session, frame: Option<&Frame>, intent: &str, now: &
         "session": session_value(s),
         "clinic": bot.clinic.value,
         "now": now_value(now),
+        "patient": patient_value(s),
     })
+}
+
+/// `patient` in guards and templates: whether this conversation proved who the patient is
+/// (the built-in `verify_patient`). Never the document or the name: only the fact.
+pub fn patient_value(s: &Session) -> Value {
+    json!({ "verified": s.patient.is_some() })
 }

@@ -36,6 +36,10 @@ pub struct Session {
     /// kept here so a turn needs no query of the turn log. Only filled when an LLM is in use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent: Vec<Exchange>,
+    /// The patient this conversation proved to be (`verify_patient`): the keyed hash of their
+    /// document (`identity::document_hash`), never the number itself. `None`: not verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
 }
 
 /// How many recent exchanges the session keeps for the LLM.
@@ -89,6 +93,7 @@ impl Session {
             version: 0,
             turns: 0,
             recent: Vec::new(),
+            patient: None,
         }
     }
 

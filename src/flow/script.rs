@@ -6,7 +6,7 @@ use rhai::{AST, Dynamic, Engine, Scope};
 use serde_json::Value;
 
 /// The variables every expression can read.
-pub const VARIABLES: [&str; 6] = ["slots", "intent", "result", "session", "clinic", "now"];
+pub const VARIABLES: [&str; 7] = ["slots", "intent", "result", "session", "clinic", "now", "patient"];
 
 pub struct Scripts {
     engine: Engine,
@@ -47,6 +47,8 @@ pub struct Context<'a> {
     pub session: &'a Value,
     pub clinic: &'a Value,
     pub now: &'a Value,
+    /// `{verified}`: whether this conversation proved who the patient is (`verify_patient`).
+    pub patient: &'a Value,
 }
 
 impl Default for Scripts {
@@ -108,13 +110,14 @@ impl Scripts {
             message,
         };
         let mut scope = Scope::new();
-        let vars: [(&str, &Value); 6] = [
+        let vars: [(&str, &Value); 7] = [
             ("slots", ctx.slots),
             ("intent", &Value::String(ctx.intent.to_string())),
             ("result", ctx.result),
             ("session", ctx.session),
             ("clinic", ctx.clinic),
             ("now", ctx.now),
+            ("patient", ctx.patient),
         ];
         for (name, v) in vars {
             let d = rhai::serde::to_dynamic(v).map_err(|e| err(e.to_string()))?;
@@ -158,6 +161,7 @@ mod tests {
             session: null,
             clinic: null,
             now: null,
+            patient: null,
         }
     }
 

@@ -40,6 +40,8 @@ DEFINE FIELD IF NOT EXISTS llm_tokens ON turn TYPE option<int>;
 DEFINE FIELD IF NOT EXISTS llm_calls ON turn TYPE array<object> FLEXIBLE;
 DEFINE FIELD IF NOT EXISTS effects ON turn TYPE array<object> FLEXIBLE;
 DEFINE INDEX IF NOT EXISTS turn_session_seq ON turn FIELDS session, seq UNIQUE;
+-- The retention sweep deletes by age.
+DEFINE INDEX IF NOT EXISTS turn_at ON turn FIELDS at;
 
 DEFINE TABLE IF NOT EXISTS appointment SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS specialty ON appointment TYPE string;
@@ -115,6 +117,24 @@ DEFINE FIELD IF NOT EXISTS error_code ON message TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS created_at ON message TYPE string;
 DEFINE FIELD IF NOT EXISTS updated_at ON message TYPE string;
 DEFINE INDEX IF NOT EXISTS message_session ON message FIELDS session, created_at;
+
+-- One-time codes and failed attempts per patient document (src/store/verifications.rs). The
+-- record key is the document's keyed hash; no document number or code is ever stored here.
+DEFINE TABLE IF NOT EXISTS verification SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS codes ON verification TYPE array<object> FLEXIBLE;
+DEFINE FIELD IF NOT EXISTS failures ON verification TYPE int;
+DEFINE FIELD IF NOT EXISTS locked_until ON verification TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS updated_at ON verification TYPE string;
+
+-- Who exported or erased whose data (src/store/patients.rs); `subject` is the document's
+-- keyed hash, never the document.
+DEFINE TABLE IF NOT EXISTS audit SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS at ON audit TYPE string;
+DEFINE FIELD IF NOT EXISTS action ON audit TYPE string ASSERT $value IN ['export', 'erase'];
+DEFINE FIELD IF NOT EXISTS subject ON audit TYPE string;
+DEFINE FIELD IF NOT EXISTS actor ON audit TYPE string;
+DEFINE FIELD IF NOT EXISTS counts ON audit TYPE object FLEXIBLE;
+DEFINE INDEX IF NOT EXISTS audit_at ON audit FIELDS at;
 "#;
 
 pub(crate) async fn define(db: &Surreal<Any>) -> Result<(), StoreError> {
@@ -155,6 +175,8 @@ mod tests {
             "escalation",
             "processed",
             "message",
+            "verification",
+            "audit",
         ] {
             let sql = format!("SELECT * FROM {table}");
             let mut resp = store.run(&sql, serde_json::json!({})).await.unwrap();
