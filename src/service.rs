@@ -243,7 +243,8 @@ impl Service {
                 replies = phrased;
                 llm_calls.extend(calls);
             }
-            session.remember(remembered(&req.text), remembered(&replies.join("\n")));
+            let names = crate::llm::mask::known_names(&bot, &session);
+            session.remember(remembered(&req.text, &names), remembered(&replies.join("\n"), &names));
         }
         let llm_tokens = (!llm_calls.is_empty()).then(|| llm_calls.iter().map(|c| c.tokens_in + c.tokens_out).sum());
 
@@ -477,8 +478,8 @@ fn finish_pending(out: &mut Outcome, diagnostics: &mut Vec<String>) {
 }
 
 /// What the session keeps of a message or reply for the LLM prompt: masked and short.
-fn remembered(text: &str) -> String {
-    crate::llm::mask::mask(text).chars().take(400).collect()
+fn remembered(text: &str, names: &[String]) -> String {
+    crate::llm::mask::mask_personal(text, names).chars().take(400).collect()
 }
 
 /// Conversation ids often contain phone numbers: keep the last 4 characters only.
