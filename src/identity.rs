@@ -32,6 +32,7 @@ pub enum KeyError {
 
 struct Keys {
     hmac: [u8; 32],
+    aes: [u8; 32],
     from_env: bool,
 }
 
@@ -43,6 +44,7 @@ fn keys() -> &'static Keys {
         let master = master.unwrap_or(DEV_KEY);
         Keys {
             hmac: derive(&master, b"clinicflow/hmac/v1"),
+            aes: derive(&master, b"clinicflow/aes-256-gcm/v1"),
             from_env,
         }
     })
@@ -114,6 +116,72 @@ pub fn find_code(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What marks an encrypted value: `enc:v1:` + base64(nonce ‖ ciphertext ‖ tag).
+const SEALED: &str = "enc:v1:";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// Never the value itself: only that it could not be read.
+    #[error("an encrypted value cannot be read (was it written with another {DATA_KEY_ENV}?)")]
+    Unreadable,
+    #[error("the operating system gave no random numbers; nothing was encrypted")]
+    NoRandomness,
+}
+
+/// Encrypts `plain` with AES-256-GCM under the data key, bound to `field` (a value moved to
+/// another field does not decrypt). A fresh random nonce each time.
+pub fn seal(field: &str, plain: &str) -> Result<String, SealError> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use base64::Engine;
+    let cipher = aes_gcm::Aes256Gcm::new(&keys().aes.into());
+    let mut nonce = [0u8; 12];
+    // Without randomness a nonce could repeat: refuse to store rather than weaken the cipher.
+    getrandom::fill(&mut nonce).map_err(|_| SealError::NoRandomness)?;
+    let payload = Payload {
+        msg: plain.as_bytes(),
+        aad: field.as_bytes(),
+    };
+    // Encrypting fails only for messages of gigabytes.
+    let ct = cipher
+        .encrypt(&nonce.into(), payload)
+        .map_err(|_| SealError::Unreadable)?;
+    let mut out = nonce.to_vec();
+    out.extend(ct);
+    Ok(format!(
+        "{SEALED}{}",
+        base64::engine::general_purpose::STANDARD.encode(out)
+    ))
+}
+
+/// Decrypts a value written by [`seal`]; a value without the marker is returned as it is
+/// (rows written before encryption).
+pub fn open(field: &str, stored: &str) -> Result<String, SealError> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use base64::Engine;
+    let Some(b64) = stored.strip_prefix(SEALED) else {
+        return Ok(stored.to_string());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| SealError::Unreadable)?;
+    if bytes.len() < 12 {
+        return Err(SealError::Unreadable);
+    }
+    let (nonce, ct) = bytes.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().map_err(|_| SealError::Unreadable)?;
+    let cipher = aes_gcm::Aes256Gcm::new(&keys().aes.into());
+    let plain = cipher
+        .decrypt(
+            &nonce.into(),
+            Payload {
+                msg: ct,
+                aad: field.as_bytes(),
+            },
+        )
+        .map_err(|_| SealError::Unreadable)?;
+    String::from_utf8(plain).map_err(|_| SealError::Unreadable)
+}
+
 /// Who a contact is, for comparing the conversation's with the one an appointment was booked
 /// from. On the phone channels the number is the contact: a booking made by phone (caller ID)
 /// is answered by SMS and the patient may write on WhatsApp from the same number. Elsewhere
@@ -174,6 +242,21 @@ mod tests {
         ));
         assert!(!same_contact(("api", "+5491155551234"), ("sms", "+5491155551234")));
         assert!(same_contact(("test", "user-main"), ("test", "user-main")));
+    }
+
+    #[test]
+    fn sealed_values_read_back_only_in_their_field_and_never_show_the_plain_text() {
+        let a = seal("document", "30111222").unwrap();
+        let b = seal("document", "30111222").unwrap();
+        assert!(a.starts_with("enc:v1:") && !a.contains("30111222"));
+        assert_ne!(a, b, "a fresh nonce each time");
+        assert_eq!(open("document", &a).as_deref(), Ok("30111222"));
+        assert_eq!(open("patient_name", &a), Err(SealError::Unreadable));
+        assert_eq!(open("document", "30111222").as_deref(), Ok("30111222"));
+        let mut tampered = a.clone();
+        tampered.pop();
+        tampered.push(if a.ends_with('A') { 'B' } else { 'A' });
+        assert!(open("document", &tampered).is_err());
     }
 
     #[test]

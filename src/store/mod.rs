@@ -18,6 +18,7 @@ mod patients;
 mod processed;
 mod reminders;
 mod schema;
+mod sealed;
 mod sessions;
 pub mod time;
 mod turns;
@@ -88,7 +89,9 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let db = connect::open(url).await?;
         schema::define(&db).await?;
-        Ok(Store { db })
+        let store = Store { db };
+        store.seal_old_appointments().await?;
+        Ok(store)
     }
 
     /// The underlying client, for callers that need a query this module does not offer.

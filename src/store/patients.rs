@@ -66,8 +66,8 @@ impl Store {
     async fn patient_keys(&self, document: &str) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let mut resp = self
             .run(
-                "SELECT record::id(id) AS id, session FROM appointment WHERE document = $document",
-                json!({ "document": document }),
+                "SELECT record::id(id) AS id, session FROM appointment WHERE document_hash = $hash",
+                json!({ "hash": crate::identity::document_hash(document) }),
             )
             .await?;
         let mut ids = Vec::new();
@@ -88,9 +88,10 @@ impl Store {
     /// Everything stored about the patient with `document` (normalized digits).
     pub async fn export_patient(&self, document: &str) -> Result<PatientData, StoreError> {
         let (ids, sessions) = self.patient_keys(document).await?;
-        let vars = json!({ "document": document, "ids": ids, "sessions": sessions });
+        let hash = crate::identity::document_hash(document);
+        let vars = json!({ "hash": hash, "ids": ids, "sessions": sessions });
         let mut sql = String::from(
-            "SELECT *, record::id(id) AS id FROM appointment WHERE document = $document ORDER BY starts_at;
+            "SELECT *, record::id(id) AS id FROM appointment WHERE document_hash = $hash ORDER BY starts_at;
              SELECT *, record::id(id) AS id FROM reminder WHERE appointment IN $ids OR session IN $sessions;
              SELECT *, record::id(id) AS id FROM session WHERE record::id(id) IN $sessions;",
         );
@@ -101,7 +102,10 @@ impl Store {
         }
         let mut resp = self.run(&sql, vars).await?;
         Ok(PatientData {
-            appointments: rows(&mut resp, 0)?,
+            appointments: rows(&mut resp, 0)?
+                .into_iter()
+                .map(super::sealed::open_appointment)
+                .collect::<Result<_, _>>()?,
             reminders: rows(&mut resp, 1)?,
             sessions: rows(&mut resp, 2)?,
             turns: rows(&mut resp, 3)?,
@@ -122,13 +126,13 @@ impl Store {
     ) -> Result<Erased, StoreError> {
         let (ids, sessions) = self.patient_keys(document).await?;
         let vars = json!({
-            "document": document, "ids": ids, "sessions": sessions, "hash": document_hash,
+            "ids": ids, "sessions": sessions, "hash": document_hash,
             "actor": actor, "at": fmt_instant(now),
         });
         let mut sql = String::from(
             "BEGIN TRANSACTION;
              DELETE reminder WHERE appointment IN $ids OR session IN $sessions RETURN BEFORE;
-             DELETE appointment WHERE document = $document RETURN BEFORE;
+             DELETE appointment WHERE document_hash = $hash RETURN BEFORE;
              DELETE session WHERE record::id(id) IN $sessions RETURN BEFORE;",
         );
         for (table, _) in BY_SESSION {

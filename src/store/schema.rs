@@ -50,8 +50,11 @@ DEFINE FIELD IF NOT EXISTS date ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS time ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS starts_at ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS minutes ON appointment TYPE int;
+-- patient_name, document and user are encrypted (store/sealed.rs); the document is found
+-- by its keyed hash.
 DEFINE FIELD IF NOT EXISTS patient_name ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS document ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS document_hash ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS coverage ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS status ON appointment TYPE string ASSERT $value IN ['booked', 'cancelled'];
 DEFINE FIELD IF NOT EXISTS channel ON appointment TYPE string;
@@ -65,7 +68,7 @@ DEFINE FIELD IF NOT EXISTS confirmed_at ON appointment TYPE option<string>;
 -- below is what makes a double booking impossible, whatever the number of replicas.
 DEFINE FIELD IF NOT EXISTS slot_key ON appointment TYPE string;
 DEFINE INDEX IF NOT EXISTS appointment_slot ON appointment FIELDS slot_key UNIQUE;
-DEFINE INDEX IF NOT EXISTS appointment_document ON appointment FIELDS document, starts_at;
+DEFINE INDEX IF NOT EXISTS appointment_document_hash ON appointment FIELDS document_hash, starts_at;
 DEFINE INDEX IF NOT EXISTS appointment_date ON appointment FIELDS date, professional;
 DEFINE INDEX IF NOT EXISTS appointment_session ON appointment FIELDS session;
 

@@ -65,7 +65,8 @@ async fn export_then_erase_leaves_nothing_of_the_patient_in_any_table() {
     assert_eq!(erased["erased"]["reminders"], 2);
     assert_eq!(erased["erased"]["escalations"], 1);
 
-    let dump = service.store.dump_all().await.expect("dump").to_string();
+    let tables = service.store.dump_all().await.expect("dump");
+    let dump = tables.to_string();
     for trace in [
         "30123456",
         "30.123.456",
@@ -76,8 +77,22 @@ async fn export_then_erase_leaves_nothing_of_the_patient_in_any_table() {
     ] {
         assert!(!dump.contains(trace), "{trace:?} is still stored: {dump}");
     }
-    // Juan's data is untouched.
-    assert!(dump.contains("28999888") && dump.contains("Juan Ferreyra"));
+    // Juan's data is untouched (and his document and name are stored encrypted).
+    let rows = tables["appointment"].to_string();
+    assert!(
+        !rows.contains("28999888") && !rows.contains("Ferreyra") && rows.contains("enc:v1:"),
+        "{rows}"
+    );
+    let left = service
+        .store
+        .list_appointments(&Default::default())
+        .await
+        .expect("list");
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        (left[0].document.as_str(), left[0].patient_name.as_str()),
+        ("28999888", "Juan Ferreyra")
+    );
 
     // Both operations are in the audit log, by the document's keyed hash only.
     let (status, audit) = client.get("/v1/audit").await;
