@@ -124,6 +124,8 @@ pub struct Service {
     render_errors: Mutex<Vec<String>>,
     /// The clinic's daily LLM allowance; None: no limit.
     llm_budget: Option<crate::limits::LlmBudget>,
+    /// Delivers what a turn sends to someone else (a one-time code to the contact on record).
+    sender: Option<Arc<dyn crate::outbound::Sender>>,
 }
 
 /// How many run-time render errors the reload report keeps.
@@ -138,7 +140,15 @@ impl Service {
             llm: None,
             render_errors: Mutex::new(Vec::new()),
             llm_budget: None,
+            sender: None,
         }
+    }
+
+    /// Sends one-time verification codes through this channel sender (Twilio in `serve`).
+    /// Without one a code cannot reach anybody, so verification from another contact fails.
+    pub fn with_sender(mut self, sender: Arc<dyn crate::outbound::Sender>) -> Self {
+        self.sender = Some(sender);
+        self
     }
 
     /// Uses this LLM for understanding (and phrasing, where the clinic wants it). `None`:
@@ -316,11 +326,11 @@ impl Service {
         let mut session = out.session.take().unwrap_or(session);
         for _ in 0..MAX_ACTIONS {
             for effect in std::mem::take(&mut out.effects) {
-                let result = self.perform(&bot, &session, &now, &effect).await;
+                let result = self.perform(&bot, &mut session, &now, &effect).await;
                 effects_log.push(json!({ "action": effect.action.as_str(), "result": result }));
             }
             let Some(pending) = out.pending.take() else { break };
-            let result = self.perform(&bot, &session, &now, &pending).await;
+            let result = self.perform(&bot, &mut session, &now, &pending).await;
             effects_log.push(json!({ "action": pending.action.as_str(), "result": result }));
             out = step(&bot, &session, Input::ActionResult(result), &now);
             self.record_render_errors(&mut out);
@@ -340,7 +350,8 @@ impl Service {
                 replies = phrased;
                 llm_calls.extend(calls);
             }
-            session.remember(remembered(&req.text), remembered(&replies.join("\n")));
+            let names = crate::llm::mask::known_names(&bot, &session);
+            session.remember(remembered(&req.text, &names), remembered(&replies.join("\n"), &names));
         }
         let llm_tokens = (!llm_calls.is_empty()).then(|| llm_calls.iter().map(|c| c.tokens_in + c.tokens_out).sum());
         if let (Some(b), Some(tokens)) = (&self.llm_budget, llm_tokens) {
@@ -559,13 +570,33 @@ impl Service {
 
     /// Performs one action. A failure of the database becomes a result the flow can branch
     /// on (`ok: false, reason: "unavailable"`) instead of a broken conversation.
-    async fn perform(&self, bot: &Bot, session: &Session, now: &Zoned, req: &ActionRequest) -> Value {
+    async fn perform(&self, bot: &Bot, session: &mut Session, now: &Zoned, req: &ActionRequest) -> Value {
         let ctx = ActionContext {
             store: &self.store,
             clinic: &bot.clinic,
             session,
             now,
+            staff: false,
         };
+        if req.action == actions::ActionName::VerifyPatient {
+            return match actions::verify::run(&ctx, &req.args).await {
+                Ok(v) => {
+                    if let (Some(msg), Some(sender)) = (&v.send, &self.sender)
+                        && let Err(e) = sender.deliver(msg).await
+                    {
+                        // The patient gets the same answer either way: a code that did not
+                        // arrive is asked for again.
+                        tracing::warn!(channel = %msg.channel, "verification code not delivered: {e}");
+                    }
+                    session.patient = v.patient;
+                    v.result
+                }
+                Err(e) => {
+                    tracing::error!(action = req.action.as_str(), "action failed: {e}");
+                    json!({ "ok": false, "verified": false, "reason": "unavailable" })
+                }
+            };
+        }
         match actions::perform(&ctx, req).await {
             Ok(v) => v,
             Err(e) => {
@@ -583,8 +614,8 @@ fn finish_pending(out: &mut Outcome, diagnostics: &mut Vec<String>) {
 }
 
 /// What the session keeps of a message or reply for the LLM prompt: masked and short.
-fn remembered(text: &str) -> String {
-    crate::llm::mask::mask(text).chars().take(400).collect()
+fn remembered(text: &str, names: &[String]) -> String {
+    crate::llm::mask::mask_personal(text, names).chars().take(400).collect()
 }
 
 /// Conversation ids often contain phone numbers: keep the last 4 characters only.

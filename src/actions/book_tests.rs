@@ -144,6 +144,7 @@ async fn concurrent_bookings_of_one_slot_succeed_exactly_once() {
                 clinic: &clinic,
                 session: &session,
                 now: &now,
+                staff: false,
             };
             let req = ActionRequest {
                 action: ActionName::BookAppointment,

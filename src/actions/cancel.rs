@@ -20,10 +20,11 @@ pub(crate) async fn find_target(
 ) -> Result<Result<Appointment, Value>, ActionError> {
     let document = text(args, "document").map(|d| normalize_document(&d));
     if let Some(id) = text(args, "id") {
-        let found =
-            ctx.store.get_appointment(&id).await?.filter(|a| {
-                a.status == AppointmentStatus::Booked && document.as_ref().is_none_or(|d| *d == a.document)
-            });
+        let found = ctx.store.get_appointment(&id).await?.filter(|a| {
+            a.status == AppointmentStatus::Booked
+                && document.as_ref().is_none_or(|d| *d == a.document)
+                && ctx.may_see(a)
+        });
         return Ok(found.ok_or_else(|| refuse("not_found")));
     }
     let Some(document) = document.filter(|d| !d.is_empty()) else {
@@ -34,10 +35,14 @@ pub(crate) async fn find_target(
         date: on_date,
         status: Some(AppointmentStatus::Booked),
         starts_after: Some(ctx.now.timestamp()),
-        limit: Some(1),
         ..Default::default()
     };
-    let next = ctx.store.list_appointments(&filter).await?.into_iter().next();
+    let next = ctx
+        .store
+        .list_appointments(&filter)
+        .await?
+        .into_iter()
+        .find(|a| ctx.may_see(a));
     Ok(next.ok_or_else(|| refuse("not_found")))
 }
 

@@ -37,7 +37,9 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         ..Default::default()
     };
     let found = ctx.store.list_appointments(&filter).await?;
-    let appointments: Vec<Value> = found.iter().map(appointment_json).collect();
+    // A conversation never learns of appointments that are not its patient's: they are left
+    // out as if they did not exist (the same answer as for a document with none).
+    let appointments: Vec<Value> = found.iter().filter(|a| ctx.may_see(a)).map(appointment_json).collect();
     Ok(json!({ "ok": true, "count": appointments.len(), "appointments": appointments }))
 }
 
@@ -70,9 +72,9 @@ mod tests {
             patient_name: "Ana Gómez".into(),
             document: "30111222".into(),
             coverage: None,
-            channel: "api".into(),
-            user: "u".into(),
-            session: "s".into(),
+            channel: env.session.channel.clone(),
+            user: env.session.user.clone(),
+            session: env.session.id.clone(),
             created_at: past_start,
         };
         let past = env.store.create_appointment(&past).await.unwrap().id;

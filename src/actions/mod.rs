@@ -25,6 +25,7 @@ mod reschedule;
 mod slots;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub(crate) mod verify;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,10 @@ pub struct ActionContext<'a> {
     pub clinic: &'a Clinic,
     pub session: &'a Session,
     pub now: &'a jiff::Zoned,
+    /// Acting for the clinic's staff (the integrator API): every appointment is theirs to see.
+    /// A patient's conversation (`false`) sees only what its contact booked or what
+    /// `verify_patient` proved is theirs.
+    pub staff: bool,
 }
 
 impl ActionContext<'_> {
@@ -47,7 +52,22 @@ impl ActionContext<'_> {
     pub(crate) fn local_now(&self) -> jiff::Zoned {
         self.now.with_time_zone(self.clinic.tz.clone())
     }
+
+    /// Whether this conversation may see or change `a`: staff always; a patient's conversation
+    /// when it comes from the contact that booked it, or once `verify_patient` proved that the
+    /// appointment's document is the patient's.
+    pub(crate) fn may_see(&self, a: &crate::store::Appointment) -> bool {
+        self.staff
+            || crate::identity::same_contact((&a.channel, &a.user), (&self.session.channel, &self.session.user))
+            || self
+                .session
+                .patient
+                .as_deref()
+                .is_some_and(|p| p == crate::identity::document_hash(&a.document))
+    }
 }
+
+pub(crate) use args::normalize_document;
 
 /// An action could not run for reasons outside the conversation (database down…).
 #[derive(Debug, thiserror::Error)]
@@ -73,11 +93,14 @@ pub async fn perform(ctx: &ActionContext<'_>, req: &ActionRequest) -> Result<ser
         ActionName::ListAppointments => list::run(ctx, args).await,
         ActionName::ScheduleReminders => remind::run(ctx, args).await,
         ActionName::Escalate => escalate::run(ctx, args).await,
+        // Without the service there is no channel to send a code on: the answer is the same
+        // as when the document has no contact on record.
+        ActionName::VerifyPatient => verify::run(ctx, args).await.map(|v| v.result),
     };
     match &result {
         Ok(value) => tracing::debug!(
             action = req.action.as_str(),
-            session = %ctx.session.id,
+            session = %crate::service::redact(&ctx.session.id),
             ok = value.get("ok").and_then(|v| v.as_bool()).unwrap_or(false),
             reason = value.get("reason").and_then(|v| v.as_str()).unwrap_or(""),
             "action performed"
@@ -99,10 +122,11 @@ pub enum ActionName {
     ListAppointments,
     ScheduleReminders,
     Escalate,
+    VerifyPatient,
 }
 
 impl ActionName {
-    pub const ALL: [ActionName; 8] = [
+    pub const ALL: [ActionName; 9] = [
         ActionName::FindAvailability,
         ActionName::BookAppointment,
         ActionName::CancelAppointment,
@@ -111,6 +135,7 @@ impl ActionName {
         ActionName::ListAppointments,
         ActionName::ScheduleReminders,
         ActionName::Escalate,
+        ActionName::VerifyPatient,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -123,6 +148,7 @@ impl ActionName {
             ActionName::ListAppointments => "list_appointments",
             ActionName::ScheduleReminders => "schedule_reminders",
             ActionName::Escalate => "escalate",
+            ActionName::VerifyPatient => "verify_patient",
         }
     }
 

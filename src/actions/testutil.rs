@@ -71,6 +71,8 @@ pub(crate) fn clinic() -> Clinic {
         whatsapp: Default::default(),
         voice: Default::default(),
         llm: Default::default(),
+        identity: Default::default(),
+        turn_days: None,
         value: Value::Null,
     }
 }
@@ -114,6 +116,7 @@ impl Env {
             clinic: &self.clinic,
             session: &self.session,
             now: &self.now,
+            staff: false,
         };
         let req = ActionRequest {
             action: ActionName::parse(action).unwrap(),

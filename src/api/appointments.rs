@@ -203,6 +203,7 @@ async fn perform(
         clinic: &bot.clinic,
         session,
         now,
+        staff: true,
     };
     let args: Map<String, Value> = match args {
         Value::Object(map) => map,

@@ -12,6 +12,7 @@ pub mod error;
 mod escalations;
 mod flows;
 mod ops;
+mod patients;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -140,6 +141,8 @@ enum Tag {
     Reminders,
     /// Conversations handed over to staff.
     Escalations,
+    /// One patient's personal data: export, erase, audit log (staff).
+    Patients,
     /// The flows in force and their hot reload.
     Flows,
     /// Health, readiness and metrics.
@@ -150,6 +153,7 @@ type Apis = (
     conversations::Api,
     appointments::Api,
     escalations::Api,
+    patients::Api,
     flows::Api,
     ops::Api,
 );
@@ -159,6 +163,7 @@ fn openapi() -> OpenApiService<Apis, ()> {
         conversations::Api,
         appointments::Api,
         escalations::Api,
+        patients::Api,
         flows::Api,
         ops::Api,
     );

@@ -178,17 +178,25 @@ pub(crate) async fn apply_setup(
     now: &jiff::Zoned,
 ) -> Result<usize, String> {
     let Some(setup) = &conv.setup else { return Ok(0) };
-    let session = Session::new("setup", "api", "setup", lang);
     for (i, a) in setup.appointments.iter().enumerate() {
+        // Booked from the conversation `from` names (default `main`, the one the turns use
+        // unless they say otherwise): that contact is the one on record.
+        let mut args = a.clone();
+        let from = match args.remove("from") {
+            Some(Value::String(s)) => s,
+            _ => "main".to_string(),
+        };
+        let session = Session::new(&from, TEST_CHANNEL, test_user(&from), lang);
         let ctx = ActionContext {
             store,
             clinic: &bot.clinic,
             session: &session,
             now,
+            staff: true,
         };
         let req = ActionRequest {
             action: ActionName::BookAppointment,
-            args: a.clone(),
+            args,
         };
         let res = actions::perform(&ctx, &req).await.map_err(|e| e.to_string())?;
         if res["ok"] != Value::Bool(true) {
@@ -210,22 +218,35 @@ pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool)
 
     apply_setup(&store, &bot, conv, lang, &now).await?;
 
-    let service = Service::new(store.clone(), bot.clone());
+    let outbox = Arc::new(Outbox::default());
+    let service = Service::new(store.clone(), bot.clone()).with_sender(outbox.clone());
     for (i, t) in conv.turns.iter().enumerate() {
         if let Some(n) = &t.now {
             now = super::parse_now(n, &tz).map_err(|e| e.to_string())?;
         }
         let session_id = t.session.clone().unwrap_or_else(|| "main".into());
         if conv.lang.is_some() && store.load_session(&session_id).await.ok().flatten().is_none() {
-            let mut s = Session::new(&session_id, "test", format!("user-{session_id}"), lang);
+            let mut s = Session::new(&session_id, TEST_CHANNEL, test_user(&session_id), lang);
             s.version = 1;
             store.save_session(&s).await.map_err(|e| e.to_string())?;
         }
+        // `{code}`: the one-time code last sent to a contact, typed in as the patient would.
+        let text = if t.user.contains("{code}") {
+            let code = outbox.last_code().ok_or_else(|| {
+                format!(
+                    "turn {}: the turn types {{code}} but no verification code was sent",
+                    i + 1
+                )
+            })?;
+            t.user.replace("{code}", &code)
+        } else {
+            t.user.clone()
+        };
         let req = TurnRequest {
             session_id: session_id.clone(),
-            channel: "test".into(),
-            user: format!("user-{session_id}"),
-            text: t.user.clone(),
+            channel: TEST_CHANNEL.into(),
+            user: test_user(&session_id),
+            text,
             now: now.clone(),
             message_id: None,
             llm_budget: None,
@@ -302,6 +323,33 @@ pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool)
             .map_err(|e| format!("  {}\n  at the end: {e}", conv.name))?;
     }
     Ok(())
+}
+
+/// The channel of scripted conversations; each `session:` is its own contact.
+const TEST_CHANNEL: &str = "test";
+
+fn test_user(session: &str) -> String {
+    format!("user-{session}")
+}
+
+/// The messages a scripted conversation sends to other contacts (verification codes).
+#[derive(Default)]
+struct Outbox {
+    sent: std::sync::Mutex<Vec<crate::outbound::Outbound>>,
+}
+
+impl Outbox {
+    fn last_code(&self) -> Option<String> {
+        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        sent.iter().rev().find_map(|m| crate::identity::find_code(&m.text))
+    }
+}
+
+impl crate::outbound::Sender for Outbox {
+    fn deliver<'a>(&'a self, msg: &'a crate::outbound::Outbound) -> crate::outbound::SendFuture<'a> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).push(msg.clone());
+        Box::pin(async { Ok(()) })
+    }
 }
 
 async fn check_expect(store: &Store, exp: &Expect) -> Result<(), String> {

@@ -95,10 +95,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = Store::connect(&args.db).await?;
     let (llm, nlu_line) = crate::llm::from_env_with_banner()?;
     let llm_for_voice_notes = llm.clone();
+    match crate::identity::check_key() {
+        Ok(true) => {}
+        Ok(false) => eprintln!(
+            "warning: {} is not set: document numbers and one-time codes are hashed with the \
+             public development key. Set it to 64 hex digits (`openssl rand -hex 32`) in production.",
+            crate::identity::DATA_KEY_ENV
+        ),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let sender = outbound_sender(&store);
     let service = Arc::new(
         Service::new(store, Arc::new(bot))
             .with_llm(llm)
-            .with_llm_budget(llm_budget),
+            .with_llm_budget(llm_budget)
+            .with_sender(sender.clone()),
     );
     let reloader = Reloader::new(&args.dir.dir, service.clone());
     // Dropping the guard stops watching: it lives until the server stops.
@@ -112,9 +126,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    let sender = outbound_sender(&service.store);
     let (stop_reminders, stopped) = tokio::sync::watch::channel(false);
-    let reminders = crate::reminders::spawn(service.clone(), sender.clone(), owner(), stopped);
+    let reminders = crate::reminders::spawn(service.clone(), sender.clone(), owner(), stopped.clone());
+    let retention = crate::retention::spawn(service.clone(), stopped);
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -169,6 +183,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if tokio::time::timeout(Duration::from_secs(15), reminders).await.is_err() {
         tracing::warn!("the reminder scheduler did not stop in time");
     }
+    // The retention sweep is one DELETE: stopping it mid-way loses nothing.
+    retention.abort();
     eprintln!("clinicflow: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,5 @@
-//! The values templates and Rhai expressions see: slots, result, intent, session, clinic, now.
+//! The values templates and Rhai expressions see: slots, result, intent, session, clinic, now,
+//! patient.
 
 use jiff::Zoned;
 use serde_json::{Value, json};
@@ -10,7 +11,7 @@ use crate::flow::clinic::WeekdayKey;
 /// Every top-level name templates and Rhai expressions can read: the keys of `build()`.
 /// Adding a value to the context means adding its name here (a test keeps the two equal);
 /// `check` then accepts it in templates and guards alike.
-pub const VARIABLES: &[&str] = &["slots", "result", "intent", "session", "clinic", "now"];
+pub const VARIABLES: &[&str] = &["slots", "result", "intent", "session", "clinic", "now", "patient"];
 
 /// The fields of `now` and `session`, which `check` knows without a conversation.
 pub const NOW_FIELDS: &[&str] = &["date", "time", "hour", "minute", "weekday", "iso"];
@@ -51,7 +52,14 @@ pub fn build(bot: &Bot, s: &Session, frame: Option<&Frame>, intent: &str, now: &
         "session": session_value(s),
         "clinic": bot.clinic.value,
         "now": now_value(now),
+        "patient": patient_value(s),
     })
+}
+
+/// `patient` in guards and templates: whether this conversation proved who the patient is
+/// (the built-in `verify_patient`). Never the document or the name: only the fact.
+pub fn patient_value(s: &Session) -> Value {
+    json!({ "verified": s.patient.is_some() })
 }
 
 #[cfg(test)]

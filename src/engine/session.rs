@@ -39,6 +39,10 @@ pub struct Session {
     /// Whether the conversation goes round in circles (see engine/stalls.rs).
     #[serde(default)]
     pub watch: super::stalls::Watch,
+    /// The patient this conversation proved to be (`verify_patient`): the keyed hash of their
+    /// document (`identity::document_hash`), never the number itself. `None`: not verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
 }
 
 /// How many recent exchanges the session keeps for the LLM.
@@ -93,6 +97,7 @@ impl Session {
             turns: 0,
             recent: Vec::new(),
             watch: Default::default(),
+            patient: None,
         }
     }
 

@@ -767,6 +767,7 @@ impl<'a> Machine<'a> {
             session: &ctx["session"],
             clinic: &ctx["clinic"],
             now: &ctx["now"],
+            patient: &ctx["patient"],
         };
         self.bot.scripts.eval(e, &c)
     }

@@ -59,6 +59,66 @@ pub struct RawClinic {
     /// How this clinic uses the LLM when one is configured (see docs/llm.md).
     #[serde(default)]
     pub llm: Option<RawClinicLlm>,
+    /// How a patient writing from another contact proves who they are (docs/flows.md).
+    #[serde(default)]
+    pub identity: Option<RawIdentity>,
+    /// How long personal data is kept.
+    #[serde(default)]
+    pub retention: Option<RawRetention>,
+}
+
+/// `clinic.retention` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Days a turn (what the patient wrote and was answered) is kept in the turn log.
+    #[serde(default)]
+    pub turn_days: Option<u32>,
+}
+
+/// `clinic.identity` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    /// "code" (the only method today): a one-time code sent to the contact on record.
+    #[serde(default)]
+    pub verify_with: Option<String>,
+    /// How long a code is valid (default 10 minutes).
+    #[serde(default)]
+    pub code_minutes: Option<u32>,
+    /// Wrong codes before the document is locked (default 3).
+    #[serde(default)]
+    pub max_failures: Option<u32>,
+    /// How long a locked document stays locked (default 30 minutes).
+    #[serde(default)]
+    pub lock_minutes: Option<u32>,
+}
+
+/// How patients are verified from a contact other than the one they booked from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyWith {
+    /// A one-time code sent to the contact on record.
+    Code,
+}
+
+/// The checked `clinic.identity`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub verify_with: VerifyWith,
+    pub code_minutes: u32,
+    pub max_failures: u32,
+    pub lock_minutes: u32,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            verify_with: VerifyWith::Code,
+            code_minutes: 10,
+            max_failures: 3,
+            lock_minutes: 30,
+        }
+    }
 }
 
 /// `whatsapp:` in clinic.yaml.
@@ -215,6 +275,10 @@ pub struct Clinic {
     /// Phone call settings (`clinic.voice`, defaults when absent).
     pub voice: VoiceSettings,
     pub llm: ClinicLlm,
+    /// Verification of patients from another contact (`clinic.identity`).
+    pub identity: Identity,
+    /// Days turns are kept in the turn log; `None`: forever (`clinic.retention.turn_days`).
+    pub turn_days: Option<u32>,
     /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
     pub value: serde_json::Value,
 }

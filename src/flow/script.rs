@@ -48,6 +48,8 @@ pub struct Context<'a> {
     pub session: &'a Value,
     pub clinic: &'a Value,
     pub now: &'a Value,
+    /// `{verified}`: whether this conversation proved who the patient is (`verify_patient`).
+    pub patient: &'a Value,
 }
 
 impl Default for Scripts {
@@ -109,13 +111,14 @@ impl Scripts {
             message,
         };
         let mut scope = Scope::new();
-        let vars: [(&str, &Value); 6] = [
+        let vars: [(&str, &Value); 7] = [
             ("slots", ctx.slots),
             ("intent", &Value::String(ctx.intent.to_string())),
             ("result", ctx.result),
             ("session", ctx.session),
             ("clinic", ctx.clinic),
             ("now", ctx.now),
+            ("patient", ctx.patient),
         ];
         for (name, v) in vars {
             let d = rhai::serde::to_dynamic(v).map_err(|e| err(e.to_string()))?;
@@ -159,6 +162,7 @@ mod tests {
             session: null,
             clinic: null,
             now: null,
+            patient: null,
         }
     }
 

@@ -1,5 +1,6 @@
-//! Masks document and phone numbers before text goes to the LLM provider. The rules NLU
-//! extracts them exactly, so the model never needs to see them (and rules win on them anyway).
+//! Masks document and phone numbers, and the patient names a conversation holds, before text
+//! goes to the LLM provider. The rules NLU extracts numbers exactly, so the model never needs
+//! to see them (and rules win on them anyway); a name the patient gave is in a slot already.
 
 use std::sync::LazyLock;
 
@@ -13,6 +14,46 @@ static NUMBERS: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\+?\(?\d
 pub const DOCUMENT: &str = "[DOCUMENTO]";
 /// What replaces a phone number in the text sent.
 pub const PHONE: &str = "[TELÉFONO]";
+
+/// What replaces a patient's name in the text sent.
+pub const NAME: &str = "[NOMBRE]";
+
+/// The patient names this conversation holds: the values of its slots whose kind is a name
+/// (`patient_name` in the demo), in every active flow.
+pub fn known_names(bot: &crate::flow::bot::Bot, session: &crate::engine::session::Session) -> Vec<String> {
+    let mut names = Vec::new();
+    for frame in &session.stack {
+        let Some(flow) = bot.flow(&frame.flow) else { continue };
+        for (slot, value) in &frame.slots {
+            let is_name = flow
+                .slot(slot)
+                .is_some_and(|s| s.entity == Some(crate::nlu::EntityKind::Name));
+            if let (true, Some(v)) = (is_name, value.as_str()) {
+                names.push(v.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// [`mask`], and every word of `names` (3 letters or more, any case) replaced by [`NAME`].
+pub fn mask_personal(text: &str, names: &[String]) -> String {
+    let masked = mask(text);
+    let words: Vec<String> = names
+        .iter()
+        .flat_map(|n| n.split_whitespace())
+        .filter(|w| w.chars().count() >= 3)
+        .map(regex::escape)
+        .collect();
+    if words.is_empty() {
+        return masked;
+    }
+    match Regex::new(&format!(r"(?i)\b(?:{})\b", words.join("|"))) {
+        Ok(re) => re.replace_all(&masked, NAME).into_owned(),
+        // A name the regex engine cannot take: say nothing rather than send it.
+        Err(_) => NAME.to_string(),
+    }
+}
 
 /// Replaces document numbers (7–8 digits) and phone numbers (9 or more digits, or written
 /// with a leading `+`) with placeholders. Shorter numbers (days, times, choices) stay.
@@ -66,6 +107,17 @@ mod tests {
         assert_eq!(mask("DNI 30.111.222, gracias"), "DNI [DOCUMENTO], gracias");
         assert_eq!(mask("30 111 222"), "[DOCUMENTO]");
         assert_eq!(mask("1234567"), "[DOCUMENTO]");
+    }
+
+    #[test]
+    fn masks_the_names_the_conversation_holds_in_any_case() {
+        let names = vec!["María López".to_string()];
+        assert_eq!(
+            mask_personal("turno para MARÍA lópez, dni 30111222", &names),
+            "turno para [NOMBRE] [NOMBRE], dni [DOCUMENTO]"
+        );
+        assert_eq!(mask_personal("Lopezito no", &names), "Lopezito no");
+        assert_eq!(mask_personal("sin nombres", &[]), "sin nombres");
     }
 
     #[test]

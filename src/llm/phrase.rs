@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::client::ChatSpec;
 use super::config::Mode;
-use super::mask::mask;
+use super::mask::mask_personal;
 use super::prompt::render;
 use super::{Llm, facts, record_metrics};
 use crate::engine::session::Session;
@@ -48,8 +48,10 @@ impl Llm {
         let system = render(bot, PHRASE_TEMPLATE, &ctx);
         let mut calls = Vec::new();
         let mut out = Vec::with_capacity(replies.len());
+        // A reply with a number or the patient's name is kept as written: it is not sent.
+        let names = super::mask::known_names(bot, session);
         for reply in replies {
-            if reply.trim().is_empty() || mask(&reply) != reply || Instant::now() >= deadline {
+            if reply.trim().is_empty() || mask_personal(&reply, &names) != reply || Instant::now() >= deadline {
                 out.push(reply);
                 continue;
             }

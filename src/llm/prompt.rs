@@ -45,11 +45,16 @@ static BUILTIN: LazyLock<Templates> = LazyLock::new(|| {
 
 /// Builds the prompt for one message: clinic context, the date and time in the clinic's time
 /// zone, the question just asked, at most three recent exchanges, the allowed intents and the
-/// slots in scope. Document and phone numbers are masked everywhere.
+/// slots in scope. Document and phone numbers, and the patient names the conversation holds,
+/// are masked everywhere.
 pub fn nlu_prompt(bot: &Bot, session: &Session, text: &str, now: &Zoned) -> NluPrompt {
     let scope = Scope::of(bot, session);
     let system = render(bot, NLU_TEMPLATE, &context(bot, session, &scope, now));
-    let user: String = mask(text.trim()).chars().take(MAX_MESSAGE).collect();
+    let names = super::mask::known_names(bot, session);
+    let user: String = super::mask::mask_personal(text.trim(), &names)
+        .chars()
+        .take(MAX_MESSAGE)
+        .collect();
     NluPrompt {
         system,
         user,

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::reminders::Reminder;
+use super::sealed::decode_appointments;
 use super::time::{fmt_date, fmt_hhmm, fmt_instant};
-use super::{PLAIN_ID, Store, StoreError, decode_rows, rows, to_doc};
+use super::{PLAIN_ID, Store, StoreError, rows, to_doc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,8 +148,9 @@ impl Store {
         let sql = format!("CREATE appointment CONTENT $doc RETURN {PLAIN_ID}");
         // A lost transaction race is retried: the retry meets the unique index and turns into
         // a clean SlotTaken (or succeeds if the winner rolled back).
-        let mut resp = self.run_retry(&sql, json!({ "doc": to_doc(&appointment)? })).await?;
-        decode_rows(&mut resp, 0, "appointment")?
+        let doc = super::sealed::seal_appointment(to_doc(&appointment)?)?;
+        let mut resp = self.run_retry(&sql, json!({ "doc": doc })).await?;
+        decode_appointments(&mut resp, 0)?
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::Query("CREATE returned no appointment".into()))
@@ -157,7 +159,7 @@ impl Store {
     pub async fn get_appointment(&self, id: &str) -> Result<Option<Appointment>, StoreError> {
         let sql = format!("SELECT {PLAIN_ID} FROM ONLY type::record('appointment', $id)");
         let mut resp = self.run(&sql, json!({ "id": id })).await?;
-        Ok(decode_rows(&mut resp, 0, "appointment")?.into_iter().next())
+        Ok(decode_appointments(&mut resp, 0)?.into_iter().next())
     }
 
     pub async fn list_appointments(&self, filter: &AppointmentFilter) -> Result<Vec<Appointment>, StoreError> {
@@ -167,8 +169,13 @@ impl Store {
             conditions.push(cond.to_string());
             vars.insert(name.to_string(), value);
         };
+        // Documents are encrypted: found by their keyed hash.
         if let Some(d) = &filter.document {
-            add("document = $document", "document", json!(d));
+            add(
+                "document_hash = $document_hash",
+                "document_hash",
+                json!(crate::identity::document_hash(d)),
+            );
         }
         if let Some(d) = filter.date {
             add("date = $date", "date", json!(fmt_date(d)));
@@ -196,7 +203,7 @@ impl Store {
             vars.insert("limit".into(), json!(limit));
         }
         let mut resp = self.run(&sql, serde_json::Value::Object(vars)).await?;
-        decode_rows(&mut resp, 0, "appointment")
+        decode_appointments(&mut resp, 0)
     }
 
     /// Cancels a booked appointment and its pending reminders in one transaction, freeing the
@@ -216,7 +223,7 @@ impl Store {
         );
         let vars = json!({ "id": id, "now": fmt_instant(now) });
         match self.run_retry(&sql, vars).await {
-            Ok(mut resp) => Ok(decode_rows(&mut resp, 3, "appointment")?.into_iter().next()),
+            Ok(mut resp) => Ok(decode_appointments(&mut resp, 3)?.into_iter().next()),
             Err(e) if thrown(&e, NOT_BOOKED) => Ok(None),
             Err(e) => Err(e),
         }
@@ -231,7 +238,7 @@ impl Store {
         );
         let vars = json!({ "id": id, "now": fmt_instant(now) });
         let mut resp = self.run_retry(&sql, vars).await?;
-        Ok(decode_rows(&mut resp, 0, "appointment")?.into_iter().next())
+        Ok(decode_appointments(&mut resp, 0)?.into_iter().next())
     }
 
     /// Moves a booked appointment to `to` and its pending reminders with it (a reminder whose
@@ -308,7 +315,7 @@ impl Store {
         vars.insert("minutes".into(), json!(to.minutes));
         vars.insert("slot_key".into(), json!(to.key()));
         let mut resp = self.run_retry(&sql, serde_json::Value::Object(vars)).await?;
-        Ok(decode_rows(&mut resp, last, "appointment")?.into_iter().next())
+        Ok(decode_appointments(&mut resp, last)?.into_iter().next())
     }
 
     /// Start times already booked for a professional on a date.

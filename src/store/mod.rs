@@ -14,12 +14,15 @@ mod appointments;
 mod connect;
 mod escalations;
 mod messages;
+mod patients;
 mod processed;
 mod reminders;
 mod schema;
+mod sealed;
 mod sessions;
 pub mod time;
 mod turns;
+mod verifications;
 
 use std::time::Duration;
 
@@ -32,9 +35,11 @@ pub use appointments::{Appointment, AppointmentFilter, AppointmentStatus, NewApp
 pub use connect::{DEFAULT_DB, DEFAULT_NS, DEFAULT_URL};
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use messages::{MessageRecord, status_rank};
+pub use patients::{AuditEntry, Erased, PatientData};
 pub use processed::Processed;
 pub use reminders::{NewReminder, Reminder, ReminderStatus};
 pub use turns::{LlmCall, TurnRecord};
+pub use verifications::{PendingCode, Verification};
 
 /// Storage failures. `Conflict` and `SlotTaken` are expected under concurrency and callers
 /// branch on them; the rest mean the database could not do its job.
@@ -84,7 +89,9 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let db = connect::open(url).await?;
         schema::define(&db).await?;
-        Ok(Store { db })
+        let store = Store { db };
+        store.seal_old_appointments().await?;
+        Ok(store)
     }
 
     /// The underlying client, for callers that need a query this module does not offer.

@@ -41,6 +41,8 @@ DEFINE FIELD IF NOT EXISTS llm_calls ON turn TYPE array<object> FLEXIBLE;
 DEFINE FIELD IF NOT EXISTS effects ON turn TYPE array<object> FLEXIBLE;
 DEFINE FIELD IF NOT EXISTS problems ON turn TYPE option<array<string>>;
 DEFINE INDEX IF NOT EXISTS turn_session_seq ON turn FIELDS session, seq UNIQUE;
+-- The retention sweep deletes by age.
+DEFINE INDEX IF NOT EXISTS turn_at ON turn FIELDS at;
 
 DEFINE TABLE IF NOT EXISTS appointment SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS specialty ON appointment TYPE string;
@@ -49,8 +51,11 @@ DEFINE FIELD IF NOT EXISTS date ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS time ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS starts_at ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS minutes ON appointment TYPE int;
+-- patient_name, document and user are encrypted (store/sealed.rs); the document is found
+-- by its keyed hash.
 DEFINE FIELD IF NOT EXISTS patient_name ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS document ON appointment TYPE string;
+DEFINE FIELD IF NOT EXISTS document_hash ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS coverage ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS status ON appointment TYPE string ASSERT $value IN ['booked', 'cancelled'];
 DEFINE FIELD IF NOT EXISTS channel ON appointment TYPE string;
@@ -64,7 +69,7 @@ DEFINE FIELD IF NOT EXISTS confirmed_at ON appointment TYPE option<string>;
 -- below is what makes a double booking impossible, whatever the number of replicas.
 DEFINE FIELD IF NOT EXISTS slot_key ON appointment TYPE string;
 DEFINE INDEX IF NOT EXISTS appointment_slot ON appointment FIELDS slot_key UNIQUE;
-DEFINE INDEX IF NOT EXISTS appointment_document ON appointment FIELDS document, starts_at;
+DEFINE INDEX IF NOT EXISTS appointment_document_hash ON appointment FIELDS document_hash, starts_at;
 DEFINE INDEX IF NOT EXISTS appointment_date ON appointment FIELDS date, professional;
 DEFINE INDEX IF NOT EXISTS appointment_session ON appointment FIELDS session;
 
@@ -117,6 +122,24 @@ DEFINE FIELD IF NOT EXISTS error_code ON message TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS created_at ON message TYPE string;
 DEFINE FIELD IF NOT EXISTS updated_at ON message TYPE string;
 DEFINE INDEX IF NOT EXISTS message_session ON message FIELDS session, created_at;
+
+-- One-time codes and failed attempts per patient document (src/store/verifications.rs). The
+-- record key is the document's keyed hash; no document number or code is ever stored here.
+DEFINE TABLE IF NOT EXISTS verification SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS codes ON verification TYPE array<object> FLEXIBLE;
+DEFINE FIELD IF NOT EXISTS failures ON verification TYPE int;
+DEFINE FIELD IF NOT EXISTS locked_until ON verification TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS updated_at ON verification TYPE string;
+
+-- Who exported or erased whose data (src/store/patients.rs); `subject` is the document's
+-- keyed hash, never the document.
+DEFINE TABLE IF NOT EXISTS audit SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS at ON audit TYPE string;
+DEFINE FIELD IF NOT EXISTS action ON audit TYPE string ASSERT $value IN ['export', 'erase'];
+DEFINE FIELD IF NOT EXISTS subject ON audit TYPE string;
+DEFINE FIELD IF NOT EXISTS actor ON audit TYPE string;
+DEFINE FIELD IF NOT EXISTS counts ON audit TYPE object FLEXIBLE;
+DEFINE INDEX IF NOT EXISTS audit_at ON audit FIELDS at;
 "#;
 
 pub(crate) async fn define(db: &Surreal<Any>) -> Result<(), StoreError> {
@@ -157,6 +180,8 @@ mod tests {
             "escalation",
             "processed",
             "message",
+            "verification",
+            "audit",
         ] {
             let sql = format!("SELECT * FROM {table}");
             let mut resp = store.run(&sql, serde_json::json!({})).await.unwrap();

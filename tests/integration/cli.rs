@@ -49,7 +49,7 @@ fn check_reports_every_error_of_a_broken_copy_at_once() {
         "if: result.available",
         "if: result.available &&",
     );
-    edit("cancel_appointment.yaml", "next: lookup", "next: lookpu");
+    edit("cancel_appointment.yaml", "goto: lookup", "goto: lookpu");
     edit("faq_hours.yaml", "flow: faq_hours", "flow: faq_hours\n  oops: 1");
     let dir = tmp.path().display().to_string();
     let (ok, out, _) = run(&["check", "--dir", &dir], None);

@@ -71,7 +71,7 @@ fn accepted(sid: &str) -> ResponseTemplate {
 }
 
 /// Decodes an application/x-www-form-urlencoded body.
-fn form(req: &Request) -> HashMap<String, String> {
+pub(crate) fn form(req: &Request) -> HashMap<String, String> {
     fn decode(s: &str) -> String {
         let bytes = s.replace('+', " ").into_bytes();
         let mut out = Vec::new();

@@ -7,8 +7,9 @@ use serde_json::json;
 
 use super::File;
 use crate::flow::clinic::{
-    Clinic, ClinicLlm, ContentTemplateDef, Coverage, Professional, RawClinicFile, RawClinicLlm, RawVoice, RawVoiceLang,
-    RawWhatsApp, Specialty, TimeRange, VoiceLang, VoiceSettings, WeekdayKey, WhatsApp, parse_ranges,
+    Clinic, ClinicLlm, ContentTemplateDef, Coverage, Identity, Professional, RawClinicFile, RawClinicLlm, RawIdentity,
+    RawVoice, RawVoiceLang, RawWhatsApp, Specialty, TimeRange, VerifyWith, VoiceLang, VoiceSettings, WeekdayKey,
+    WhatsApp, parse_ranges,
 };
 use crate::flow::diag::did_you_mean;
 use crate::flow::templates::Templates;
@@ -92,6 +93,19 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         .collect();
 
     let llm = compile_llm(file, raw.llm.as_ref(), &mut ok);
+    let identity = compile_identity(file, raw.identity.as_ref(), &mut ok);
+    let turn_days = match raw.retention.as_ref().and_then(|r| r.turn_days) {
+        Some(d) if !(1..=3650).contains(&d) => {
+            file.err(
+                "clinic.retention.turn_days",
+                format!("turn_days {d} is out of range"),
+                "use a number of days from 1 to 3650, or leave it out to keep the turn log",
+            );
+            ok = false;
+            None
+        }
+        d => d,
+    };
 
     let value = json!({
         "name": raw.name,
@@ -142,8 +156,43 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         whatsapp,
         voice,
         llm,
+        identity,
+        turn_days,
         value,
     })
+}
+
+fn compile_identity(file: &mut File<'_>, raw: Option<&RawIdentity>, ok: &mut bool) -> Identity {
+    let mut out = Identity::default();
+    let Some(raw) = raw else { return out };
+    match raw.verify_with.as_deref().map(str::trim) {
+        None | Some("code") => out.verify_with = VerifyWith::Code,
+        Some(other) => {
+            file.err(
+                "clinic.identity.verify_with",
+                format!("unknown verification method `{other}`"),
+                "use `code`: a one-time code sent to the phone the appointment was booked from",
+            );
+            *ok = false;
+        }
+    }
+    let mut minutes = |value: Option<u32>, key: &str, range: std::ops::RangeInclusive<u32>, default: u32| match value {
+        None => default,
+        Some(v) if range.contains(&v) => v,
+        Some(v) => {
+            file.err(
+                &format!("clinic.identity.{key}"),
+                format!("{key} {v} is out of range"),
+                format!("use a number from {} to {}", range.start(), range.end()),
+            );
+            *ok = false;
+            default
+        }
+    };
+    out.code_minutes = minutes(raw.code_minutes, "code_minutes", 1..=60, out.code_minutes);
+    out.max_failures = minutes(raw.max_failures, "max_failures", 1..=10, out.max_failures);
+    out.lock_minutes = minutes(raw.lock_minutes, "lock_minutes", 1..=1440, out.lock_minutes);
+    out
 }
 
 fn compile_llm(file: &mut File<'_>, raw: Option<&RawClinicLlm>, ok: &mut bool) -> ClinicLlm {

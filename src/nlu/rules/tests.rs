@@ -54,6 +54,8 @@ pub(super) fn clinic() -> Clinic {
         whatsapp: Default::default(),
         voice: Default::default(),
         llm: Default::default(),
+        identity: Default::default(),
+        turn_days: None,
         value: serde_json::Value::Null,
     }
 }
