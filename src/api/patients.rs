@@ -7,7 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::{Value, json};
 
-use super::auth::ApiKey;
+use super::auth::StaffKey;
 use super::error::ApiError;
 use super::{AppState, Tag, clock};
 use crate::actions::normalize_document;
@@ -66,7 +66,7 @@ impl Api {
     #[oai(path = "/v1/patients/export", method = "post", operation_id = "export_patient")]
     async fn export(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         body: Json<PatientIn>,
     ) -> Result<Json<ExportOut>, ApiError> {
@@ -93,7 +93,7 @@ impl Api {
     #[oai(path = "/v1/patients/erase", method = "post", operation_id = "erase_patient")]
     async fn erase(
         &self,
-        _key: ApiKey,
+        _key: StaffKey,
         state: Data<&AppState>,
         body: Json<PatientIn>,
     ) -> Result<Json<EraseOut>, ApiError> {
@@ -116,7 +116,7 @@ impl Api {
 
     /// The audit log of exports and erasures, newest first (staff only).
     #[oai(path = "/v1/audit", method = "get", operation_id = "audit_log")]
-    async fn audit(&self, _key: ApiKey, state: Data<&AppState>) -> Result<Json<Vec<AuditOut>>, ApiError> {
+    async fn audit(&self, _key: StaffKey, state: Data<&AppState>) -> Result<Json<Vec<AuditOut>>, ApiError> {
         let entries = state.service.store.audit_log(1000).await?;
         Ok(Json(
             entries

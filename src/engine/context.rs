@@ -13,6 +13,10 @@ use crate::flow::clinic::WeekdayKey;
 /// `check` then accepts it in templates and guards alike.
 pub const VARIABLES: &[&str] = &["slots", "result", "intent", "session", "clinic", "now", "patient"];
 
+/// What a slot's `ambiguous:` text reads: the usual names plus `matches`, the offered options
+/// the patient's answer fitted (each with its `number`), set by `step/choosing.rs`.
+pub const AMBIGUOUS_VARIABLES: &[&str] = &["slots", "result", "intent", "session", "clinic", "now", "patient", "matches"];
+
 /// The fields of `now` and `session`, which `check` knows without a conversation.
 pub const NOW_FIELDS: &[&str] = &["date", "time", "hour", "minute", "weekday", "iso"];
 pub const SESSION_FIELDS: &[&str] = &["id", "lang", "channel", "flow", "state", "turns"];

@@ -235,10 +235,13 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         .options
         .as_ref()
         .and_then(|src| compile_expr(file, env, src, &format!("{path}.options")));
+    // The "which one?" text also sees `matches`, the options the answer fitted.
+    let names = std::mem::replace(&mut env.names, crate::engine::context::AMBIGUOUS_VARIABLES);
     let ambiguous = raw
         .ambiguous
         .as_ref()
         .map(|t| compile_text(file, env, t, &format!("{path}.ambiguous")));
+    env.names = names;
     let past = match raw.direction.as_deref() {
         None | Some("future") => false,
         Some("past") => true,

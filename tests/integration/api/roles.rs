@@ -106,6 +106,21 @@ fn operations() -> Vec<(Method, &'static str, &'static str, Value, &'static [&'s
             json!({}),
             STAFF,
         ),
+        (
+            Method::POST,
+            "/v1/patients/export",
+            "/v1/patients/export",
+            json!({ "document": "30111222" }),
+            STAFF,
+        ),
+        (
+            Method::POST,
+            "/v1/patients/erase",
+            "/v1/patients/erase",
+            json!({ "document": "30111222" }),
+            STAFF,
+        ),
+        (Method::GET, "/v1/audit", "/v1/audit", Value::Null, STAFF),
         (Method::GET, "/v1/flows", "/v1/flows", Value::Null, ADMIN),
         (
             Method::GET,
