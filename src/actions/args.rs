@@ -67,6 +67,21 @@ pub(crate) fn time(args: &Args, key: &str) -> Arg<Time> {
     }
 }
 
+/// A time window `{"from": "HH:MM", "to": "HH:MM"}` (`from` included, `to` not).
+pub(crate) fn window(args: &Args, key: &str) -> Arg<(Time, Time)> {
+    match args.get(key) {
+        None | Some(Value::Null) => Arg::Missing,
+        Some(Value::Object(w)) => {
+            let end = |k: &str| w.get(k).and_then(Value::as_str).and_then(parse_hhmm);
+            match (end("from"), end("to")) {
+                (Some(from), Some(to)) if from < to => Arg::Ok((from, to)),
+                _ => Arg::Invalid,
+            }
+        }
+        Some(_) => Arg::Invalid,
+    }
+}
+
 /// The clinic's specialty called `name` (or one of its synonyms, or its English name).
 pub(crate) fn find_specialty<'c>(clinic: &'c Clinic, name: &str) -> Option<&'c Specialty> {
     let wanted = fold(name);

@@ -1,4 +1,4 @@
-//! `find_availability {specialty, date, time?, professional?}`
+//! `find_availability {specialty, date, time?, window?, professional?}`
 //!
 //! → `{ ok, available, specialty, date, time, professional, alternatives: [{date, time,
 //! professional}], reason? }`. `ok` is false only for unusable arguments (`missing_specialty`,
@@ -11,6 +11,11 @@
 //! without a time: `no_time` (the day has free slots, listed as alternatives) or `no_slots`
 //! (it has none). Alternatives: up to 3 free slots, that day
 //! first (closest in time to the one asked for), then the following days.
+//!
+//! `window: {from, to}` (a preference, "a la tarde") applies when there is no time: the
+//! alternatives are free times inside it (that day, then the following ones, up to the
+//! horizon); when there are none, `reason: outside_window` and the free times nearest to it.
+//! The answer echoes `window`. A time, when given, is checked as it is (an exact time wins).
 
 use jiff::civil::{Date, Time};
 use serde_json::{Value, json};
@@ -108,6 +113,11 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         Arg::Missing => None,
         Arg::Invalid => return Ok(unusable("invalid_time")),
     };
+    let window = match super::args::window(args, "window") {
+        Arg::Ok(w) => Some(w),
+        Arg::Missing => None,
+        Arg::Invalid => return Ok(unusable("invalid_window")),
+    };
     let pros = match professionals_arg(specialty, args, None) {
         Ok(p) => p,
         Err(refusal) => return Ok(refusal),
@@ -134,6 +144,9 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
                 map.insert("last_day".into(), json!(fmt_date(last)));
             }
         }
+        if let (Some((from, to)), Some(map)) = (window, out.as_object_mut()) {
+            map.insert("window".into(), json!({ "from": fmt_hhmm(from), "to": fmt_hhmm(to) }));
+        }
         out
     };
 
@@ -142,13 +155,20 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         return Ok(answer(false, requested_professional, json!([]), Some("too_far")));
     }
     let Some(time) = time else {
-        let alternatives = finder.alternatives(date, None, MAX_ALTERNATIVES);
+        let mut alternatives = match window {
+            Some(w) => finder.alternatives_within(date, w, MAX_ALTERNATIVES),
+            None => finder.alternatives(date, None, MAX_ALTERNATIVES),
+        };
         let reason = if date < now.date() {
             "past"
         } else if ctx.clinic.opening(date).is_empty() {
             "closed"
         } else if alternatives.first().is_some_and(|a| a.date == date) {
             "no_time"
+        } else if let Some(w) = window.filter(|_| alternatives.is_empty()) {
+            // Nothing free inside the window up to the horizon: the nearest outside it.
+            alternatives = finder.nearest_to_window(date, w, MAX_ALTERNATIVES);
+            "outside_window"
         } else {
             "no_slots"
         };

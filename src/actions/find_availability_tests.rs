@@ -296,3 +296,69 @@ async fn unusable_arguments_are_reported_not_raised() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_window_offers_free_times_inside_it_that_day_then_the_next() {
+    let env = Env::new().await;
+    let out = env
+        .call(
+            "find_availability",
+            json!({ "specialty": "Cardiología", "date": "2025-06-10", "window": { "from": "11:00", "to": "13:00" } }),
+        )
+        .await;
+    assert_eq!(out["reason"], json!("no_time"));
+    assert_eq!(out["window"], json!({ "from": "11:00", "to": "13:00" }));
+    assert_eq!(
+        alts(&out),
+        [
+            a("2025-06-10", "11:00", PEREZ),
+            a("2025-06-10", "11:30", PEREZ),
+            a("2025-06-11", "11:00", PEREZ)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn nothing_inside_a_window_says_so_and_offers_the_nearest_outside() {
+    let env = Env::new().await;
+    let out = env
+        .call(
+            "find_availability",
+            json!({ "specialty": "Cardiología", "date": "2025-06-10", "window": { "from": "14:00", "to": "18:00" } }),
+        )
+        .await;
+    assert_eq!(out["reason"], json!("outside_window"));
+    assert_eq!(
+        alts(&out),
+        [
+            a("2025-06-10", "10:30", PEREZ),
+            a("2025-06-10", "11:00", PEREZ),
+            a("2025-06-10", "11:30", PEREZ)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_exact_time_wins_over_a_window_and_a_bad_window_is_refused() {
+    let env = Env::new().await;
+    let out = env
+        .call(
+            "find_availability",
+            json!({ "specialty": "Cardiología", "date": "2025-06-10", "time": "09:00", "window": { "from": "14:00", "to": "18:00" } }),
+        )
+        .await;
+    assert_eq!(
+        (out["available"].clone(), out["time"].clone()),
+        (json!(true), json!("09:00"))
+    );
+    let out = env
+        .call(
+            "find_availability",
+            json!({ "specialty": "Cardiología", "date": "2025-06-10", "window": { "from": "12:00", "to": "10:00" } }),
+        )
+        .await;
+    assert_eq!(
+        (out["ok"].clone(), out["reason"].clone()),
+        (json!(false), json!("invalid_window"))
+    );
+}

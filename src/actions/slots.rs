@@ -192,6 +192,51 @@ impl<'a> Finder<'a> {
     }
 }
 
+impl Finder<'_> {
+    /// Up to `n` free slots inside `[from, to)`: that day first, then the following days,
+    /// earliest first (a preference such as "a la tarde").
+    pub fn alternatives_within(&self, date: Date, (from, to): (Time, Time), n: usize) -> Vec<Alt> {
+        let mut out = Vec::new();
+        let mut day = date.max(self.from);
+        while out.len() < n && day <= self.to {
+            let inside = self.free_on(day).into_iter().filter(|a| a.time >= from && a.time < to);
+            out.extend(inside.take(n - out.len()));
+            day = match day.tomorrow() {
+                Ok(d) => d,
+                Err(_) => break,
+            };
+        }
+        out
+    }
+
+    /// Up to `n` free slots nearest to `[from, to)` when none is inside it: the first day from
+    /// `date` with free times, those closest to the window first.
+    pub fn nearest_to_window(&self, date: Date, (from, to): (Time, Time), n: usize) -> Vec<Alt> {
+        let mut day = date.max(self.from);
+        while day <= self.to {
+            let mut free = self.free_on(day);
+            if !free.is_empty() {
+                let off = |t: Time| {
+                    if t < from {
+                        minutes_apart(t, from)
+                    } else {
+                        minutes_apart(t, to)
+                    }
+                };
+                free.sort_by_key(|a| (off(a.time), a.time));
+                free.truncate(n);
+                free.sort_by_key(|a| a.time);
+                return free;
+            }
+            day = match day.tomorrow() {
+                Ok(d) => d,
+                Err(_) => break,
+            };
+        }
+        Vec::new()
+    }
+}
+
 fn minutes_apart(a: Time, b: Time) -> i64 {
     let mins = |t: Time| i64::from(t.hour()) * 60 + i64::from(t.minute());
     (mins(a) - mins(b)).abs()

@@ -89,6 +89,14 @@ pub(super) fn choose(options: &[Value], nlu: &Understanding, text: &str) -> Choi
         said_something = true;
         left.retain(|i| field(&options[*i], "date") == Some(d));
     }
+    // A window ("a la tarde", "después de las 17"): the options inside it.
+    if time.is_none()
+        && let Some(w) = nlu.entity(EntityKind::Window)
+        && let (Some(from), Some(to)) = (field(&w.value, "from"), field(&w.value, "to"))
+    {
+        said_something = true;
+        left.retain(|i| field(&options[*i], "time").is_some_and(|o| o >= from && o < to));
+    }
     // A professional named by a word of their name ("Díaz", "con la doctora Méndez").
     let named: Vec<usize> = (0..options.len())
         .filter(|i| {

@@ -9,7 +9,7 @@ use crate::actions::{ActionName, ActionRequest};
 use crate::flow::bot::{ActionCall, Arg, Behaviour, Bot, Flow, State, StateKind, Target};
 use crate::flow::script::{Context, EvalError, Expr};
 use crate::flow::templates::Text;
-use crate::nlu::{NluContext, Understanding};
+use crate::nlu::{EntityKind, NluContext, Understanding};
 
 /// What arrives at the engine.
 #[derive(Debug, Clone)]
@@ -436,6 +436,26 @@ impl<'a> Machine<'a> {
         }
         if a.pending_filled {
             a.pending_invalid = false;
+        }
+        // A new window ("mejor a la tarde") replaces an exact time held from before, unless
+        // the same message says a time too: otherwise the old time would win the search.
+        // Replacing a time is a correction: availability is searched again.
+        let window_set = a
+            .filled
+            .iter()
+            .chain(&a.corrected)
+            .find(|n| flow.slot(n).is_some_and(|s| s.entity == Some(EntityKind::Window)));
+        if let Some(window) = window_set.cloned()
+            && nlu.entity(EntityKind::Time).is_none()
+        {
+            let mut replaced = false;
+            for sl in flow.slots.iter().filter(|s| s.entity == Some(EntityKind::Time)) {
+                replaced |= frame.slots.remove(&sl.name).is_some();
+            }
+            if replaced && !a.corrected.contains(&window) {
+                a.filled.retain(|n| *n != window);
+                a.corrected.push(window);
+            }
         }
         a
     }

@@ -13,6 +13,7 @@ pub mod lexicons;
 pub mod normalize;
 pub mod rules;
 pub mod times;
+pub mod windows;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,10 +40,13 @@ pub enum EntityKind {
     Number,
     /// Any free text (the whole message). Only extracted when asked for.
     Text,
+    /// A preferred time window, `{"from": "12:00", "to": "19:00"}` ("a la tarde", "de 10 a
+    /// 12", "después de las 17"): a search inside it, never an exact time.
+    Window,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 8] = [
+    pub const ALL: [EntityKind; 9] = [
         EntityKind::Specialty,
         EntityKind::Coverage,
         EntityKind::Date,
@@ -51,6 +55,7 @@ impl EntityKind {
         EntityKind::Name,
         EntityKind::Number,
         EntityKind::Text,
+        EntityKind::Window,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +68,7 @@ impl EntityKind {
             EntityKind::Name => "name",
             EntityKind::Number => "number",
             EntityKind::Text => "text",
+            EntityKind::Window => "window",
         }
     }
 

@@ -11,8 +11,9 @@ use super::dates::find_dates;
 use super::entities::{PhraseIndex, extract_name, find_documents, find_number};
 use super::intents::{IntentIndex, content_tokens, without_greetings};
 use super::lexicons::{Polarity, YesNo, detect_lang, yes_no};
-use super::normalize::{Normalized, Span, is_stop_word, tokens_of};
+use super::normalize::{Normalized, Span, is_claimed, is_stop_word, tokens_of};
 use super::times::find_times;
+use super::windows::{find_bounds, find_dayparts};
 use super::{Entity, EntityKind, IntentDef, IntentGuess, NluContext, Understand, Understanding};
 use crate::flow::clinic::Clinic;
 
@@ -48,6 +49,7 @@ impl RulesNlu {
     pub fn new(clinic: &Clinic, intents: &[IntentDef]) -> Self {
         super::dates::warm_up();
         super::times::warm_up();
+        super::windows::warm_up();
         super::entities::warm_up();
         super::lexicons::warm_up();
         // Words the admin used in examples are real words, never typos of a specialty.
@@ -89,8 +91,19 @@ impl RulesNlu {
                 entities.push((span, Entity { kind, value, text }));
             }
         };
+        // Ranges and bounds ("de 10 a 12", "después de las 17") before dates and times, so
+        // their numbers are never a day or an exact time; a part of the day only without a time.
+        // (Dates look for them apart: "el jueves" right before "después de las 17" is a date.)
+        let mut bound_spans = Vec::new();
+        let mut windows = find_bounds(n, &mut bound_spans);
         let mut dates = find_dates(n, today, asking(EntityKind::Date), ctx.past_dates, &mut claimed);
+        dates.retain(|d| !is_claimed(&bound_spans, d.span));
+        claimed.retain(|c| !is_claimed(&bound_spans, *c));
+        claimed.extend(bound_spans);
         let times = find_times(n, asking(EntityKind::Time), &mut claimed);
+        if times.is_empty() {
+            windows.extend(find_dayparts(n, &mut claimed));
+        }
         if asking(EntityKind::Number) && times.is_empty() {
             // Asked to choose, "el 2" is option 2, not the 2nd of the month.
             dates.retain(|d| {
@@ -120,6 +133,12 @@ impl RulesNlu {
         for f in times {
             let hhmm = format!("{:02}:{:02}", f.value.hour(), f.value.minute());
             push(f.span, EntityKind::Time, hhmm.into());
+        }
+        // A window is a value only where a flow can search with one (the booking flow; any
+        // flow when nothing is going on, as a request starts).
+        let windows_wanted = ctx.in_scope.is_empty() || ctx.in_scope.contains(&EntityKind::Window);
+        if let Some(f) = windows.first().filter(|_| windows_wanted) {
+            push(f.span, EntityKind::Window, f.value.to_json());
         }
         for f in documents {
             push(f.span, EntityKind::Document, f.value.into());
@@ -223,6 +242,7 @@ impl Understand for RulesNlu {
         let mut entities = found.entities;
         if ctx.asking == Some(EntityKind::Name)
             && yn.is_none()
+            && !entities.iter().any(|(_, e)| e.kind == EntityKind::Window)
             && let Some(name) = extract_name(&n.original)
             && !self.is_request(&name)
         {
@@ -249,11 +269,14 @@ impl Understand for RulesNlu {
         entities.sort_by_key(|(s, e)| (kind_order(e.kind), s.start));
         u.entities = entities.into_iter().map(|(_, e)| e).collect();
 
-        // A time or a day answers "which option?" too ("la de las 15", "el jueves").
+        // A time, a day or a window answers "which option?" too ("la de las 15", "el jueves",
+        // "a la tarde").
         let asked_found = ctx.asking.is_some_and(|k| {
             u.entity(k).is_some()
                 || (k == EntityKind::Number
-                    && (u.entity(EntityKind::Time).is_some() || u.entity(EntityKind::Date).is_some()))
+                    && [EntityKind::Time, EntityKind::Date, EntityKind::Window]
+                        .iter()
+                        .any(|k| u.entity(*k).is_some()))
         });
         let intent_sure = intent_conf >= SURE && intent_conf - second >= MARGIN;
         // The answer to the question wins over a weak side guess ("Hola, soy Pedro" is a name,

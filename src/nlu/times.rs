@@ -32,7 +32,7 @@ static NOON: LazyLock<Regex> =
     LazyLock::new(|| ascii_regex(r"\b(?:al\s+|a\s+)?(?:mediodia|medio\s+dia|noon|midday)\b"));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
+pub(super) enum Part {
     Am,
     Pm,
     Unknown,
@@ -186,7 +186,7 @@ fn offset(word: &str) -> Option<i32> {
 
 /// In a clinic, 1..7 without am/pm is afternoon ("a las 3" is 15:00); a leading zero ("07:00")
 /// means the patient wrote a 24-hour clock.
-fn hour_24(hour: &str, part: Part) -> Option<u8> {
+pub(super) fn hour_24(hour: &str, part: Part) -> Option<u8> {
     let h: u8 = hour.parse().ok()?;
     let h24 = match part {
         Part::Am if h == 12 => 0,

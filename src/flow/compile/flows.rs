@@ -85,7 +85,7 @@ pub(crate) fn compile(file: &mut File<'_>, env: &mut Env<'_>) -> Option<Flow> {
                 file.err(
                     &format!("states.{name}.collect[{i}]"),
                     format!("slot `{c}` is asked for, but nothing says what kind of value it holds"),
-                    "add `entity:` to the slot (specialty, coverage, date, time, document, name, number or text)",
+                    "add `entity:` to the slot (specialty, coverage, date, time, document, name, number, text or window)",
                 );
             }
         }

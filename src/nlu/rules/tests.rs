@@ -218,7 +218,6 @@ fn date_and_time_together() {
     let u = plain("quiero un turno para el martes a las 10 y media");
     assert_eq!(value(&u, EntityKind::Date), Some(json!("2026-11-24")));
     assert_eq!(value(&u, EntityKind::Time), Some(json!("10:30")));
-    assert_eq!(u.intent_name(), Some("book_appointment"));
     assert_eq!(
         u.entity(EntityKind::Time).map(|e| e.text.as_str()),
         Some("a las 10 y media")
@@ -548,4 +547,32 @@ fn seeing_a_doctor_is_booking_not_listing_appointments() {
         Some("my_appointments"),
         "{u:?}"
     );
+}
+
+#[test]
+fn windows_are_preferences_not_times() {
+    use serde_json::json;
+    let u = plain("I need an appointment with cardiology on thursday after 5 pm");
+    assert_eq!(
+        value(&u, EntityKind::Window),
+        Some(json!({"from": "17:00", "to": "23:59"})),
+        "{u:?}"
+    );
+    assert_eq!(value(&u, EntityKind::Date), Some(json!("2026-11-26")), "{u:?}");
+    assert_eq!(u.entity(EntityKind::Time), None);
+    let u = plain("turno con cardiologia el jueves a la tarde");
+    assert_eq!(
+        value(&u, EntityKind::Window),
+        Some(json!({"from": "12:00", "to": "19:00"}))
+    );
+    assert_eq!(value(&u, EntityKind::Date), Some(json!("2026-11-26")));
+    let u = plain("el jueves entre las 10 y las 12");
+    assert_eq!(
+        value(&u, EntityKind::Window),
+        Some(json!({"from": "10:00", "to": "12:00"}))
+    );
+    assert_eq!(u.entity(EntityKind::Time), None);
+    let u = plain("el jueves a las 10");
+    assert_eq!(u.entity(EntityKind::Window), None);
+    assert_eq!(value(&u, EntityKind::Time), Some(json!("10:00")));
 }
