@@ -15,7 +15,9 @@ pub const VARIABLES: &[&str] = &["slots", "result", "intent", "session", "clinic
 
 /// What a slot's `ambiguous:` text reads: the usual names plus `matches`, the offered options
 /// the patient's answer fitted (each with its `number`), set by `step/choosing.rs`.
-pub const AMBIGUOUS_VARIABLES: &[&str] = &["slots", "result", "intent", "session", "clinic", "now", "patient", "matches"];
+pub const AMBIGUOUS_VARIABLES: &[&str] = &[
+    "slots", "result", "intent", "session", "clinic", "now", "patient", "matches",
+];
 
 /// The fields of `now` and `session`, which `check` knows without a conversation.
 pub const NOW_FIELDS: &[&str] = &["date", "time", "hour", "minute", "weekday", "iso"];

@@ -10,11 +10,19 @@ use clinicflow::lang::Lang;
 use clinicflow::service::{Service, TurnResponse};
 use clinicflow::store::{AppointmentFilter, Store};
 
-use crate::support::{demo, say};
+use crate::support::{demo, say_as};
 
 /// Tuesday 1 December 2026, afternoon.
 const NOW: &str = "2026-12-01T15:00";
 const DOC: &str = "30123456";
+/// The number that booked the seed appointments: listing, cancelling and moving from it need
+/// no code. Another number must verify first (the `code` states).
+const PATIENT: &str = "+5491155550101";
+const OTHER: &str = "+5491155550202";
+
+async fn say(service: &Service, session: &str, from: &str, text: &str) -> TurnResponse {
+    say_as(service, session, "whatsapp", from, text, NOW).await
+}
 
 /// Messages that take a new conversation to a waiting state, and the state they reach.
 const PREFIXES: &[(&str, &[&str])] = &[
@@ -60,6 +68,13 @@ const PREFIXES: &[(&str, &[&str])] = &[
     ("my_appointments.identify", &["¿qué turnos tengo?"]),
 ];
 
+/// The same, from a number that did not book: the one-time code is asked.
+const OTHER_PREFIXES: &[(&str, &[&str])] = &[
+    ("cancel_appointment.code", &["quiero cancelar mi turno", DOC]),
+    ("reschedule_appointment.code", &["quiero cambiar mi turno", DOC]),
+    ("my_appointments.code", &["¿qué turnos tengo?", DOC]),
+];
+
 /// Answers no waiting state can use: nonsense, a value repeated where it changes nothing, a
 /// number that is no option, a lone question mark.
 const UNUSABLE: &[&str] = &["zzz qqq", "particular", "14", "¿?"];
@@ -78,7 +93,7 @@ async fn seeded() -> (Store, Service) {
             "OSDE",
             "sí",
         ] {
-            say(&service, &s, line, NOW).await;
+            say(&service, &s, PATIENT, line).await;
         }
     }
     let booked = store
@@ -90,10 +105,10 @@ async fn seeded() -> (Store, Service) {
 }
 
 /// Feeds `answer` 20 times; returns the replies until the conversation is handed over.
-async fn feed(service: &Service, session: &str, answer: &str, first: &TurnResponse) -> (Vec<String>, bool) {
+async fn feed(service: &Service, session: &str, from: &str, answer: &str, first: &TurnResponse) -> (Vec<String>, bool) {
     let mut replies = vec![first.replies.join("\n")];
     for _ in 0..20 {
-        let r = say(service, session, answer, NOW).await;
+        let r = say(service, session, from, answer).await;
         assert!(!r.replies.is_empty(), "an empty reply to {answer:?}");
         if r.waiting_for_staff {
             return (replies, true);
@@ -130,13 +145,25 @@ async fn every_waiting_state_hands_over_or_moves_on_instead_of_looping() {
     let (store, service) = seeded().await;
     let mut reached = BTreeSet::new();
     let mut n = 0;
-    for (place, prefix) in PREFIXES {
+    let all = PREFIXES
+        .iter()
+        .map(|p| (PATIENT, p))
+        .chain(OTHER_PREFIXES.iter().map(|p| (OTHER, p)));
+    for (from, (place, prefix)) in all {
         for answer in UNUSABLE {
             n += 1;
             let session = format!("loop{n}");
+            // Wrong codes lock the document: each try from another number starts afresh.
+            let fresh;
+            let service = if from == OTHER {
+                fresh = seeded().await;
+                &fresh.1
+            } else {
+                &service
+            };
             let mut last = None;
             for line in *prefix {
-                last = Some(say(&service, &session, line, NOW).await);
+                last = Some(say(service, &session, from, line).await);
             }
             let first = last.expect("a prefix");
             assert_eq!(
@@ -145,7 +172,7 @@ async fn every_waiting_state_hands_over_or_moves_on_instead_of_looping() {
                 first.replies
             );
             reached.insert(place.to_string());
-            let (replies, handed_over) = feed(&service, &session, answer, &first).await;
+            let (replies, handed_over) = feed(service, &session, from, answer, &first).await;
             check(place, answer, &replies, handed_over, max_attempts);
         }
     }
@@ -162,7 +189,7 @@ async fn every_waiting_state_hands_over_or_moves_on_instead_of_looping() {
     for answer in UNUSABLE {
         n += 1;
         let id = format!("loop{n}");
-        let mut s = Session::new(&id, "test", format!("user-{id}"), Lang::Es);
+        let mut s = Session::new(&id, "whatsapp", PATIENT, Lang::Es);
         assert!(clinicflow::reminders::await_answer(&bot, &mut s, &value));
         s.version = 1;
         store.save_session(&s).await.expect("save");
@@ -178,7 +205,7 @@ async fn every_waiting_state_hands_over_or_moves_on_instead_of_looping() {
             nlu_source: String::new(),
         };
         reached.insert(s.position());
-        let (replies, handed_over) = feed(&service, &id, answer, &first).await;
+        let (replies, handed_over) = feed(&service, &id, PATIENT, answer, &first).await;
         check("reminder_reply.answer", answer, &replies, handed_over, max_attempts);
     }
 
@@ -203,11 +230,11 @@ async fn every_waiting_state_hands_over_or_moves_on_instead_of_looping() {
 async fn insisting_on_times_not_offered_does_not_loop() {
     let store = Store::connect("mem://").await.expect("store");
     let service = Service::new(store, demo());
-    let first = say(&service, "p", "quiero un turno con cardiología el jueves", NOW).await;
+    let first = say(&service, "p", PATIENT, "quiero un turno con cardiología el jueves").await;
     assert_eq!(first.state, "book_appointment.pick");
     let mut replies = Vec::new();
     for _ in 0..13 {
-        let r = say(&service, "p", "a las 21", NOW).await;
+        let r = say(&service, "p", PATIENT, "a las 21").await;
         if r.waiting_for_staff {
             break;
         }
