@@ -768,7 +768,7 @@ impl<'a> Machine<'a> {
                 // fallback itself is what failed.
                 let fallback = &self.bot.global.fallback;
                 let said = (!std::ptr::eq(text, fallback))
-                    .then(|| self.bot.templates.render(fallback, self.s.lang, &ctx).ok())
+                    .then(|| self.bot.templates.render(fallback, self.s.lang, ctx).ok())
                     .flatten()
                     .filter(|s| !s.is_empty());
                 self.out
