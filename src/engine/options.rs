@@ -87,7 +87,20 @@ pub(super) fn choose(options: &[Value], nlu: &Understanding, text: &str) -> Choi
     }
     if let Some(d) = date {
         said_something = true;
-        left.retain(|i| field(&options[*i], "date") == Some(d));
+        // "el del martes" said of a list on other weeks: a weekday named without a number
+        // means the options on that weekday, when none is on the date it was read as.
+        let weekday_only = nlu
+            .entity(EntityKind::Date)
+            .is_some_and(|e| !e.text.chars().any(|c| c.is_ascii_digit()));
+        let exact = options.iter().any(|o| field(o, "date") == Some(d));
+        match d.parse::<jiff::civil::Date>() {
+            Ok(day) if weekday_only && !exact => left.retain(|i| {
+                field(&options[*i], "date")
+                    .and_then(|o| o.parse::<jiff::civil::Date>().ok())
+                    .is_some_and(|o| o.weekday() == day.weekday())
+            }),
+            _ => left.retain(|i| field(&options[*i], "date") == Some(d)),
+        }
     }
     // A window ("a la tarde", "después de las 17"): the options inside it.
     if time.is_none()
@@ -111,6 +124,21 @@ pub(super) fn choose(options: &[Value], nlu: &Understanding, text: &str) -> Choi
     if !named.is_empty() {
         said_something = true;
         left.retain(|i| named.contains(i));
+    }
+    // A specialty named ("el de cardiología"), for lists of appointments.
+    let by_specialty: Vec<usize> = (0..options.len())
+        .filter(|i| {
+            field(&options[*i], "specialty").is_some_and(|sp| {
+                let sp = fold(sp);
+                words
+                    .iter()
+                    .any(|w| w.chars().count() > 3 && sp.starts_with(&w.chars().take(6).collect::<String>()))
+            })
+        })
+        .collect();
+    if !by_specialty.is_empty() && by_specialty.len() < options.len() {
+        said_something = true;
+        left.retain(|i| by_specialty.contains(i));
     }
 
     match left.as_slice() {
@@ -222,6 +250,23 @@ mod tests {
             choose(&opts(), &nlu(&[]), "con la Dra. Gómez"),
             Choice::Several(vec![0, 1])
         );
+    }
+
+    #[test]
+    fn appointments_are_chosen_by_weekday_or_specialty() {
+        let list = vec![
+            json!({"date": "2026-11-26", "time": "09:00", "specialty": "Cardiología"}),
+            json!({"date": "2026-12-01", "time": "08:30", "specialty": "Oftalmología"}),
+        ];
+        // "el del martes" read as Tuesday 24: the appointment on a Tuesday.
+        let mut m = nlu(&[(EntityKind::Date, json!("2026-11-24"))]);
+        m.entities[0].text = "martes".into();
+        assert_eq!(choose(&list, &m, "el del martes"), Choice::Pick(1));
+        // A date with its number is that date: none of them.
+        m.entities[0].text = "24/11".into();
+        assert_eq!(choose(&list, &m, "el del 24/11"), Choice::Nothing);
+        assert_eq!(choose(&list, &nlu(&[]), "el de cardiologia"), Choice::Pick(0));
+        assert_eq!(choose(&list, &nlu(&[]), "el de oftalmo"), Choice::Pick(1));
     }
 
     #[test]
