@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod api;
+pub mod background;
 pub mod channels;
 pub mod cli;
 pub mod engine;

@@ -9,7 +9,6 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 
 use crate::service::Service;
 use crate::store::StoreError;
@@ -29,19 +28,8 @@ pub async fn run_once(service: &Service, now: Timestamp) -> Result<usize, StoreE
 /// Runs the sweep every hour until `shutdown` turns true.
 pub fn spawn(service: Arc<Service>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        break;
-                    }
-                    continue;
-                }
-                _ = tick.tick() => {}
-            }
+        let mut tick = crate::background::every(TICK);
+        while crate::background::next_tick(&mut tick, &mut shutdown).await {
             match run_once(&service, Timestamp::now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(turns = n, "retention: old turns deleted from the turn log"),

@@ -41,7 +41,6 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 
 use crate::outbound::{Outbound, SendFuture, Sender};
 use crate::service::{Service, ServiceError};
@@ -142,20 +141,9 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         tracing::info!(owner = %owner, "reminder scheduler started");
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut tick = crate::background::every(TICK);
         let mut failing = false;
-        loop {
-            tokio::select! {
-                biased;
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        break;
-                    }
-                    continue;
-                }
-                _ = tick.tick() => {}
-            }
+        while crate::background::next_tick(&mut tick, &mut shutdown).await {
             let stop = || *shutdown.borrow();
             if stop() {
                 break;
