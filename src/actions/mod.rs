@@ -22,7 +22,7 @@ mod find_availability;
 mod list;
 mod remind;
 mod reschedule;
-mod slots;
+pub(crate) mod slots;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub(crate) mod verify;

@@ -108,7 +108,9 @@ impl<'a> Finder<'a> {
         moving: Option<&Appointment>,
     ) -> Result<Finder<'a>, StoreError> {
         let to = last_day(clinic, now).max(from);
-        let mut booked: HashSet<_> = store.booked_between(from, to).await?.into_iter().collect();
+        // Only the candidates' bookings: each is one index range, whatever the table holds.
+        let names: Vec<&str> = pros.iter().map(|p| p.name.as_str()).collect();
+        let mut booked: HashSet<_> = store.booked_between(&names, from, to).await?.into_iter().collect();
         let current = moving.map(|a| (a.professional.clone(), a.date, a.time));
         if let Some(c) = &current {
             booked.remove(c);

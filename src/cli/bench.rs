@@ -11,7 +11,7 @@ use crate::engine::{Input, nlu_context, step};
 use crate::flow::bot::Bot;
 use crate::flow::compile::compile_dir;
 use crate::nlu::Understand;
-use crate::service::{Service, TurnRequest};
+use crate::service::Service;
 use crate::store::Store;
 
 /// A whole Cardiología booking in Spanish, from "hola" to "sí" (the integration tests use it too).
@@ -26,7 +26,13 @@ pub const SCRIPT: [&str; 8] = [
     "sí",
 ];
 
-pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency: usize) -> anyhow::Result<()> {
+pub async fn run(
+    dir: &Path,
+    db: Option<&str>,
+    conversations: usize,
+    concurrency: usize,
+    large_db: Option<f64>,
+) -> anyhow::Result<()> {
     // Compile.
     let mut times = Vec::new();
     let mut bot = None;
@@ -73,45 +79,15 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
         .unwrap_or_else(|| format!("surrealkv://{}", tmp.display()));
     let store = Store::connect(&url).await?;
     let service = Arc::new(Service::new(store, bot.clone()));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let per_task = conversations.div_ceil(concurrency.max(1));
-    for w in 0..concurrency.max(1) {
-        let service = service.clone();
-        let now = now.clone();
-        tasks.spawn(async move {
-            let mut lat = Vec::new();
-            for c in 0..per_task {
-                let id = format!("bench-{w}-{c}-{}", std::process::id());
-                for text in SCRIPT {
-                    let req = TurnRequest {
-                        session_id: id.clone(),
-                        channel: "bench".into(),
-                        user: "bench".into(),
-                        text: text.into(),
-                        now: now.clone(),
-                        message_id: None,
-                        llm_budget: None,
-                    };
-                    let t = Instant::now();
-                    if service.handle(req).await.is_err() {
-                        break;
-                    }
-                    lat.push(t.elapsed());
-                }
-            }
-            lat
-        });
-    }
-    let mut lat = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        lat.extend(r?);
-    }
+    let (mut lat, wall) = super::bench_large::turns(service, now.clone(), &SCRIPT, conversations, concurrency).await?;
     report(
         &format!("service turn, {url}, {} concurrent", concurrency.max(1)),
         &mut lat,
-        started.elapsed(),
+        wall,
     );
+    if let Some(factor) = large_db {
+        large_db_check(&bot, &tmp, &now, factor, conversations, concurrency).await?;
+    }
     // Over HTTP: `serve`'s app on loopback vs a bare poem endpoint doing one SurrealDB write.
     let http_db = format!("surrealkv://{}", tmp.join("http").display());
     let baseline_db = format!("surrealkv://{}", tmp.join("baseline").display());
@@ -158,6 +134,55 @@ pub async fn run(dir: &Path, db: Option<&str>, conversations: usize, concurrency
             b_rate / e_rate,
             e_p99 - b_p99
         );
+    }
+    Ok(())
+}
+
+/// The same turns on an empty database and on a large one (surrealkv, fresh folders), side by
+/// side, then the query plans of the turn path on the large one.
+async fn large_db_check(
+    bot: &Arc<Bot>,
+    tmp: &Path,
+    now: &jiff::Zoned,
+    factor: f64,
+    conversations: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let empty = Store::connect(&format!("surrealkv://{}", tmp.join("empty").display())).await?;
+    let large = Store::connect(&format!("surrealkv://{}", tmp.join("large").display())).await?;
+    let seeded = super::bench_large::seed(&large, bot, factor).await?;
+    println!(
+        "large database: seeded {factor}x (100,000 appointments, 1,000,000 turns, 50,000 sessions) in {:.1} s",
+        seeded.as_secs_f64()
+    );
+    let mut figures = Vec::new();
+    for (label, store) in [("empty", empty), ("large", large.clone())] {
+        let service = Arc::new(Service::new(store, bot.clone()));
+        let (mut lat, wall) =
+            super::bench_large::turns(service, now.clone(), &SCRIPT, conversations, concurrency).await?;
+        report(
+            &format!("service turn, {label} database, {concurrency} concurrent"),
+            &mut lat,
+            wall,
+        );
+        lat.sort();
+        if let Some(p50) = lat.get(lat.len() / 2) {
+            figures.push((lat.len() as f64 / wall.as_secs_f64(), ms(*p50)));
+        }
+    }
+    if let [(e_rate, e_p50), (l_rate, l_p50)] = figures[..] {
+        println!(
+            "large database: throughput {:+.1} %, p50 {:+.1} % against the empty one (budget: within 10 %)",
+            (l_rate / e_rate - 1.0) * 100.0,
+            (l_p50 / e_p50 - 1.0) * 100.0
+        );
+    }
+    super::bench_large::breakdown(&large, bot, 300).await?;
+    let scans = super::bench_large::explain(&large).await?;
+    if scans.is_empty() {
+        println!("plans: every turn-path query uses an index or a record id");
+    } else {
+        println!("plans: table scans in: {}", scans.join(", "));
     }
     Ok(())
 }

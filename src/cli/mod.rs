@@ -2,10 +2,13 @@
 
 pub mod bench;
 mod bench_http;
+mod bench_large;
+pub mod bench_replicas;
 mod chat;
 pub mod eval;
 pub mod runner;
 mod serve;
+pub mod surreal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +82,14 @@ pub enum Command {
         /// Conversations running at the same time.
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Instead: N `serve` processes of this binary on one SurrealDB server (built once,
+        /// see docs/scaling.md), one of them killed mid-run; prints what was lost (all 0).
+        #[arg(long, value_name = "N")]
+        replicas: Option<usize>,
+        /// Also measure turns on a database already holding 100,000 appointments, 1,000,000
+        /// turns and 50,000 sessions (times FACTOR), against the empty one.
+        #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = "1")]
+        large_db: Option<f64>,
     },
     /// Run scripted conversations (default: tests/conversations/*.yaml).
     Test {
@@ -136,8 +147,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             conversations,
             concurrency,
+            replicas: Some(replicas),
+            ..
         } => {
-            bench::run(&dir.dir, db.as_deref(), conversations, concurrency).await?;
+            let Some(bot) = load(&dir.dir) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let figures = bench_replicas::run(&dir.dir, Arc::new(bot), replicas, conversations).await?;
+            let _ = (db, concurrency);
+            Ok(if figures.all_zero() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Bench {
+            dir,
+            db,
+            conversations,
+            concurrency,
+            replicas: None,
+            large_db,
+        } => {
+            bench::run(&dir.dir, db.as_deref(), conversations, concurrency, large_db).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval(args) => eval::run(args).await,

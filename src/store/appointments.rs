@@ -321,36 +321,54 @@ impl Store {
     /// Start times already booked for a professional on a date.
     pub async fn booked_slots(&self, professional: &str, date: Date) -> Result<Vec<Time>, StoreError> {
         Ok(self
-            .booked_between(date, date)
+            .booked_between(&[professional], date, date)
             .await?
             .into_iter()
-            .filter(|(p, _, _)| p == professional)
             .map(|(_, _, t)| t)
             .collect())
     }
 
-    /// Every booked (professional, date, time) with `from <= date <= to`: one query for a
-    /// whole availability search instead of one per day and professional.
-    pub async fn booked_between(&self, from: Date, to: Date) -> Result<Vec<(String, Date, Time)>, StoreError> {
-        let mut resp = self
-            .run(
+    /// Every booked (professional, date, time) of `professionals` with `from <= date <= to`,
+    /// in one round trip. Each professional's bookings are a range of the UNIQUE `slot_key`
+    /// index ("professional|date|time" sorts by professional, then date, then time; a
+    /// cancelled key starts with "cancelled:"), so the cost follows the rows returned, not
+    /// the size of the table.
+    pub async fn booked_between(
+        &self,
+        professionals: &[&str],
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<(String, Date, Time)>, StoreError> {
+        if professionals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::new();
+        let mut vars = serde_json::Map::new();
+        for (i, p) in professionals.iter().enumerate() {
+            sql.push_str(&format!(
                 "SELECT professional, date, time FROM appointment
-                 WHERE date >= $from AND date <= $to AND status = 'booked'",
-                json!({ "from": fmt_date(from), "to": fmt_date(to) }),
-            )
-            .await?;
+                 WHERE slot_key >= $lo{i} AND slot_key <= $hi{i} AND status = 'booked';"
+            ));
+            // "~" sorts after every digit and ":" of a time.
+            vars.insert(format!("lo{i}"), json!(format!("{p}|{}", fmt_date(from))));
+            vars.insert(format!("hi{i}"), json!(format!("{p}|{}|~", fmt_date(to))));
+        }
+        let mut resp = self.run(&sql, serde_json::Value::Object(vars)).await?;
         let mut out = Vec::new();
-        for row in rows(&mut resp, 0)? {
-            let field = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-            let date = field("date").parse::<Date>();
-            let time = crate::flow::clinic::parse_hhmm(field("time"));
-            match (date, time) {
-                (Ok(d), Some(t)) => out.push((field("professional").to_string(), d, t)),
-                _ => {
-                    return Err(StoreError::Decode {
-                        what: "appointment slot",
-                        reason: format!("bad date/time in {row}"),
-                    });
+        for (i, p) in professionals.iter().enumerate() {
+            for row in rows(&mut resp, i)? {
+                let field = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                let date = field("date").parse::<Date>();
+                let time = crate::flow::clinic::parse_hhmm(field("time"));
+                match (date, time) {
+                    (Ok(d), Some(t)) if field("professional") == *p => out.push((p.to_string(), d, t)),
+                    (Ok(_), Some(_)) => {}
+                    _ => {
+                        return Err(StoreError::Decode {
+                            what: "appointment slot",
+                            reason: format!("bad date/time in {row}"),
+                        });
+                    }
                 }
             }
         }

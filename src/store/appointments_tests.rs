@@ -164,7 +164,11 @@ async fn list_filters_and_sorts_by_start() {
     expected.sort();
     assert_eq!(day, expected);
     let booked = store
-        .booked_between("2025-06-10".parse().unwrap(), "2025-06-13".parse().unwrap())
+        .booked_between(
+            &["Dr. Juan Pérez", "Dra. Laura Díaz", "Dr. Juan"],
+            "2025-06-10".parse().unwrap(),
+            "2025-06-13".parse().unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(booked.len(), 3, "{booked:?}");

@@ -14,5 +14,6 @@ mod reload;
 mod reminders;
 mod schema;
 mod support;
+mod surreal_server;
 mod twilio;
 mod twilio_out;

@@ -1,0 +1,301 @@
+//! `clinicflow bench --large-db`: does a turn get slower as the database grows? The same
+//! scripted conversations run on an empty database and on one already holding 100,000
+//! appointments, 1,000,000 turns and 50,000 sessions (times a factor), and the query plans of
+//! the turn path are printed (SurrealDB's EXPLAIN) to show every query is on an index.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::civil::Date;
+use serde_json::{Value, json};
+
+use crate::actions::slots::grid;
+use crate::flow::bot::Bot;
+use crate::service::Service;
+use crate::store::Store;
+
+const APPOINTMENTS: f64 = 100_000.0;
+const TURNS: f64 = 1_000_000.0;
+const SESSIONS: f64 = 50_000.0;
+/// Rows per INSERT while seeding.
+const BATCH: usize = 2_000;
+
+/// The statements a booking conversation runs, in the shapes the store sends them, with
+/// sample values: their plans must use an index (or a record id), never a table scan.
+pub const TURN_QUERIES: [(&str, &str); 7] = [
+    (
+        "load the session",
+        "SELECT * FROM ONLY type::record('session', 'seed-7')",
+    ),
+    (
+        "recent turns of a conversation",
+        "SELECT * FROM turn WHERE session = 'seed-7' ORDER BY seq DESC LIMIT 20",
+    ),
+    (
+        "booked slots of a specialty's professionals (availability, booking)",
+        "SELECT slot_key FROM appointment WHERE slot_key >= 'Dra. Laura Gómez|2026-11-23' AND slot_key <= 'Dra. Laura Gómez|2027-01-22~'",
+    ),
+    (
+        "a patient's appointments (by the document's keyed hash)",
+        "SELECT * FROM appointment WHERE document_hash = 'h7' ORDER BY starts_at",
+    ),
+    (
+        "a conversation's appointments",
+        "SELECT * FROM appointment WHERE session = 'seed-7' ORDER BY starts_at",
+    ),
+    (
+        "a processed message id (replay check)",
+        "SELECT * FROM ONLY type::record('processed', 'm7')",
+    ),
+    (
+        "due reminders (scheduler)",
+        "SELECT id FROM reminder WHERE status = 'pending' AND due_at <= '2026-11-23T13:00:00.000000Z' LIMIT 16",
+    ),
+];
+
+/// Seeds `store` with the large data set times `factor`; returns how long it took.
+pub async fn seed(store: &Store, bot: &Bot, factor: f64) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let sessions = ((SESSIONS * factor) as usize).max(1);
+    let turns = (TURNS * factor) as usize;
+    let appointments = (APPOINTMENTS * factor) as usize;
+    let at = "2026-01-01T10:00:00.000000Z";
+    insert(store, "session", sessions, |i| {
+        let mut s = serde_json::to_value(crate::engine::session::Session::new(
+            format!("seed-{i}"),
+            "api",
+            format!("seed-{i}"),
+            bot.clinic.language,
+        ))
+        .unwrap_or_else(|_| json!({}));
+        if let Some(map) = s.as_object_mut() {
+            map.insert("version".into(), json!(1));
+            map.insert("updated_at".into(), json!(at));
+        }
+        s
+    })
+    .await?;
+    insert(store, "turn", turns, |i| {
+        json!({
+            "session": format!("seed-{}", i % sessions),
+            "seq": i / sessions + 1,
+            "at": at,
+            "input": "hola",
+            "replies": ["Buenos días, Clínica San Rafael."],
+            "state_before": "start",
+            "state_after": "book_appointment.details",
+            "latency_us": 900,
+            "llm_calls": [],
+            "effects": [],
+        })
+    })
+    .await?;
+    // Appointments on every professional's grid, from 2022 up to the booking
+    // horizon ahead, except the day the bench's own conversations book (so they take the
+    // same path as on the empty database) — enough of them lie in the horizon that
+    // availability has real bookings to read.
+    let clinic = &bot.clinic;
+    let skip: Date = "2026-11-26".parse()?;
+    let mut slots = Vec::new();
+    let mut day: Date = "2022-01-01".parse()?;
+    let end: Date = "2027-01-20".parse()?;
+    'days: while day <= end {
+        if day != skip {
+            for s in &clinic.specialties {
+                for p in &s.professionals {
+                    for t in grid(clinic, p, day) {
+                        slots.push((s.name.clone(), p.name.clone(), day, t));
+                        if slots.len() >= appointments * 3 {
+                            break 'days;
+                        }
+                    }
+                }
+            }
+        }
+        day = day.tomorrow()?;
+    }
+    // Spread over the whole range: every `step`-th grid position is booked.
+    let step = (slots.len() / appointments.max(1)).max(1);
+    let picked: Vec<_> = slots.iter().step_by(step).take(appointments).cloned().collect();
+    insert(store, "appointment", picked.len(), |i| {
+        let (specialty, professional, date, time) = &picked[i];
+        let (date, time) = (crate::store::time::fmt_date(*date), crate::store::time::fmt_hhmm(*time));
+        json!({
+            "specialty": specialty,
+            "professional": professional,
+            "date": date,
+            "time": time,
+            "starts_at": format!("{date}T{time}:00.000000Z"),
+            "minutes": clinic.appointment_minutes,
+            "patient_name": "seed",
+            "document": "seed",
+            "document_hash": format!("h{}", i % 40_000),
+            "status": "booked",
+            "channel": "api",
+            "user": "seed",
+            "session": format!("seed-{}", i % sessions),
+            "created_at": at,
+            "slot_key": format!("{professional}|{date}|{time}"),
+        })
+    })
+    .await?;
+    Ok(started.elapsed())
+}
+
+/// INSERTs `n` rows made by `row` into `table`, `BATCH` at a time.
+async fn insert(store: &Store, table: &str, n: usize, row: impl Fn(usize) -> Value) -> anyhow::Result<()> {
+    let sql = format!("INSERT INTO {table} $rows RETURN NONE");
+    let mut i = 0;
+    while i < n {
+        let rows: Vec<Value> = (i..(i + BATCH).min(n)).map(&row).collect();
+        let resp = store.client().query(sql.as_str()).bind(json!({ "rows": rows })).await?;
+        resp.check()?;
+        i += BATCH;
+    }
+    Ok(())
+}
+
+/// Prints the plan of every statement of [`TURN_QUERIES`] on `store`; returns the ones that
+/// scan a whole table.
+pub async fn explain(store: &Store) -> anyhow::Result<Vec<&'static str>> {
+    let mut scans = Vec::new();
+    for (what, sql) in TURN_QUERIES {
+        let mut resp = store.client().query(format!("{sql} EXPLAIN")).await?;
+        let plan = resp.take::<surrealdb::types::Value>(0)?.into_json_value();
+        let text = plan.to_string();
+        println!("plan: {what}: {sql}\n  {text}");
+        if text.contains("Iterate Table") || text.contains("TableScan") {
+            scans.push(what);
+        }
+    }
+    Ok(scans)
+}
+
+/// The same scripted turns on `service`; (latencies, wall time).
+pub async fn turns(
+    service: Arc<Service>,
+    now: jiff::Zoned,
+    script: &'static [&'static str],
+    conversations: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = conversations.div_ceil(concurrency.max(1));
+    for w in 0..concurrency.max(1) {
+        let service = service.clone();
+        let now = now.clone();
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            for c in 0..per_task {
+                let id = format!("bench-{w}-{c}-{}", std::process::id());
+                for text in script {
+                    let req = crate::service::TurnRequest {
+                        session_id: id.clone(),
+                        channel: "bench".into(),
+                        user: "bench".into(),
+                        text: (*text).into(),
+                        now: now.clone(),
+                        message_id: None,
+                        llm_budget: None,
+                    };
+                    let t = Instant::now();
+                    if service.handle(req).await.is_err() {
+                        break;
+                    }
+                    lat.push(t.elapsed());
+                }
+            }
+            lat
+        });
+    }
+    let mut lat = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        lat.extend(r?);
+    }
+    Ok((lat, started.elapsed()))
+}
+
+/// Where a turn's database time goes: the average cost of each kind of statement a turn sends,
+/// on `store`, one at a time (`rounds` of each). Raw SurrealQL in the store's shapes, so the
+/// figures do not depend on how the service batches them.
+pub async fn breakdown(store: &Store, bot: &Bot, rounds: usize) -> anyhow::Result<()> {
+    let session = serde_json::to_value(crate::engine::session::Session::new(
+        "breakdown",
+        "bench",
+        "u",
+        bot.clinic.language,
+    ))?;
+    let turn = json!({
+        "session": "breakdown", "seq": 0, "at": "2026-11-23T13:00:00.000000Z", "input": "hola",
+        "replies": ["Buenos días."], "state_before": "start", "state_after": "start",
+        "latency_us": 1, "llm_calls": [], "effects": [],
+    });
+    let commit = "BEGIN TRANSACTION;
+        LET $rec = type::record('session', 'breakdown');
+        LET $cur = (SELECT VALUE version FROM ONLY $rec) ?? 0;
+        IF $cur != $expected { THROW 'version_conflict' };
+        UPSERT $rec CONTENT $doc RETURN NONE;
+        CREATE turn CONTENT $turn RETURN NONE;
+        COMMIT TRANSACTION;";
+    let cardiology: Vec<&str> = bot
+        .clinic
+        .specialties
+        .iter()
+        .find(|s| s.name == "Cardiología")
+        .map(|s| s.professionals.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
+    let (from, to): (Date, Date) = ("2026-11-23".parse()?, "2027-01-22".parse()?);
+    let mut rows = Vec::new();
+    let time = |label: &'static str, total: Duration| (label, total.as_secs_f64() * 1e6 / rounds.max(1) as f64);
+    // The baseline's only statement.
+    let t = Instant::now();
+    for i in 0..rounds {
+        store
+            .client()
+            .query("UPSERT type::record('bench_baseline', $id) CONTENT { text: 'hola', at: time::now() } RETURN NONE")
+            .bind(json!({ "id": format!("b{i}") }))
+            .await?
+            .check()?;
+    }
+    rows.push(time("one UPSERT (the baseline's request)", t.elapsed()));
+    let t = Instant::now();
+    for _ in 0..rounds {
+        store.load_session("breakdown").await?;
+    }
+    rows.push(time("load the session (SELECT by record id)", t.elapsed()));
+    let t = Instant::now();
+    for i in 0..rounds {
+        let mut turn = turn.clone();
+        turn["seq"] = json!(i + 1);
+        let mut doc = session.clone();
+        doc["version"] = json!(i + 1);
+        if let Some(map) = doc.as_object_mut() {
+            map.remove("id");
+            map.insert("updated_at".into(), json!("2026-11-23T13:00:00.000000Z"));
+        }
+        store
+            .client()
+            .query(commit)
+            .bind(json!({ "expected": i, "doc": doc, "turn": turn }))
+            .await?
+            .check()?;
+    }
+    rows.push(time(
+        "commit a turn (version check + session UPSERT + turn CREATE, one transaction)",
+        t.elapsed(),
+    ));
+    let t = Instant::now();
+    for _ in 0..rounds {
+        store.booked_between(&cardiology, from, to).await?;
+    }
+    rows.push(time(
+        "booked slots of a specialty for the horizon (availability)",
+        t.elapsed(),
+    ));
+    println!("statement costs ({rounds} of each, one at a time):");
+    for (label, us) in rows {
+        println!("  {us:>8.0} µs  {label}");
+    }
+    Ok(())
+}
