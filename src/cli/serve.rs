@@ -128,6 +128,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let (stop_reminders, stopped) = tokio::sync::watch::channel(false);
     let reminders = crate::reminders::spawn(service.clone(), sender.clone(), owner(), stopped.clone());
+    let calendars = crate::calendars::sync::spawn(service.clone(), sender.clone(), stopped.clone());
     let retention = crate::retention::spawn(service.clone(), stopped);
 
     let listener = tokio::net::TcpListener::bind(addr)
@@ -185,6 +186,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     // The retention sweep is one DELETE: stopping it mid-way loses nothing.
     retention.abort();
+    // A sync pass applies each change in its own transaction: stopping between two is safe.
+    calendars.abort();
     eprintln!("clinicflow: stopped");
     Ok(ExitCode::SUCCESS)
 }
