@@ -108,6 +108,15 @@ pub struct CalComSpec {
 }
 
 impl CalendarSpec {
+    /// The variable without which the calendar cannot be used at all.
+    pub fn required_secret(&self) -> &str {
+        match self {
+            CalendarSpec::Google(s) => &s.credentials_env,
+            CalendarSpec::Calendly(s) => &s.token_env,
+            CalendarSpec::CalCom(s) => &s.token_env,
+        }
+    }
+
     pub(crate) fn provider(&self) -> Arc<dyn Provider> {
         match self {
             CalendarSpec::Google(s) => Arc::new(super::google::Google::new(s.clone())),

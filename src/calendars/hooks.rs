@@ -144,11 +144,38 @@ pub(crate) async fn after_cancel(store: &Store, clinic: &Clinic, a: &Appointment
                 tracing::warn!("could not forget a removed calendar event: {e}");
             }
         }
-        Err(e) => tracing::warn!(
-            provider = provider.kind().as_str(),
-            "the event of a cancelled appointment is still in the calendar: {e}"
-        ),
+        Err(e) => {
+            tracing::warn!(
+                provider = provider.kind().as_str(),
+                "the event of a cancelled appointment is still in the calendar; retried later: {e}"
+            );
+            if let Err(e) = store.mark_cancel_pending(&a.id).await {
+                tracing::warn!("could not record a calendar cancellation to retry: {e}");
+            }
+        }
     }
+}
+
+/// Retries removing the events of cancelled appointments their calendars did not take at the
+/// time (see [`after_cancel`]). Returns how many were removed.
+pub async fn retry_cancellations(store: &Store, clinic: &Clinic) -> Result<usize, crate::store::StoreError> {
+    let mut done = 0;
+    for (appointment, event) in store.pending_cancellations(50).await? {
+        let provider = clinic
+            .calendars
+            .providers()
+            .find(|p| p.kind() == event.provider && p.calendar() == event.calendar);
+        let Some(provider) = provider else {
+            // That calendar is no longer configured: nothing left to tell.
+            store.unlink_event(&appointment).await?;
+            continue;
+        };
+        if provider.cancel(&event).await.is_ok() {
+            store.unlink_event(&appointment).await?;
+            done += 1;
+        }
+    }
+    Ok(done)
 }
 
 /// The calendar side of a move from `old` to `new` (the same appointment, already moved in

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 pub use config::{CalendarSpec, ProviderKind, RawCalendar};
+pub use hooks::retry_cancellations;
 pub(crate) use hooks::{after_booking, after_cancel, after_move, load_external, refusal, unavailable};
 
 /// A boxed future, so the trait can be used as `dyn Provider`.
@@ -152,6 +153,7 @@ pub trait Provider: Send + Sync {
 pub struct Calendars {
     by_professional: Arc<HashMap<String, Arc<dyn Provider>>>,
     all: Arc<Vec<Arc<dyn Provider>>>,
+    specs: Arc<Vec<CalendarSpec>>,
 }
 
 impl std::fmt::Debug for Calendars {
@@ -179,10 +181,27 @@ impl Calendars {
             };
             by_professional.insert(professional, provider);
         }
+        let (specs, all) = made.into_iter().unzip();
         Calendars {
             by_professional: Arc::new(by_professional),
-            all: Arc::new(made.into_iter().map(|(_, p)| p).collect()),
+            all: Arc::new(all),
+            specs: Arc::new(specs),
         }
+    }
+
+    /// The environment variables the calendars need that are not set (for `serve` to warn
+    /// about at start: those calendars would answer as unavailable).
+    pub fn missing_secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .specs
+            .iter()
+            .map(CalendarSpec::required_secret)
+            .filter(|var| std::env::var(var).map_or(true, |v| v.trim().is_empty()))
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     pub fn is_empty(&self) -> bool {

@@ -199,9 +199,18 @@ pub async fn sync_google(
     Ok(applied)
 }
 
-/// Every Google calendar of the clinic in force, synced once.
+/// Every Google calendar of the clinic in force, synced once; and the cancellations a
+/// calendar did not take at the time, tried again.
 pub async fn sync_all(service: &Service, sender: &dyn Sender, now: &Zoned) -> Vec<Applied> {
     let bot = service.bot();
+    if bot.clinic.calendars.is_empty() {
+        return Vec::new();
+    }
+    match super::retry_cancellations(&service.store, &bot.clinic).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "calendar: events of cancelled appointments removed"),
+        Err(e) => tracing::warn!("calendar: retrying cancellations failed: {e}"),
+    }
     let mut applied = Vec::new();
     for provider in bot.clinic.calendars.providers() {
         let Some(google) = provider.as_google() else { continue };

@@ -64,6 +64,28 @@ impl Store {
         Ok(rows(&mut resp, 0)?.iter().find_map(event_of_row).map(|(a, _)| a))
     }
 
+    /// Marks the event of a cancelled appointment as still to be removed from its calendar.
+    pub async fn mark_cancel_pending(&self, appointment: &str) -> Result<(), StoreError> {
+        self.run_retry(
+            "UPDATE type::record('calendar_event', $appointment) SET cancel_pending = true RETURN NONE",
+            json!({ "appointment": appointment }),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Events of cancelled appointments still to be removed from their calendars (oldest
+    /// first, at most `limit`), with their appointment ids.
+    pub async fn pending_cancellations(&self, limit: usize) -> Result<Vec<(String, ExternalEvent)>, StoreError> {
+        let mut resp = self
+            .run(
+                "SELECT * FROM calendar_event WHERE cancel_pending = true LIMIT $limit",
+                json!({ "limit": limit }),
+            )
+            .await?;
+        Ok(rows(&mut resp, 0)?.iter().filter_map(event_of_row).collect())
+    }
+
     /// Forgets the event of an appointment.
     pub async fn unlink_event(&self, appointment: &str) -> Result<(), StoreError> {
         self.run(

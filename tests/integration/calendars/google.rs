@@ -453,3 +453,43 @@ async fn an_event_cancelled_or_moved_in_the_calendar_changes_the_appointment_and
     let (_, body) = notify(&app, "channel-secret-SYNC").await;
     assert_eq!(body["applied"], 0);
 }
+
+#[tokio::test]
+async fn a_cancellation_the_calendar_did_not_take_is_retried_later() {
+    let (server, bot) = google("RETRY", 5).await;
+    busy(&server, &[]).await;
+    // Google is down for the first delete, back for the next one.
+    Mock::given(method("DELETE"))
+        .and(path_regex(EVENT))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    events(&server).await;
+    let service = service(bot).await;
+    let out = act(
+        &service,
+        ActionName::BookAppointment,
+        json!({ "specialty": "Cardiología", "date": "2026-11-26", "time": "10:00",
+                "patient_name": "María López", "document": "30123456" }),
+        "2026-11-23T10:00",
+    )
+    .await;
+    let id = out["appointment"]["id"].as_str().expect("booked").to_string();
+    let out = act(
+        &service,
+        ActionName::CancelAppointment,
+        json!({ "id": id }),
+        "2026-11-23T10:00",
+    )
+    .await;
+    // The patient's cancellation stands; the event is still linked, to be removed later.
+    assert_eq!(out["ok"], true, "{out}");
+    assert!(service.store.event_of(&id).await.expect("store").is_some());
+    let removed = clinicflow::calendars::retry_cancellations(&service.store, &service.bot().clinic)
+        .await
+        .expect("store");
+    assert_eq!(removed, 1);
+    assert_eq!(service.store.event_of(&id).await.expect("store"), None);
+    assert_eq!(bodies(&server, "DELETE", EVENT).await.len(), 2);
+}
