@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod api;
 pub mod background;
+pub mod calendars;
 pub mod channels;
 pub mod cli;
 pub mod engine;

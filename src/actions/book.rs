@@ -50,6 +50,15 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     };
     let now = ctx.local_now();
     let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), date.max(now.date()), None).await?;
+    let mut finder = match finder.with_calendars().await {
+        Ok(f) => f,
+        Err(e) => {
+            return Ok(refuse_with(
+                crate::calendars::unavailable(&e),
+                json!({ "alternatives": [] }),
+            ));
+        }
+    };
     let free = match judge(&finder, date, time) {
         Verdict::Free(free) => free,
         Verdict::Refused(reason) => {
@@ -61,6 +70,9 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         return Ok(refuse("invalid_date"));
     };
     let coverage = text(args, "coverage");
+    let email = text(args, "email");
+    // Why the professional's calendar did not take the booking, when it did not.
+    let mut refused = None;
     for prof in free {
         let new = NewAppointment {
             specialty: specialty.name.clone(),
@@ -80,19 +92,38 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             created_at: now.timestamp(),
         };
         match ctx.store.create_appointment(&new).await {
-            Ok(a) => return Ok(json!({ "ok": true, "appointment": appointment_json(&a) })),
+            Ok(a) => match crate::calendars::after_booking(ctx, &a, email.as_deref()).await {
+                Ok(()) => return Ok(json!({ "ok": true, "appointment": appointment_json(&a) })),
+                // Never confirmed to anyone: gone as if it had not been tried.
+                Err(e) => {
+                    ctx.store.forget_appointment(&a.id).await?;
+                    finder.exclude(&prof.name, date, time);
+                    refused = Some(e);
+                    continue;
+                }
+            },
             // Someone booked it since we looked: try the next professional.
             Err(StoreError::SlotTaken) => continue,
             Err(e) => return Err(e.into()),
         }
     }
     // Reload: the slots we just lost are booked now and must not be offered.
-    let finder = Finder::load(ctx.store, ctx.clinic, finder.pros, now.timestamp(), finder.from, None).await?;
-    let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
-    Ok(refuse_with(
-        "taken",
-        json!({ "alternatives": alts_json(&alternatives) }),
-    ))
+    let reloaded = Finder::load(
+        ctx.store,
+        ctx.clinic,
+        finder.pros.clone(),
+        now.timestamp(),
+        finder.from,
+        None,
+    )
+    .await?;
+    let alternatives = match (&refused, reloaded.with_calendars().await) {
+        (None, Ok(f)) => f.alternatives(date, Some(time), MAX_ALTERNATIVES),
+        // The calendar that refused (or is down) keeps what we learnt from it.
+        _ => finder.alternatives(date, Some(time), MAX_ALTERNATIVES),
+    };
+    let reason = refused.as_ref().map_or("taken", crate::calendars::refusal);
+    Ok(refuse_with(reason, json!({ "alternatives": alts_json(&alternatives) })))
 }
 
 /// Refusals shared with find_availability carry `available`, which means nothing here.

@@ -59,7 +59,10 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     // None: cancelled by someone else between our read and this write.
     Ok(
         match ctx.store.cancel_appointment(&target.id, ctx.now.timestamp()).await? {
-            Some(a) => json!({ "ok": true, "appointment": appointment_json(&a) }),
+            Some(a) => {
+                crate::calendars::after_cancel(ctx.store, ctx.clinic, &a).await;
+                json!({ "ok": true, "appointment": appointment_json(&a) })
+            }
             None => refuse("not_found"),
         },
     )

@@ -149,6 +149,13 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         }
         out
     };
+    let finder = match finder.with_calendars().await {
+        Ok(f) => f,
+        Err(e) => {
+            let reason = crate::calendars::unavailable(&e);
+            return Ok(answer(false, requested_professional, json!([]), Some(reason)));
+        }
+    };
 
     if date > last {
         // Beyond the booking horizon: nothing is offered, and the flow can say until when.

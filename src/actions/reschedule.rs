@@ -48,6 +48,15 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     let now = ctx.local_now();
     let from = date.max(now.date());
     let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), from, Some(&current)).await?;
+    let mut finder = match finder.with_calendars().await {
+        Ok(f) => f,
+        Err(e) => {
+            return Ok(refuse_with(
+                crate::calendars::unavailable(&e),
+                json!({ "alternatives": [] }),
+            ));
+        }
+    };
     let free = match judge(&finder, date, time) {
         Verdict::Free(free) => free,
         Verdict::Refused(reason) => {
@@ -63,6 +72,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         "time": fmt_hhmm(current.time),
         "professional": current.professional,
     });
+    let mut refused = None;
     for prof in free {
         let to = Slot {
             professional: prof.name.clone(),
@@ -76,13 +86,36 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             .reschedule_appointment(&current.id, &to, now.timestamp())
             .await
         {
-            Ok(Some(a)) => {
-                return Ok(json!({ "ok": true, "appointment": appointment_json(&a), "previous": previous }));
-            }
+            Ok(Some(a)) => match crate::calendars::after_move(ctx, &current, &a).await {
+                Ok(()) => return Ok(json!({ "ok": true, "appointment": appointment_json(&a), "previous": previous })),
+                // The calendar did not take the move: the appointment goes back where it was.
+                Err(e) => {
+                    let back = Slot {
+                        professional: current.professional.clone(),
+                        date: current.date,
+                        time: current.time,
+                        starts_at: current.starts_at,
+                        minutes: current.minutes,
+                    };
+                    ctx.store
+                        .reschedule_appointment(&current.id, &back, now.timestamp())
+                        .await?;
+                    finder.exclude(&prof.name, date, time);
+                    refused = Some(e);
+                    continue;
+                }
+            },
             Ok(None) => return Ok(refuse("not_found")),
             Err(StoreError::SlotTaken) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+    if let Some(e) = &refused {
+        let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
+        return Ok(refuse_with(
+            crate::calendars::refusal(e),
+            json!({ "alternatives": alts_json(&alternatives) }),
+        ));
     }
     let finder = Finder::load(
         ctx.store,
@@ -93,7 +126,10 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         Some(&current),
     )
     .await?;
-    let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
+    let alternatives = match finder.with_calendars().await {
+        Ok(f) => f.alternatives(date, Some(time), MAX_ALTERNATIVES),
+        Err(_) => Vec::new(),
+    };
     Ok(refuse_with(
         "taken",
         json!({ "alternatives": alts_json(&alternatives) }),

@@ -93,6 +93,9 @@ pub(crate) struct Finder<'a> {
     /// The current slot of an appointment being moved: free for the move itself, but not
     /// worth offering as an alternative.
     current: Option<(String, Date, Time)>,
+    /// What the professionals' external calendars say (empty without calendars; see
+    /// [`Finder::with_calendars`]).
+    external: std::collections::HashMap<String, crate::calendars::Availability>,
 }
 
 impl<'a> Finder<'a> {
@@ -123,12 +126,37 @@ impl<'a> Finder<'a> {
             to,
             booked,
             current,
+            external: Default::default(),
         })
     }
 
+    /// Adds what the professionals' external calendars say about the window (no calendar
+    /// configured: no call, nothing changes). A calendar that cannot be asked is an error
+    /// the action answers as `calendar_unavailable`.
+    pub async fn with_calendars(mut self) -> Result<Finder<'a>, crate::calendars::CalendarError> {
+        self.external =
+            crate::calendars::load_external(self.clinic, &self.pros, (self.from, self.to), self.now).await?;
+        Ok(self)
+    }
+
+    /// Counts a slot as taken (a booking its calendar just refused).
+    pub fn exclude(&mut self, professional: &str, date: Date, time: Time) {
+        self.booked.insert((professional.to_string(), date, time));
+    }
+
     fn free(&self, prof: &Professional, date: Date, time: Time) -> bool {
-        !self.booked.contains(&(prof.name.clone(), date, time))
-            && starts_at(self.clinic, date, time).is_some_and(|t| t > self.now)
+        let Some(start) = starts_at(self.clinic, date, time) else {
+            return false;
+        };
+        let end = start
+            .checked_add(SignedDuration::from_mins(i64::from(self.clinic.appointment_minutes)))
+            .unwrap_or(start);
+        let key = (prof.name.clone(), date, time);
+        // The event of an appointment being moved is its own: it does not make its slot busy.
+        let own = self.current.as_ref() == Some(&key);
+        !self.booked.contains(&key)
+            && start > self.now
+            && (own || self.external.get(&prof.name).is_none_or(|a| a.allows(start, end)))
     }
 
     /// Professionals whose grid has `time` on `date` (free or not), in preference order.

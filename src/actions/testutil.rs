@@ -73,6 +73,7 @@ pub(crate) fn clinic() -> Clinic {
         llm: Default::default(),
         identity: Default::default(),
         turn_days: None,
+        calendars: Default::default(),
         value: Value::Null,
     }
 }

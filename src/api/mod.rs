@@ -190,6 +190,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> + 'static {
     let docs = api.swagger_ui();
     Route::new()
         .nest_no_strip("/twilio", crate::channels::twilio::routes::routes())
+        .nest_no_strip("/calendars", crate::calendars::routes::routes())
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

@@ -128,6 +128,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let (stop_reminders, stopped) = tokio::sync::watch::channel(false);
     let reminders = crate::reminders::spawn(service.clone(), sender.clone(), owner(), stopped.clone());
+    for var in service.bot().clinic.calendars.missing_secrets() {
+        eprintln!("warning: {var} is not set: the calendars that need it will answer as unavailable");
+    }
+    let calendars = crate::calendars::sync::spawn(service.clone(), sender.clone(), stopped.clone());
     let retention = crate::retention::spawn(service.clone(), stopped);
 
     let listener = tokio::net::TcpListener::bind(addr)
@@ -185,6 +189,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     // The retention sweep is one DELETE: stopping it mid-way loses nothing.
     retention.abort();
+    // A sync pass applies each change in its own transaction: stopping between two is safe.
+    calendars.abort();
     eprintln!("clinicflow: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -65,6 +65,9 @@ pub struct RawClinic {
     /// How long personal data is kept.
     #[serde(default)]
     pub retention: Option<RawRetention>,
+    /// The clinic's external calendar, for professionals without their own (docs/calendars.md).
+    #[serde(default)]
+    pub calendar: Option<crate::calendars::RawCalendar>,
 }
 
 /// `clinic.retention` as written.
@@ -231,6 +234,9 @@ pub struct RawProfessional {
     pub name: String,
     /// Weekday (mon..sun) → "08:00-12:00" or several ranges "08:00-12:00, 14:00-18:00".
     pub schedule: BTreeMap<String, String>,
+    /// This professional's external calendar (docs/calendars.md).
+    #[serde(default)]
+    pub calendar: Option<crate::calendars::RawCalendar>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -281,6 +287,8 @@ pub struct Clinic {
     pub turn_days: Option<u32>,
     /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
     pub value: serde_json::Value,
+    /// External calendars by professional (`calendar:` blocks); empty: none.
+    pub calendars: crate::calendars::Calendars,
 }
 
 /// The checked `clinic.voice`.

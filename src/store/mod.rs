@@ -11,6 +11,7 @@
 //! record ids are exposed as their plain key (`abc`, not `appointment:abc`).
 
 mod appointments;
+mod calendar_events;
 mod connect;
 mod escalations;
 mod messages;

@@ -140,6 +140,19 @@ DEFINE FIELD IF NOT EXISTS subject ON audit TYPE string;
 DEFINE FIELD IF NOT EXISTS actor ON audit TYPE string;
 DEFINE FIELD IF NOT EXISTS counts ON audit TYPE object FLEXIBLE;
 DEFINE INDEX IF NOT EXISTS audit_at ON audit FIELDS at;
+
+-- External calendar events of appointments, keyed by the appointment id, and each
+-- calendar's change feed position (src/store/calendar_events.rs). Ids only.
+DEFINE TABLE IF NOT EXISTS calendar_event SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS appointment ON calendar_event TYPE string;
+DEFINE FIELD IF NOT EXISTS provider ON calendar_event TYPE string;
+DEFINE FIELD IF NOT EXISTS calendar ON calendar_event TYPE string;
+DEFINE FIELD IF NOT EXISTS event_id ON calendar_event TYPE string;
+-- Set when the appointment was cancelled but its calendar could not be told: retried.
+DEFINE FIELD IF NOT EXISTS cancel_pending ON calendar_event TYPE option<bool>;
+DEFINE INDEX IF NOT EXISTS calendar_event_id ON calendar_event FIELDS event_id;
+DEFINE TABLE IF NOT EXISTS calendar_sync SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS token ON calendar_sync TYPE string;
 "#;
 
 pub(crate) async fn define(db: &Surreal<Any>) -> Result<(), StoreError> {

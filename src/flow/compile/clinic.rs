@@ -56,12 +56,24 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
             }
         }
     }
+    let clinic_calendar = raw
+        .calendar
+        .as_ref()
+        .and_then(|c| calendar(file, c, "clinic.calendar", &mut ok));
+    let mut calendars = Vec::new();
     let mut specialties = Vec::new();
     for (i, s) in raw.specialties.iter().enumerate() {
         let mut professionals = Vec::new();
         for (j, p) in s.professionals.iter().enumerate() {
             let path = format!("clinic.specialties[{i}].professionals[{j}].schedule");
             let schedule = week(file, &p.schedule, &path, &mut ok);
+            let own = p.calendar.as_ref().and_then(|c| {
+                let path = format!("clinic.specialties[{i}].professionals[{j}].calendar");
+                calendar(file, c, &path, &mut ok)
+            });
+            if let Some(spec) = own.or_else(|| clinic_calendar.clone()) {
+                calendars.push((p.name.clone(), spec));
+            }
             professionals.push(Professional {
                 name: p.name.clone(),
                 schedule,
@@ -159,7 +171,27 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         identity,
         turn_days,
         value,
+        calendars: crate::calendars::Calendars::build(calendars),
     })
+}
+
+/// A `calendar:` block checked at `path`; every problem is reported at its key.
+fn calendar(
+    file: &mut File<'_>,
+    raw: &crate::calendars::RawCalendar,
+    path: &str,
+    ok: &mut bool,
+) -> Option<crate::calendars::CalendarSpec> {
+    match crate::calendars::config::check(raw) {
+        Ok(spec) => Some(spec),
+        Err(problems) => {
+            for p in problems {
+                file.err(&format!("{path}.{}", p.key), p.message, p.help);
+            }
+            *ok = false;
+            None
+        }
+    }
 }
 
 fn compile_identity(file: &mut File<'_>, raw: Option<&RawIdentity>, ok: &mut bool) -> Identity {
