@@ -13,6 +13,7 @@
 mod appointments;
 mod connect;
 mod escalations;
+mod inbox;
 mod messages;
 mod patients;
 mod processed;
