@@ -28,6 +28,9 @@ pub struct Outbound {
     /// messages outside the 24-hour window need one). Other channels send `text`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<ContentTemplate>,
+    /// For a staff reply: who of the staff wrote it (recorded in the turn log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A Twilio Content template and the values of its placeholders ("1" → "Cardiología").

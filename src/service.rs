@@ -342,6 +342,7 @@ impl Service {
             }
         }
         finish_pending(&mut out, &mut diagnostics);
+        crate::engine::ensure_reply(&session, &mut replies, &mut diagnostics);
 
         if let Some(llm) = &self.llm {
             if crate::llm::phrase::wanted(&bot, &session) && !replies.is_empty() && self.llm_today(&now).is_some() {
@@ -520,7 +521,11 @@ impl Service {
             latency_us: 0,
             llm_tokens: None,
             llm_calls: Vec::new(),
-            effects: Vec::new(),
+            effects: msg
+                .by
+                .iter()
+                .map(|by| json!({ "action": "staff_reply", "by": by }))
+                .collect(),
             problems: Vec::new(),
         };
         self.store.commit_turn(&session, &turn, None).await?;

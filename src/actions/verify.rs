@@ -151,6 +151,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Verified
         kind: "verification".into(),
         appointment: None,
         template: None,
+        by: None,
     });
     Ok(out)
 }

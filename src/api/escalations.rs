@@ -32,8 +32,19 @@ struct EscalationOut {
     resolved_at: Option<String>,
     resolved_by: Option<String>,
     note: Option<String>,
-    /// The conversation up to the handover, oldest first.
+    /// The conversation, oldest first: up to the handover and, while open, everything since
+    /// (the patient's later messages, staff's replies).
     transcript: Vec<TurnLogOut>,
+    /// Who of the staff took it, if anyone.
+    taken_by: Option<String>,
+}
+
+impl EscalationOut {
+    /// With the whole transcript (the turns since the handover read from the turn log).
+    async fn full(store: &crate::store::Store, mut e: Escalation) -> Result<EscalationOut, ApiError> {
+        e.transcript = store.full_transcript(&e).await?;
+        Ok(e.into())
+    }
 }
 
 impl From<Escalation> for EscalationOut {
@@ -50,6 +61,7 @@ impl From<Escalation> for EscalationOut {
             reason: e.reason,
             resolved_by: e.resolved_by,
             note: e.note,
+            taken_by: e.taken_by,
         }
     }
 }
@@ -67,6 +79,8 @@ enum EscalationStatusParam {
 struct ReplyIn {
     /// Delivered on the patient's channel and recorded in the conversation's turn log.
     text: String,
+    /// Who of the staff writes (recorded with the message).
+    by: Option<String>,
 }
 
 #[derive(Object)]
@@ -108,7 +122,11 @@ impl Api {
             .store
             .list_escalations(status, super::limit(limit.0)?)
             .await?;
-        Ok(Json(found.into_iter().map(EscalationOut::from).collect()))
+        let mut out = Vec::with_capacity(found.len());
+        for e in found {
+            out.push(EscalationOut::full(&state.service.store, e).await?);
+        }
+        Ok(Json(out))
     }
 
     /// Answer the patient of an open escalation, on their channel.
@@ -125,7 +143,7 @@ impl Api {
         body: Json<ReplyIn>,
     ) -> Result<Json<ReplyOut>, ApiError> {
         check_id("escalation", &id)?;
-        let text = body.0.text;
+        let ReplyIn { text, by } = body.0;
         if text.trim().is_empty() {
             return Err(ApiError::bad_request("`text` is empty"));
         }
@@ -150,6 +168,7 @@ impl Api {
             user: e.user,
             text,
             kind: "staff".into(),
+            by,
             ..Default::default()
         };
         let now = clock(&state, None)?;

@@ -12,7 +12,7 @@ mod step;
 
 pub use context::now_value;
 pub use slots::target_slot;
-pub use step::{Input, Outcome, nlu_context, step};
+pub use step::{HandoffReason, Input, Outcome, ensure_reply, nlu_context, step};
 
 #[cfg(test)]
 mod tests;

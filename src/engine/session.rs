@@ -23,6 +23,9 @@ pub struct Session {
     pub stack: Vec<Frame>,
     /// Set by a handoff/escalation; the bot stays quiet (except to say staff will reply).
     pub waiting_for_staff: bool,
+    /// Whether the patient was already told, during this handoff, that staff will answer.
+    #[serde(default)]
+    pub staff_told: bool,
     /// Consecutive messages the bot did not understand (reset on any understood message).
     pub failures: u32,
     pub greeted: bool,
@@ -90,6 +93,7 @@ impl Session {
             lang,
             stack: Vec::new(),
             waiting_for_staff: false,
+            staff_told: false,
             failures: 0,
             greeted: false,
             out_of_hours_noted: false,

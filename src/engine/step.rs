@@ -1,10 +1,10 @@
 //! One turn of the interpreter. See docs/flows.md ("How a conversation moves") for the rules in plain words.
 
 use jiff::Zoned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::session::{Frame, Session, Wait};
-use crate::actions::{ActionName, ActionRequest};
+use crate::actions::ActionRequest;
 use crate::flow::bot::{Behaviour, Bot, Flow, State, StateKind, Target};
 use crate::nlu::{EntityKind, NluContext, Understanding};
 
@@ -42,6 +42,19 @@ fn built_in_fallback(lang: crate::lang::Lang) -> &'static str {
     match lang {
         crate::lang::Lang::Es => "Disculpe, tuve un problema para responderle. ¿Puede repetirlo, por favor?",
         crate::lang::Lang::En => "Sorry, I had a problem answering you. Could you say that again, please?",
+    }
+}
+
+/// A turn that ends with nothing to say (a reply template that rendered empty, a flow that
+/// stopped without a word) still answers the patient, and the turn records why. Silence while
+/// staff has the conversation is meant, and stays.
+pub fn ensure_reply(session: &Session, replies: &mut Vec<String>, problems: &mut Vec<String>) {
+    if replies.is_empty() && !session.waiting_for_staff {
+        problems.push(format!(
+            "{}: the turn ended without a reply; the patient got the built-in apology",
+            session.position()
+        ));
+        replies.push(built_in_fallback(session.lang).to_string());
     }
 }
 
@@ -92,6 +105,7 @@ pub fn step(bot: &Bot, session: &Session, input: Input, now: &Zoned) -> Outcome 
         }
         Input::ActionResult(v) => m.action_result(v),
     }
+    m.flow_escalations();
     m.s.watch.add(&m.out.replies);
     if m.out.pending.is_none() && m.s.watch.end(&m.s.stack) >= bot.global.max_attempts.max(1) {
         // The same reply again, in the same place: hand over instead of a third copy.
@@ -99,14 +113,17 @@ pub fn step(bot: &Bot, session: &Session, input: Input, now: &Zoned) -> Outcome 
         m.escalate_after_failures();
         m.s.watch.reset();
     }
+    m.note_told();
     m.out.ended = m.out.ended && m.s.stack.is_empty();
     m.out.session = Some(m.s);
     m.out
 }
 
 mod choosing;
+mod handoff;
 mod values;
 use choosing::OptionTurn;
+pub use handoff::HandoffReason;
 
 struct Machine<'a> {
     bot: &'a Bot,
@@ -151,7 +168,7 @@ impl<'a> Machine<'a> {
         let g = &self.bot.global;
 
         if self.s.waiting_for_staff {
-            self.say_text(&g.waiting_for_staff);
+            self.while_with_staff();
             return;
         }
         if !self.s.out_of_hours_noted
@@ -173,7 +190,7 @@ impl<'a> Machine<'a> {
         }
         if is_match(&g.handoff, text, global_intent) {
             self.say_text(&g.handoff.say);
-            self.escalate("the patient asked for a person");
+            self.escalate(HandoffReason::PatientAsked);
             return;
         }
         if is_match(&g.cancel, text, global_intent) {
@@ -710,27 +727,7 @@ impl<'a> Machine<'a> {
 
     fn escalate_after_failures(&mut self) {
         self.say_text(&self.bot.global.escalate_say);
-        self.escalate("the assistant did not understand the patient");
-    }
-
-    fn escalate(&mut self, reason: &str) {
-        let mut args = Map::new();
-        args.insert("reason".into(), Value::String(reason.into()));
-        args.insert("message".into(), Value::String(self.text.clone()));
-        args.insert(
-            "flow".into(),
-            self.s
-                .top()
-                .map(|f| Value::String(f.flow.clone()))
-                .unwrap_or(Value::Null),
-        );
-        self.out.effects.push(ActionRequest {
-            action: ActionName::Escalate,
-            args,
-        });
-        self.s.waiting_for_staff = true;
-        self.s.failures = 0;
-        self.s.stack.clear();
+        self.escalate(HandoffReason::NotUnderstood);
     }
 }
 

@@ -265,9 +265,53 @@ fn two_misunderstood_messages_escalate_to_staff() {
     let (s, out) = run(&b, &s, text("???"));
     assert_eq!(out.replies, ["ESCALO"]);
     assert_eq!(out.effects[0].action, ActionName::Escalate);
-    assert!(s.waiting_for_staff && s.stack.is_empty());
-    let (_, out) = run(&b, &s, msg(Some("book"), &[]));
-    assert_eq!(out.replies, ["ESPERE"], "the bot stays quiet while staff has it");
+    assert!(s.waiting_for_staff && s.staff_told);
+    assert_eq!(
+        s.position(),
+        "book.details",
+        "the flow and its slots wait for the resolve"
+    );
+    assert_eq!(
+        out.effects[0].args["reason"],
+        "El asistente no logró entender al paciente."
+    );
+    let (s, out) = run(&b, &s, msg(Some("book"), &[]));
+    assert!(out.replies.is_empty(), "told once already: {:?}", out.replies);
+    assert!(out.effects.is_empty() && s.waiting_for_staff);
+}
+
+#[test]
+fn a_handoff_without_words_tells_the_patient_once_on_the_next_message() {
+    let b = bot_with(&BOOK.replace(
+        "        say: \"LISTO\"\n        do: [{ action: schedule_reminders, with: { before: [\"24h\"] } }]",
+        "        do: [{ action: escalate }]",
+    ));
+    let s = at_confirm(&b);
+    let (s, out) = run(&b, &s, msg(Some("affirm"), &[]));
+    assert_eq!(out.effects[0].action, ActionName::Escalate, "the flow's own escalate");
+    assert_eq!(out.effects[0].args["message"], "x", "with the message that led there");
+    assert!(s.waiting_for_staff && !s.staff_told, "a flow's escalate hands over too");
+    let (s, out) = run(&b, &s, text("¿hola?"));
+    assert_eq!(out.replies, ["ESPERE"]);
+    let (s, out) = run(&b, &s, text("¿hay alguien?"));
+    assert!(out.replies.is_empty() && s.waiting_for_staff);
+}
+
+#[test]
+fn a_turn_with_nothing_to_say_gets_an_apology_and_a_recorded_problem() {
+    let s = new_session();
+    let (mut replies, mut problems) = (Vec::new(), Vec::new());
+    super::ensure_reply(&s, &mut replies, &mut problems);
+    assert_eq!(replies.len(), 1);
+    assert!(problems[0].contains("without a reply"), "{problems:?}");
+    let mut waiting = new_session();
+    waiting.waiting_for_staff = true;
+    let (mut replies, mut problems) = (Vec::new(), Vec::new());
+    super::ensure_reply(&waiting, &mut replies, &mut problems);
+    assert!(
+        replies.is_empty() && problems.is_empty(),
+        "silence while staff has it is meant"
+    );
 }
 
 #[test]

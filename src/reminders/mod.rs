@@ -293,6 +293,7 @@ async fn try_handle(
         kind: "reminder".into(),
         appointment: Some(crate::actions::appointment_value(&appointment)),
         template: text::whatsapp_template(&bot, &appointment, r, session.as_ref(), &local),
+        by: None,
     };
     let bounded = Bounded {
         inner: sender,

@@ -55,6 +55,9 @@ pub struct Escalation {
     pub note: Option<String>,
     #[serde(default)]
     pub transcript: Vec<TurnRecord>,
+    /// The member of staff answering it, if someone took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_by: Option<String>,
 }
 
 impl Store {
@@ -71,6 +74,7 @@ impl Store {
             resolved_by: None,
             note: None,
             transcript: new.transcript.clone(),
+            taken_by: None,
         };
         let sql = format!("CREATE escalation CONTENT $doc RETURN {PLAIN_ID}");
         let mut resp = self.run_retry(&sql, json!({ "doc": to_doc(&escalation)? })).await?;

@@ -14,6 +14,7 @@ mod appointments;
 mod calendar_events;
 mod connect;
 mod escalations;
+mod inbox;
 mod messages;
 mod patients;
 mod processed;

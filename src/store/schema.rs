@@ -102,6 +102,8 @@ DEFINE FIELD IF NOT EXISTS resolved_at ON escalation TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS resolved_by ON escalation TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS note ON escalation TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS transcript ON escalation TYPE array<object> FLEXIBLE;
+-- Who of the staff is answering it (the console's take / release).
+DEFINE FIELD IF NOT EXISTS taken_by ON escalation TYPE option<string>;
 DEFINE INDEX IF NOT EXISTS escalation_status ON escalation FIELDS status, created_at;
 DEFINE INDEX IF NOT EXISTS escalation_session ON escalation FIELDS session;
 

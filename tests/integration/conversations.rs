@@ -101,7 +101,11 @@ async fn handoff_stores_an_escalation_with_the_conversation_so_far() {
     );
     // While staff has the conversation the bot does not run flows.
     let r = say(&service, "h", "quiero un turno", now).await;
-    assert!(r.waiting_for_staff && r.state == "idle", "{r:?}");
+    assert!(r.waiting_for_staff && r.replies.is_empty(), "{r:?}");
+    assert_eq!(
+        r.state, "book_appointment.details",
+        "kept for when staff gives it back: {r:?}"
+    );
     assert_eq!(
         store.list_escalations(None, 10).await.expect("list").len(),
         1,

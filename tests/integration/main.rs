@@ -7,6 +7,7 @@ mod conversations;
 mod diagnostics;
 mod eval;
 mod fuzz;
+mod handoff;
 mod identity;
 mod llm;
 mod loops;

@@ -51,19 +51,23 @@ async fn a_flood_from_one_number_is_answered_once_then_silence_and_not_processed
             _ => answered += 1,
         }
     }
-    // The default is 20 a minute per sender.
-    assert_eq!((answered, polite, silent), (20, 1, 279));
+    // The default is 20 a minute per sender. The same "hola" over and over goes round in
+    // circles, so the conversation is handed to staff and later allowed messages get no
+    // automatic answer either: the turns are what the limit let through.
+    assert_eq!(polite, 1);
+    assert!(
+        answered >= 3 && answered + polite + silent == 300,
+        "{answered} {silent}"
+    );
     let turns = footprint(&tw.state.service.store).await[1];
     assert_eq!(turns, 20, "only the allowed messages became turns");
 
-    // The window passes (on the fake clock): the patient is answered again.
+    // The window passes (on the fake clock): the message is processed again (a turn; staff
+    // has the conversation, so no automatic answer) and not refused.
     clock.advance(Duration::from_secs(60));
     let twiml = tw.whatsapp("SMafter", "hola").await;
-    assert!(
-        !twiml.messages().is_empty() && !twiml.messages()[0].contains("muchos mensajes"),
-        "{}",
-        twiml.xml
-    );
+    assert!(!twiml.xml.contains("muchos mensajes"), "{}", twiml.xml);
+    assert_eq!(footprint(&tw.state.service.store).await[1], 21);
 }
 
 #[tokio::test]
