@@ -7,6 +7,7 @@ pub mod api;
 pub mod background;
 pub mod channels;
 pub mod cli;
+pub mod console;
 pub mod engine;
 pub mod flow;
 pub mod identity;
