@@ -62,6 +62,8 @@ pub struct AppState {
     /// Message rates per sender, conversation and clinic (none unless configured: `serve`
     /// applies `CLINICFLOW_LIMIT_*` or the defaults).
     pub limits: Arc<crate::limits::RateLimits>,
+    /// The staff console (accounts, sessions): mounted at /console.
+    pub console: Arc<crate::console::Console>,
     /// Turns in flight hold a read guard; `run` takes the write guard after the server stops,
     /// so it returns only when every turn has been committed.
     inflight: Arc<tokio::sync::RwLock<()>>,
@@ -83,6 +85,7 @@ impl AppState {
             transcriber: None,
             pinned_now: None,
             limits: Arc::new(crate::limits::RateLimits::new(&crate::limits::LimitsConfig::off())),
+            console: Arc::new(crate::console::Console::default()),
             inflight: Arc::default(),
             media_inflight: Arc::default(),
         }
@@ -110,6 +113,11 @@ impl AppState {
 
     pub fn with_transcriber(mut self, transcriber: Arc<dyn Transcriber>) -> AppState {
         self.transcriber = Some(transcriber);
+        self
+    }
+
+    pub fn with_console(mut self, console: crate::console::Console) -> AppState {
+        self.console = Arc::new(console);
         self
     }
 
@@ -191,6 +199,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> + 'static {
     Route::new()
         .nest_no_strip("/twilio", crate::channels::twilio::routes::routes())
         .nest_no_strip("/calendars", crate::calendars::routes::routes())
+        .nest("/console", crate::console::routes())
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

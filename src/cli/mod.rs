@@ -9,6 +9,7 @@ pub mod eval;
 pub mod runner;
 mod serve;
 pub mod surreal;
+pub mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +104,8 @@ pub enum Command {
     /// Score the NLU on the labelled messages of tests/nlu/*.yaml, or (--cost) compare the LLM
     /// tokens per booked appointment with a bot that sends the whole chat every turn.
     Eval(eval::EvalArgs),
+    /// Staff accounts of the console (/console): add, list, remove.
+    User(user::UserArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -173,6 +176,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval(args) => eval::run(args).await,
+        Command::User(args) => user::run(args),
         Command::Test { files, dir, verbose } => {
             let Some(bot) = load(&dir.dir) else {
                 return Ok(ExitCode::FAILURE);

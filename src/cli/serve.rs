@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Database URL: mem://, surrealkv://path, rocksdb://path, ws://host:port.
     #[arg(long, env = "CLINICFLOW_DB", default_value = crate::store::DEFAULT_URL)]
     pub db: String,
+    /// The console's staff accounts (`clinicflow user add NAME` writes it).
+    #[arg(long, env = "CLINICFLOW_STAFF_FILE", default_value = super::user::DEFAULT_STAFF_FILE)]
+    pub staff_file: std::path::PathBuf,
 }
 
 /// Bearer keys come only from the environment or a file: a command-line flag would show them
@@ -146,7 +149,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_keys(keys.clone())
         .with_sender(sender)
         .with_twilio(twilio)
-        .with_limits(crate::limits::RateLimits::new(&limits));
+        .with_limits(crate::limits::RateLimits::new(&limits))
+        .with_console(console(&args)?);
     // Voice notes are transcribed by the same LLM that understands messages, when there is one.
     let state = match llm_for_voice_notes {
         Some(llm) => state.with_transcriber(llm),
@@ -293,4 +297,18 @@ fn display_dir(dir: &Path) -> String {
         .unwrap_or_else(|_| dir.to_path_buf())
         .display()
         .to_string()
+}
+
+/// The console with the staff accounts file (`clinicflow user add` writes it); cookies are
+/// marked Secure when `CLINICFLOW_SECURE_COOKIES=1` (always HTTPS in front) or a proxy says so.
+fn console(args: &ServeArgs) -> anyhow::Result<crate::console::Console> {
+    let mut console = crate::console::Console::from_file(args.staff_file.clone())?;
+    console.secure_cookies = std::env::var("CLINICFLOW_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
+    if console.accounts().users.is_empty() {
+        tracing::info!(
+            "no staff accounts in {}: the console at /console refuses every login (add one with `clinicflow user add NAME`)",
+            args.staff_file.display()
+        );
+    }
+    Ok(console)
 }

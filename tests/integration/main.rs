@@ -3,6 +3,7 @@
 mod api;
 mod calendars;
 mod cli;
+mod console;
 mod conversations;
 mod diagnostics;
 mod eval;
