@@ -17,6 +17,7 @@ pub mod limits;
 pub mod llm;
 pub mod nlu;
 pub mod outbound;
+pub mod outbox;
 pub mod reload;
 pub mod reminders;
 pub mod retention;

@@ -5,11 +5,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One outgoing message.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outbound {
     /// Conversation id the message belongs to.
     pub session: String,
@@ -22,11 +22,11 @@ pub struct Outbound {
     pub kind: String,
     /// For a reminder: its appointment as flows see it (the shape of `list_appointments`
     /// items), so that the patient's answer to the reminder acts on that appointment.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appointment: Option<Value>,
     /// A pre-approved WhatsApp template sent instead of `text` on WhatsApp (business-initiated
     /// messages outside the 24-hour window need one). Other channels send `text`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<ContentTemplate>,
     /// For a staff reply: who of the staff wrote it (recorded in the turn log).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,7 +34,7 @@ pub struct Outbound {
 }
 
 /// A Twilio Content template and the values of its placeholders ("1" → "Cardiología").
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContentTemplate {
     /// "HX…", from Twilio's Content Template Builder.
     pub content_sid: String,
@@ -84,6 +84,9 @@ impl From<&str> for DeliveryError {
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
 
+/// A delivery that says the channel's id for the message (Twilio's MessageSid), if any.
+pub type SendIdFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, DeliveryError>> + Send + 'a>>;
+
 /// A conversation the patient's answer to a message arrives in, when it is not the message's
 /// own: a reminder for an appointment booked by phone goes out by SMS, and the answer comes
 /// back in the SMS conversation.
@@ -98,6 +101,12 @@ pub struct AnswerConversation {
 /// Delivers a message on its channel.
 pub trait Sender: Send + Sync {
     fn deliver<'a>(&'a self, msg: &'a Outbound) -> SendFuture<'a>;
+
+    /// Delivers and returns the channel's id for the message (the outbox records it).
+    /// Default: [`Sender::deliver`], no id.
+    fn deliver_with_id<'a>(&'a self, msg: &'a Outbound) -> SendIdFuture<'a> {
+        Box::pin(async move { self.deliver(msg).await.map(|()| None) })
+    }
 
     /// Where the answer to `msg` arrives when it is another conversation than `msg.session`
     /// (the channel it is sent on differs from the conversation's). Default: the same one.

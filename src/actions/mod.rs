@@ -27,8 +27,6 @@ pub(crate) mod slots;
 pub(crate) mod testutil;
 pub(crate) mod verify;
 
-use serde::{Deserialize, Serialize};
-
 use crate::engine::session::Session;
 use crate::flow::clinic::Clinic;
 use crate::store::{Store, StoreError};
@@ -67,6 +65,7 @@ impl ActionContext<'_> {
     }
 }
 
+pub use crate::flow::actions::{ActionName, ActionRequest};
 pub(crate) use args::normalize_document;
 
 /// An action could not run for reasons outside the conversation (database down…).
@@ -108,58 +107,4 @@ pub async fn perform(ctx: &ActionContext<'_>, req: &ActionRequest) -> Result<ser
         Err(e) => tracing::warn!(action = req.action.as_str(), error = %e, "action failed"),
     }
     result
-}
-
-/// The built-in actions a flow can name in `action:` or `do:`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionName {
-    FindAvailability,
-    BookAppointment,
-    CancelAppointment,
-    ConfirmAppointment,
-    RescheduleAppointment,
-    ListAppointments,
-    ScheduleReminders,
-    Escalate,
-    VerifyPatient,
-}
-
-impl ActionName {
-    pub const ALL: [ActionName; 9] = [
-        ActionName::FindAvailability,
-        ActionName::BookAppointment,
-        ActionName::CancelAppointment,
-        ActionName::ConfirmAppointment,
-        ActionName::RescheduleAppointment,
-        ActionName::ListAppointments,
-        ActionName::ScheduleReminders,
-        ActionName::Escalate,
-        ActionName::VerifyPatient,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionName::FindAvailability => "find_availability",
-            ActionName::BookAppointment => "book_appointment",
-            ActionName::CancelAppointment => "cancel_appointment",
-            ActionName::ConfirmAppointment => "confirm_appointment",
-            ActionName::RescheduleAppointment => "reschedule_appointment",
-            ActionName::ListAppointments => "list_appointments",
-            ActionName::ScheduleReminders => "schedule_reminders",
-            ActionName::Escalate => "escalate",
-            ActionName::VerifyPatient => "verify_patient",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ActionName> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
-
-/// An action the engine wants performed, with its arguments already evaluated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionRequest {
-    pub action: ActionName,
-    pub args: serde_json::Map<String, serde_json::Value>,
 }

@@ -191,7 +191,7 @@ fn engine_turn(bot: &Bot, s: Session, text: &str, now: &jiff::Zoned) -> Session 
     let ctx = nlu_context(bot, &s);
     let nlu = bot.nlu.understand(text, &ctx, now);
     let mut out = step(bot, &s, Input::Message { text: text.into(), nlu }, now);
-    let mut s = out.session.take().unwrap_or(s);
+    let mut s = std::mem::take(&mut out.session);
     // Answer actions with a plausible result, as the service would.
     for _ in 0..4 {
         let Some(_) = out.pending.take() else { break };
@@ -200,7 +200,7 @@ fn engine_turn(bot: &Bot, s: Session, text: &str, now: &jiff::Zoned) -> Session 
             "appointment": {"id": "a1", "date": "2026-11-26", "time": "10:00"}, "alternatives": [],
         });
         out = step(bot, &s, Input::ActionResult(result), now);
-        s = out.session.take().unwrap_or(s);
+        s = std::mem::take(&mut out.session);
     }
     s
 }

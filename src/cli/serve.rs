@@ -130,11 +130,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let (stop_reminders, stopped) = tokio::sync::watch::channel(false);
-    let reminders = crate::reminders::spawn(service.clone(), sender.clone(), owner(), stopped.clone());
     for var in service.bot().clinic.calendars.missing_secrets() {
         eprintln!("warning: {var} is not set: the calendars that need it will answer as unavailable");
     }
     let calendars = crate::calendars::sync::spawn(service.clone(), sender.clone(), stopped.clone());
+    let reminders = crate::reminders::spawn(
+        service.clone(),
+        sender.clone(),
+        crate::background::worker_id(),
+        stopped.clone(),
+    );
+    let outbox = crate::outbox::spawn(
+        service.store.clone(),
+        sender.clone(),
+        crate::background::worker_id(),
+        stopped.clone(),
+    );
     let retention = crate::retention::spawn(service.clone(), stopped);
 
     let listener = tokio::net::TcpListener::bind(addr)
@@ -190,6 +201,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _ = stop_reminders.send(true);
     if tokio::time::timeout(Duration::from_secs(15), reminders).await.is_err() {
         tracing::warn!("the reminder scheduler did not stop in time");
+    }
+    // A delivery cut short is one whose lease expires: another replica (or the next start)
+    // sends it.
+    if tokio::time::timeout(Duration::from_secs(15), outbox).await.is_err() {
+        tracing::warn!("the outbox worker did not stop in time");
     }
     // The retention sweep is one DELETE: stopping it mid-way loses nothing.
     retention.abort();
@@ -275,21 +291,6 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     eprintln!("clinicflow: shutting down; finishing requests in flight");
-}
-
-/// A name for this process's reminder leases, unique across replicas and restarts.
-fn owner() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "clinicflow".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{host}-{}-{nanos:08x}", std::process::id())
 }
 
 fn display_dir(dir: &Path) -> String {

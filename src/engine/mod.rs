@@ -5,12 +5,14 @@
 mod choice;
 pub mod context;
 mod options;
+mod reminder_reply;
 pub mod session;
 mod slots;
 mod stalls;
 mod step;
 
 pub use context::now_value;
+pub use reminder_reply::{REPLY_FLOW, await_answer};
 pub use slots::target_slot;
 pub use step::{HandoffReason, Input, Outcome, ensure_reply, nlu_context, step};
 

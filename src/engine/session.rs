@@ -9,7 +9,7 @@ use crate::lang::Lang;
 
 pub type Slots = BTreeMap<String, serde_json::Value>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// Conversation id (for Twilio: channel + address; for the API: the caller's id).
     pub id: String,

@@ -20,7 +20,8 @@ pub enum Input {
 /// What the engine decided.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
-    pub session: Option<Session>,
+    /// The conversation after this step (unchanged when nothing moved).
+    pub session: Session,
     pub replies: Vec<String>,
     /// Fire-and-forget effects (`do:`, escalations), in order.
     pub effects: Vec<ActionRequest>,
@@ -115,7 +116,7 @@ pub fn step(bot: &Bot, session: &Session, input: Input, now: &Zoned) -> Outcome 
     }
     m.note_told();
     m.out.ended = m.out.ended && m.s.stack.is_empty();
-    m.out.session = Some(m.s);
+    m.out.session = m.s;
     m.out
 }
 

@@ -133,7 +133,7 @@ fn text(input: &str) -> Input {
 
 fn run(bot: &Bot, s: &Session, input: Input) -> (Session, Outcome) {
     let mut out = step(bot, s, input, &open());
-    let s = out.session.take().expect("session");
+    let s = std::mem::take(&mut out.session);
     (s, out)
 }
 
@@ -340,7 +340,7 @@ fn out_of_hours_note_is_given_once() {
         .expect("zoned");
     let mut out = step(&b, &new_session(), msg(Some("greet"), &[]), &closed);
     assert_eq!(out.replies, ["CERRADO", "Hola."]);
-    let s = out.session.take().expect("session");
+    let s = std::mem::take(&mut out.session);
     let out = step(&b, &s, msg(Some("greet"), &[]), &closed);
     assert_eq!(out.replies, ["Hola."]);
 }

@@ -1,5 +1,6 @@
 //! The flow language: raw serde model → `compile()` → immutable `Bot`.
 
+pub mod actions;
 pub mod bot;
 pub mod clinic;
 pub mod compile;

@@ -30,10 +30,9 @@
 //!
 //! Logs carry the reminder id and kind only: never the patient's address, name or the text.
 
-mod reply;
 pub mod text;
 
-pub use reply::{REPLY_FLOW, await_answer};
+pub use crate::engine::{REPLY_FLOW, await_answer};
 
 use std::sync::Arc;
 use std::time::Duration;

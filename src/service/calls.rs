@@ -61,13 +61,8 @@ impl Service {
     /// retried webhook) the stored answer is returned. Also returns the conversation's
     /// language, which picks the voice.
     pub async fn open_call(&self, req: TurnRequest) -> Result<(TurnResponse, Lang), ServiceError> {
-        let lock = self.lock_for(&req.session_id);
-        let result = {
-            let _guard = lock.lock().await;
-            self.open_call_locked(req).await
-        };
-        self.release(lock);
-        result
+        let id = req.session_id.clone();
+        self.locked(&id, self.open_call_locked(req)).await
     }
 
     async fn open_call_locked(&self, req: TurnRequest) -> Result<(TurnResponse, Lang), ServiceError> {
@@ -96,35 +91,17 @@ impl Service {
         };
         let text = g.commands.first().cloned().unwrap_or_default();
         let out = step(&bot, &session, Input::Message { text, nlu }, &now);
-        let mut next = out.session.unwrap_or_else(|| session.clone());
+        let mut next = out.session;
         next.version = session.version + 1;
-        let turn = TurnRecord {
-            session: next.id.clone(),
-            seq: next.turns,
-            at: now.timestamp(),
-            input: String::new(),
-            replies: out.replies.clone(),
-            intent: out.intent.clone(),
-            nlu_source: Some(CALL_START.into()),
-            state_before: session.position(),
-            state_after: next.position(),
-            latency_us: 0,
-            llm_tokens: None,
-            llm_calls: Vec::new(),
-            effects: Vec::new(),
-            problems: Vec::new(),
-        };
-        let response = TurnResponse {
-            replies: out.replies,
-            state: next.position(),
-            slots: Default::default(),
-            waiting_for_staff: next.waiting_for_staff,
-            ended: false,
-            intent: out.intent,
-            diagnostics: out.diagnostics,
-            replayed: false,
-            nlu_source: CALL_START.into(),
-        };
+        let mut turn = TurnRecord::new(&next, now.timestamp(), session.position());
+        turn.replies = out.replies.clone();
+        turn.intent = out.intent.clone();
+        turn.nlu_source = Some(CALL_START.into());
+        let mut response = TurnResponse::of(&next, out.replies, CALL_START);
+        // A call starts with nothing collected.
+        response.slots = Default::default();
+        response.intent = out.intent;
+        response.diagnostics = out.diagnostics;
         let processed = req.message_id.as_ref().map(|id| Processed {
             message_id: id.id.clone(),
             session: next.id.clone(),
@@ -132,6 +109,7 @@ impl Service {
             at: now.timestamp(),
             request: id.request.clone(),
         });
+        self.forget(&next.id);
         self.store.commit_turn(&next, &turn, processed.as_ref()).await?;
         tracing::info!(session = %redact(&next.id), "call started");
         Ok((response, next.lang))
@@ -148,13 +126,8 @@ impl Service {
         end: CallEnd,
         now: &Zoned,
     ) -> Result<Option<CallSummary>, ServiceError> {
-        let lock = self.lock_for(session_id);
-        let result = {
-            let _guard = lock.lock().await;
-            self.close_call_locked(session_id, end_id, end, now).await
-        };
-        self.release(lock);
-        result
+        self.locked(session_id, self.close_call_locked(session_id, end_id, end, now))
+            .await
     }
 
     async fn close_call_locked(
@@ -187,22 +160,12 @@ impl Service {
         let mut fresh = Session::new(old.id.clone(), old.channel.clone(), old.user.clone(), old.lang);
         fresh.turns = old.turns + 1;
         fresh.version = old.version + 1;
-        let turn = TurnRecord {
-            session: fresh.id.clone(),
-            seq: fresh.turns,
-            at: now.timestamp(),
-            input: String::new(),
-            replies: vec![summary.text(lang)],
-            intent: Some("call:summary".into()),
-            nlu_source: Some(CALL_END.into()),
-            state_before: old.position(),
-            state_after: fresh.position(),
-            latency_us: 0,
-            llm_tokens: None,
-            llm_calls: Vec::new(),
-            effects: vec![json!({ "call": summary })],
-            problems: Vec::new(),
-        };
+        let mut turn = TurnRecord::new(&fresh, now.timestamp(), old.position());
+        turn.replies = vec![summary.text(lang)];
+        turn.intent = Some("call:summary".into());
+        turn.nlu_source = Some(CALL_END.into());
+        turn.effects = vec![json!({ "call": summary })];
+        self.forget(session_id);
         let marker = Processed::new(end_id, session_id, json!({ "call": summary }), now.timestamp());
         self.store.commit_turn(&fresh, &turn, Some(&marker)).await?;
         // The summary holds no personal data: status, seconds, counts, outcome.

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::reminders::Reminder;
 use super::sealed::decode_appointments;
 use super::time::{fmt_date, fmt_hhmm, fmt_instant};
-use super::{PLAIN_ID, Store, StoreError, rows, to_doc};
+use super::{PLAIN_ID, SLOT_TAKEN, Store, StoreError, rows, to_doc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,11 +145,18 @@ impl Store {
             confirmed_at: None,
             slot_key: new.slot.key(),
         };
-        let sql = format!("CREATE appointment CONTENT $doc RETURN {PLAIN_ID}");
+        // The unique index is the guard; the check before it refuses a taken slot without
+        // writing anything, which matters inside a turn's transaction (a statement that
+        // fails there is not undone on its own).
+        let sql = format!(
+            "IF (SELECT VALUE id FROM appointment WHERE slot_key = $slot_key LIMIT 1)[0] {{ THROW '{SLOT_TAKEN}' }}
+             ELSE {{ CREATE appointment CONTENT $doc RETURN {PLAIN_ID} }};"
+        );
         // A lost transaction race is retried: the retry meets the unique index and turns into
         // a clean SlotTaken (or succeeds if the winner rolled back).
         let doc = super::sealed::seal_appointment(to_doc(&appointment)?)?;
-        let mut resp = self.run_retry(&sql, json!({ "doc": doc })).await?;
+        let vars = json!({ "doc": doc, "slot_key": appointment.slot_key });
+        let mut resp = self.run_retry(&sql, vars).await?;
         decode_appointments(&mut resp, 0)?
             .into_iter()
             .next()
@@ -276,7 +283,11 @@ impl Store {
              }};
              IF count(SELECT id FROM reminder WHERE appointment = $id AND status = 'pending') != $pending {{
                  THROW '{REMINDERS_CHANGED}'
-             }};"
+             }};
+             IF (SELECT VALUE id FROM appointment WHERE slot_key = $slot_key
+                     AND id != type::record('appointment', $id) LIMIT 1)[0] {{
+                 THROW '{SLOT_TAKEN}'
+             }} ELSE {{"
         );
         let mut vars = serde_json::Map::new();
         for (i, r) in pending.iter().enumerate() {
@@ -298,12 +309,15 @@ impl Store {
                 ));
             }
         }
-        let last = 3 + pending.len();
+        // One block after the checks: nothing in it runs when a check throws, also inside a
+        // turn's transaction (where the statements after a THROW would still run).
+        let last = 3;
         sql.push_str(&format!(
             " UPDATE type::record('appointment', $id)
                   SET professional = $professional, date = $date, time = $time,
                       starts_at = $starts_at, minutes = $minutes, slot_key = $slot_key
                   WHERE status = 'booked' RETURN {PLAIN_ID};
+              }};
               COMMIT TRANSACTION;"
         ));
         vars.insert("id".into(), json!(id));

@@ -16,6 +16,7 @@ mod connect;
 mod escalations;
 mod inbox;
 mod messages;
+mod outbox;
 mod patients;
 mod processed;
 mod reminders;
@@ -24,6 +25,7 @@ mod sealed;
 mod sessions;
 pub mod time;
 mod turns;
+mod txn;
 mod verifications;
 
 use std::time::Duration;
@@ -37,10 +39,12 @@ pub use appointments::{Appointment, AppointmentFilter, AppointmentStatus, NewApp
 pub use connect::{DEFAULT_DB, DEFAULT_NS, DEFAULT_URL};
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use messages::{MessageRecord, status_rank};
+pub use outbox::{OutboxRow, OutboxStatus};
 pub use patients::{AuditEntry, Erased, PatientData};
 pub use processed::Processed;
 pub use reminders::{NewReminder, Reminder, ReminderStatus};
 pub use turns::{LlmCall, TurnRecord};
+pub use txn::{Fault, FaultHook};
 pub use verifications::{PendingCode, Verification};
 
 /// Storage failures. `Conflict` and `SlotTaken` are expected under concurrency and callers
@@ -71,6 +75,10 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     db: Surreal<Any>,
+    /// Set on a handle from [`Store::begin`]: every statement joins that transaction.
+    txn: Option<std::sync::Arc<txn::Open>>,
+    /// The test-only fault hook (inert unless set), shared by every clone.
+    faults: txn::Faults,
 }
 
 impl std::fmt::Debug for Store {
@@ -91,7 +99,11 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let db = connect::open(url).await?;
         schema::define(&db).await?;
-        let store = Store { db };
+        let store = Store {
+            db,
+            txn: None,
+            faults: txn::Faults::default(),
+        };
         store.seal_old_appointments().await?;
         Ok(store)
     }
@@ -103,8 +115,22 @@ impl Store {
 
     /// Runs `sql` with `vars` (a JSON object) bound, and fails on the first statement error.
     async fn run(&self, sql: &str, vars: serde_json::Value) -> Result<surrealdb::IndexedResults, StoreError> {
-        let resp = self.db.query(sql).bind(vars).await.map_err(classify)?;
+        let resp = self.send(sql, vars).await?.map_err(classify)?;
         first_error(resp)
+    }
+
+    /// Sends one query, inside this handle's transaction when it has one. The outer error
+    /// is the fault hook's; the inner one the database's.
+    async fn send(
+        &self,
+        sql: &str,
+        vars: serde_json::Value,
+    ) -> Result<Result<surrealdb::IndexedResults, surrealdb::Error>, StoreError> {
+        self.faults.check().await?;
+        Ok(match self.txn.as_ref().and_then(|open| open.tx()) {
+            Some(tx) => tx.query(txn::inside(sql)).bind(vars).await,
+            None => self.db.query(sql).bind(vars).await,
+        })
     }
 
     /// Like [`Store::run`], retrying when the transaction lost a write race. Only for
@@ -112,14 +138,15 @@ impl Store {
     async fn run_retry(&self, sql: &str, vars: serde_json::Value) -> Result<surrealdb::IndexedResults, StoreError> {
         let mut attempt = 0;
         loop {
-            let resp = self.db.query(sql).bind(vars.clone()).await;
+            let resp = self.send(sql, vars.clone()).await?;
             let result = match resp {
                 Ok(resp) => first_error_raw(resp),
                 Err(e) => Err(e),
             };
             match result {
                 Ok(resp) => return Ok(resp),
-                Err(e) if is_txn_conflict(&e) && attempt < RETRIES => {
+                // Inside a turn's transaction the whole turn is redone instead.
+                Err(e) if is_txn_conflict(&e) && attempt < RETRIES && self.txn.is_none() => {
                     attempt += 1;
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -130,7 +157,7 @@ impl Store {
 }
 
 /// Jittered so that racing writers do not collide again in lockstep.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -139,8 +166,11 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(u64::from(attempt) * 500 + jitter)
 }
 
+/// A commit that lost a race reports it only in its message ("Transaction conflict: …
+/// This transaction can be retried"); a statement reports it as a detail.
 fn is_txn_conflict(e: &surrealdb::Error) -> bool {
     matches!(e.query_details(), Some(QueryError::TransactionConflict))
+        || e.message().contains("This transaction can be retried")
 }
 
 /// Maps an SDK error to ours. Unique-index violations only carry their meaning in the
@@ -163,6 +193,10 @@ fn classify(e: surrealdb::Error) -> StoreError {
             .and_then(|rid| rid.split(':').next())
             .unwrap_or("record");
         StoreError::Conflict(format!("that {table} record already exists"))
+    } else if e.is_thrown() && msg.contains(SLOT_TAKEN) {
+        StoreError::SlotTaken
+    } else if e.is_thrown() && msg.contains(ALREADY_EXISTS) {
+        StoreError::Conflict("that record already exists".into())
     } else if e.is_thrown() && msg.contains(VERSION_CONFLICT) {
         StoreError::Conflict("the session was saved by someone else".into())
     } else if e.is_connection() {
@@ -181,6 +215,9 @@ fn violated_index(msg: &str) -> Option<&str> {
 
 /// What our transactions THROW when an optimistic version check fails.
 const VERSION_CONFLICT: &str = "version_conflict";
+/// What they THROW when a check before a write finds the slot booked, or the record there.
+const SLOT_TAKEN: &str = "slot_already_booked";
+const ALREADY_EXISTS: &str = "record_already_exists";
 
 fn first_error(resp: surrealdb::IndexedResults) -> Result<surrealdb::IndexedResults, StoreError> {
     first_error_raw(resp).map_err(classify)

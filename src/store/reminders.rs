@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::time::fmt_instant;
-use super::{PLAIN_ID, Store, StoreError, decode_rows, to_doc};
+use super::{ALREADY_EXISTS, PLAIN_ID, Store, StoreError, decode_rows, to_doc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,7 +99,13 @@ impl Store {
             created_at: new.created_at,
             sent_at: None,
         };
-        let sql = format!("CREATE reminder CONTENT $doc RETURN {PLAIN_ID}");
+        // Checked before writing, as for appointments (src/store/appointments.rs); the unique
+        // index stays the guard.
+        let sql = format!(
+            "IF (SELECT VALUE id FROM reminder WHERE appointment = $doc.appointment AND kind = $doc.kind LIMIT 1)[0] {{
+                 THROW '{ALREADY_EXISTS}'
+             }} ELSE {{ CREATE reminder CONTENT $doc RETURN {PLAIN_ID} }};"
+        );
         match self.run_retry(&sql, json!({ "doc": to_doc(&reminder)? })).await {
             Ok(mut resp) => Ok(decode_rows(&mut resp, 0, "reminder")?.into_iter().next()),
             Err(StoreError::Conflict(_)) => Ok(None),

@@ -125,6 +125,24 @@ DEFINE FIELD IF NOT EXISTS created_at ON message TYPE string;
 DEFINE FIELD IF NOT EXISTS updated_at ON message TYPE string;
 DEFINE INDEX IF NOT EXISTS message_session ON message FIELDS session, created_at;
 
+-- Messages to send outside a direct reply, written with the turn that sends them
+-- (src/store/outbox.rs); `lease_token` fences outcomes to the current claim.
+DEFINE TABLE IF NOT EXISTS outbox SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS session ON outbox TYPE string;
+DEFINE FIELD IF NOT EXISTS message ON outbox TYPE object FLEXIBLE;
+DEFINE FIELD IF NOT EXISTS status ON outbox TYPE string ASSERT $value IN ['pending', 'sent', 'failed'];
+DEFINE FIELD IF NOT EXISTS next_at ON outbox TYPE string;
+DEFINE FIELD IF NOT EXISTS lease_until ON outbox TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS lease_owner ON outbox TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS lease_token ON outbox TYPE int DEFAULT 0;
+DEFINE FIELD IF NOT EXISTS attempts ON outbox TYPE int DEFAULT 0;
+DEFINE FIELD IF NOT EXISTS last_error ON outbox TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS provider_id ON outbox TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS created_at ON outbox TYPE string;
+DEFINE FIELD IF NOT EXISTS sent_at ON outbox TYPE option<string>;
+DEFINE INDEX IF NOT EXISTS outbox_due ON outbox FIELDS status, next_at;
+DEFINE INDEX IF NOT EXISTS outbox_session ON outbox FIELDS session, created_at;
+
 -- One-time codes and failed attempts per patient document (src/store/verifications.rs). The
 -- record key is the document's keyed hash; no document number or code is ever stored here.
 DEFINE TABLE IF NOT EXISTS verification SCHEMAFULL;
@@ -197,6 +215,7 @@ mod tests {
             "message",
             "verification",
             "audit",
+            "outbox",
         ] {
             let sql = format!("SELECT * FROM {table}");
             let mut resp = store.run(&sql, serde_json::json!({})).await.unwrap();

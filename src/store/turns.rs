@@ -46,6 +46,29 @@ pub struct TurnRecord {
     pub problems: Vec<String>,
 }
 
+impl TurnRecord {
+    /// The record of a turn of `session` (already moved to where the turn left it) at `at`,
+    /// that started at `state_before`; what the turn said and did is filled in by the caller.
+    pub fn new(session: &Session, at: Timestamp, state_before: String) -> TurnRecord {
+        TurnRecord {
+            session: session.id.clone(),
+            seq: session.turns,
+            at,
+            input: String::new(),
+            replies: Vec::new(),
+            intent: None,
+            nlu_source: None,
+            state_before,
+            state_after: session.position(),
+            latency_us: 0,
+            llm_tokens: None,
+            llm_calls: Vec::new(),
+            effects: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
 /// One LLM call, for cost and latency accounting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlmCall {

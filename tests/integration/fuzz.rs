@@ -25,7 +25,7 @@ fn converse(texts: &[String]) {
         let mut out = step(&bot, &s, Input::Message { text: t.clone(), nlu }, &now);
         let mut guard = 0;
         while let Some(p) = out.pending.take() {
-            s = out.session.take().expect("session");
+            s = std::mem::take(&mut out.session);
             let result = serde_json::json!({
                 "ok": guard % 2 == 0, "available": guard % 3 == 0, "count": guard % 3,
                 "alternatives": [{"date": "2026-11-26", "time": "10:30", "professional": "X"}],
@@ -35,7 +35,7 @@ fn converse(texts: &[String]) {
             guard += 1;
             assert!(guard < 20, "actions never stop");
         }
-        s = out.session.take().expect("session");
+        s = std::mem::take(&mut out.session);
     }
 }
 

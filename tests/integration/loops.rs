@@ -193,17 +193,8 @@ async fn every_waiting_state_hands_over_or_moves_on_instead_of_looping() {
         assert!(clinicflow::reminders::await_answer(&bot, &mut s, &value));
         s.version = 1;
         store.save_session(&s).await.expect("save");
-        let first = TurnResponse {
-            replies: vec!["(reminder)".into()],
-            state: s.position(),
-            slots: Default::default(),
-            waiting_for_staff: false,
-            ended: false,
-            intent: None,
-            diagnostics: Vec::new(),
-            replayed: false,
-            nlu_source: String::new(),
-        };
+        let mut first = TurnResponse::of(&s, vec!["(reminder)".into()], "");
+        first.slots = Default::default();
         reached.insert(s.position());
         let (replies, handed_over) = feed(&service, &id, PATIENT, answer, &first).await;
         check("reminder_reply.answer", answer, &replies, handed_over, max_attempts);

@@ -150,11 +150,12 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
     let (tx, mut rx) = oneshot::channel::<Reply>();
     let guard = state.hold_inflight().await;
     let task_state = state.clone();
+    let user = msg.from.clone();
     tokio::spawn(async move {
         let reply = run(&task_state, req, voice_note).await;
         drop(media_claim);
         if let Err(late) = tx.send(reply) {
-            deliver_late(&task_state, &session_id, late).await;
+            deliver_late(&task_state, &session_id, (channel, &user), late).await;
         }
         drop(guard);
     });
@@ -247,7 +248,7 @@ async fn transcribe(state: &AppState, url: &str, content_type: &str, lang: Lang)
 }
 
 /// Replies of a turn that finished after Twilio's request was answered.
-async fn deliver_late(state: &AppState, session_id: &str, reply: Reply) {
+async fn deliver_late(state: &AppState, session_id: &str, (channel, user): (&str, &str), reply: Reply) {
     let texts = match reply {
         Reply::Turn(Ok(resp)) if !resp.replayed => resp.replies,
         // A replayed message was answered the first time; an error has nothing to send.
@@ -258,15 +259,11 @@ async fn deliver_late(state: &AppState, session_id: &str, reply: Reply) {
         }
         Reply::Said(text) => vec![text],
     };
-    let Some(session) = state.service.store.load_session(session_id).await.ok().flatten() else {
-        tracing::warn!(session = %redact(session_id), "a late reply has no conversation to go to");
-        return;
-    };
-    for part in texts.iter().flat_map(|t| split(t, limit_for(&session.channel))) {
+    for part in texts.iter().flat_map(|t| split(t, limit_for(channel))) {
         let msg = Outbound {
-            session: session.id.clone(),
-            channel: session.channel.clone(),
-            user: session.user.clone(),
+            session: session_id.to_string(),
+            channel: channel.to_string(),
+            user: user.to_string(),
             text: part,
             kind: "reply".into(),
             ..Default::default()
@@ -279,10 +276,7 @@ async fn deliver_late(state: &AppState, session_id: &str, reply: Reply) {
 
 /// The conversation's language (the clinic's for a new one).
 async fn session_lang(state: &AppState, session_id: &str) -> Lang {
-    match state.service.store.load_session(session_id).await {
-        Ok(Some(s)) => s.lang,
-        _ => state.service.bot().clinic.language,
-    }
+    state.service.lang_of(session_id).await
 }
 
 /// One `<Message>` per reply, each split under the channel's limit.

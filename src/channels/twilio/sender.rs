@@ -51,7 +51,8 @@ impl TwilioSender {
         }
     }
 
-    async fn send(&self, msg: &Outbound) -> Result<(), DeliveryError> {
+    /// Sends `msg` (a long text as several messages); returns the last MessageSid.
+    async fn send(&self, msg: &Outbound) -> Result<Option<String>, DeliveryError> {
         let bare = msg.user.split_once(':').map_or(msg.user.as_str(), |(_, n)| n);
         let (from, to, template) = match msg.channel.as_str() {
             "whatsapp" => (
@@ -69,7 +70,7 @@ impl TwilioSender {
                 None,
             ),
             // API and CLI conversations: the turn log is where the message goes.
-            _ => return Ok(()),
+            _ => return Ok(None),
         };
         let from = if msg.channel == "whatsapp" && !from.starts_with("whatsapp:") {
             format!("whatsapp:{from}")
@@ -83,6 +84,7 @@ impl TwilioSender {
             }],
             None => split_body(&msg.text, MAX_BODY).into_iter().map(Content::Body).collect(),
         };
+        let mut sid = None;
         for content in contents {
             let req = MessageRequest {
                 to: &to,
@@ -92,8 +94,9 @@ impl TwilioSender {
             let accepted = self.rest.send_message(&req).await.map_err(|e| delivery_error(&e))?;
             self.record(msg, &accepted.sid, accepted.status.as_deref().unwrap_or("queued"))
                 .await;
+            sid = Some(accepted.sid);
         }
-        Ok(())
+        Ok(sid)
     }
 
     /// Records an accepted message. A failure here is logged, not returned: the patient has
@@ -119,6 +122,10 @@ impl TwilioSender {
 
 impl Sender for TwilioSender {
     fn deliver<'a>(&'a self, msg: &'a Outbound) -> SendFuture<'a> {
+        Box::pin(async move { self.send(msg).await.map(|_| ()) })
+    }
+
+    fn deliver_with_id<'a>(&'a self, msg: &'a Outbound) -> crate::outbound::SendIdFuture<'a> {
         Box::pin(self.send(msg))
     }
 

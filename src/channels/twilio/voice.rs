@@ -153,10 +153,7 @@ fn speaker(state: &AppState, lang: Lang) -> Speaker {
 
 /// The conversation's language (the clinic's when it is new).
 async fn lang_of(state: &AppState, session_id: &str) -> Lang {
-    match state.service.store.load_session(session_id).await {
-        Ok(Some(s)) => s.lang,
-        _ => state.service.bot().clinic.language,
-    }
+    state.service.lang_of(session_id).await
 }
 
 /// POST /twilio/voice: the call starts with the clinic's greeting.
@@ -246,7 +243,7 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
         Some(Err(e)) => return server_error(e),
         None => return server_error("the turn stopped"),
     };
-    let sp = speaker(&state, lang_of(&state, &call.session_id).await);
+    let sp = speaker(&state, resp.lang);
     answer(&sp, &resp, n + 1, offered)
 }
 

@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use crate::engine::session::{Frame, Session, Wait};
+use super::session::{Frame, Session, Wait};
 use crate::flow::bot::{Bot, StateKind};
 
 /// The flow that takes the answer to a reminder.

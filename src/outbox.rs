@@ -1,0 +1,131 @@
+//! The outbox worker: delivers what turns queued in the `outbox` table (src/store/outbox.rs)
+//! and the service could not deliver right after its commit (the process died, the channel
+//! was down). Any number of replicas run it; leases with fencing tokens hand each row to one
+//! sender at a time, and an outcome is recorded only by the claim that still holds the row.
+//!
+//! Within a batch every delivery starts only while enough of the lease is left for it to
+//! end (at worst at [`DELIVERY_TIMEOUT`]) before the lease does; the rest are handed back.
+//! The window no outbox closes remains: a process that dies after the channel accepted a
+//! message and before `sent` is recorded leaves a row that is sent again after its lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::outbound::Sender;
+use crate::store::{OutboxRow, Store, StoreError};
+
+/// How often the worker looks for rows to deliver.
+pub const TICK: Duration = Duration::from_secs(1);
+/// How long a claim holds a row.
+pub const LEASE: SignedDuration = SignedDuration::from_secs(60);
+/// Rows claimed at once.
+pub const BATCH: usize = 16;
+/// The longest a channel may take to accept one message.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries tried before a row is given up.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// First retry delay; doubled on each further attempt.
+const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(10);
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub sent: usize,
+    pub retrying: usize,
+    pub given_up: usize,
+    /// The claim was taken over before the outcome could be recorded.
+    pub lost: usize,
+    /// Handed back unsent (too little lease left).
+    pub released: usize,
+}
+
+/// Delivers `rows` (just claimed at `now` by the caller) through `sender`.
+pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now: Timestamp) -> Tally {
+    let mut tally = Tally::default();
+    let claimed_at = tokio::time::Instant::now();
+    // A delivery may start only while it can end before the lease does.
+    let budget = LEASE.unsigned_abs().saturating_sub(DELIVERY_TIMEOUT * 2);
+    for row in rows {
+        let elapsed = claimed_at.elapsed();
+        let at = now + SignedDuration::try_from(elapsed).unwrap_or_default();
+        let recorded = if elapsed > budget {
+            tally.released += 1;
+            store.outbox_release(row).await
+        } else {
+            match tokio::time::timeout(DELIVERY_TIMEOUT, sender.deliver_with_id(&row.message)).await {
+                Ok(Ok(id)) => {
+                    tally.sent += 1;
+                    store.outbox_sent(row, id.as_deref(), at).await
+                }
+                Ok(Err(e)) => failed(store, row, &e.message, e.permanent, at, &mut tally).await,
+                Err(_) => failed(store, row, "the channel did not answer in time", false, at, &mut tally).await,
+            }
+        };
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => tally.lost += 1,
+            Err(e) => tracing::warn!(kind = %row.message.kind, "outbox: outcome not recorded: {e}"),
+        }
+    }
+    for (outcome, n) in [
+        ("sent", tally.sent),
+        ("retrying", tally.retrying),
+        ("failed", tally.given_up),
+    ] {
+        metrics::counter!("clinicflow_outbox_total", "outcome" => outcome).increment(n as u64);
+    }
+    tally
+}
+
+async fn failed(
+    store: &Store,
+    row: &OutboxRow,
+    error: &str,
+    permanent: bool,
+    now: Timestamp,
+    tally: &mut Tally,
+) -> Result<bool, StoreError> {
+    let attempts = row.attempts + 1;
+    let retry_at = (!permanent && attempts < MAX_ATTEMPTS).then(|| now + FIRST_RETRY * 2i32.pow(attempts - 1));
+    match retry_at {
+        Some(_) => tally.retrying += 1,
+        None => tally.given_up += 1,
+    }
+    tracing::warn!(kind = %row.message.kind, attempts, permanent, "outbox: delivery failed: {error}");
+    let error: String = error.chars().take(500).collect();
+    store.outbox_failed(row, &error, retry_at).await
+}
+
+/// One pass at `now`: claims due rows as `owner` and delivers them.
+pub async fn run_once(store: &Store, sender: &dyn Sender, owner: &str, now: Timestamp) -> Result<Tally, StoreError> {
+    let rows = store.claim_outbox(now, LEASE, owner, BATCH, None).await?;
+    Ok(deliver(store, sender, &rows, now).await)
+}
+
+/// Starts the worker: a pass every [`TICK`] until `shutdown`.
+pub fn spawn(
+    store: Store,
+    sender: Arc<dyn Sender>,
+    owner: String,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = crate::background::every(TICK);
+        let mut failing = false;
+        while crate::background::next_tick(&mut tick, &mut shutdown).await {
+            match run_once(&store, sender.as_ref(), &owner, Timestamp::now()).await {
+                Ok(_) => failing = false,
+                // Logged once per outage, not once per second.
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!("outbox worker: cannot claim messages: {e}");
+                }
+                Err(_) => {}
+            }
+        }
+    })
+}
