@@ -133,6 +133,7 @@ async fn tell(service: &Service, sender: &dyn Sender, a: &Appointment, what: App
         kind: "calendar".into(),
         appointment: Some(crate::actions::appointment_value(a)),
         template: None,
+        by: None,
     };
     if let Err(e) = service.send(sender, &msg, now).await {
         tracing::warn!(session = %crate::service::redact(&a.session), "calendar change not delivered to the patient: {e}");
