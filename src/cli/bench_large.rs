@@ -33,7 +33,7 @@ pub const TURN_QUERIES: [(&str, &str); 7] = [
     ),
     (
         "booked slots of a specialty's professionals (availability, booking)",
-        "SELECT slot_key FROM appointment WHERE slot_key >= 'Dra. Laura Gómez|2026-11-23' AND slot_key <= 'Dra. Laura Gómez|2027-01-22~'",
+        "SELECT slot_key FROM appointment WHERE slot_key >= 'Dra. Laura Gómez|2026-11-23' AND slot_key <= 'Dra. Laura Gómez|2027-01-22|~'",
     ),
     (
         "a patient's appointments (by the document's keyed hash)",

@@ -163,7 +163,6 @@ pub async fn run(dir: &Path, bot: Arc<Bot>, replicas: usize, conversations: usiz
         .mount(&twilio)
         .await;
 
-    let numbers = seed_reminders(&store, &bot).await?;
     let env: Vec<(String, String)> = [
         ("TWILIO_ACCOUNT_SID", "ACbench".to_string()),
         ("TWILIO_AUTH_TOKEN", "bench-token".to_string()),
@@ -182,6 +181,8 @@ pub async fn run(dir: &Path, bot: Arc<Bot>, replicas: usize, conversations: usiz
         procs.push(ServeProcess::start(&exe, dir, &url, &env).await?);
     }
     let bases: Arc<Vec<String>> = Arc::new(procs.iter().map(|p| p.base.clone()).collect());
+    // Seeded once the replicas run, so that they fall due while the conversations do.
+    let numbers = seed_reminders(&store, &bot).await?;
     println!(
         "replicas: {replicas} `serve` processes up after {:.1} s; {conversations} conversations, \
          {RACES} races of {RACE}, {REMINDERS} reminders, fake Twilio answering in {} ms",

@@ -8,7 +8,8 @@
 //! `CLINICFLOW_SURREAL` names a binary to use instead.
 //!
 //! [`SurrealServer::start`] runs it on a free loopback port with in-memory storage and root
-//! credentials, waits until it logs that it is listening (no sleeps), and kills it on drop.
+//! credentials, waits until it logs that it is listening and then until `/ready` answers 200
+//! (the listener binds before start-up has finished), and kills it on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -208,8 +209,17 @@ impl SurrealServer {
             }
             Err(format!("the server exited:\n{}", ended.join("\n")))
         };
-        match tokio::time::timeout(START_TIMEOUT, wait).await {
-            Ok(Ok(())) => Ok(SurrealServer { child, port }),
+        let listening = tokio::time::timeout(START_TIMEOUT, wait).await;
+        match listening {
+            // The listener binds before the server finishes starting (it answers 503 "still
+            // starting up" meanwhile): ready is when `/ready` says so.
+            Ok(Ok(())) => match tokio::time::timeout(START_TIMEOUT, ready(port)).await {
+                Ok(()) => Ok(SurrealServer { child, port }),
+                Err(_) => {
+                    let _ = child.start_kill();
+                    Err(format!("/ready did not answer 200 within {}s", START_TIMEOUT.as_secs()))
+                }
+            },
             Ok(Err(e)) => Err(e),
             Err(_) => {
                 let _ = child.start_kill();
@@ -236,6 +246,20 @@ impl SurrealServer {
 impl Drop for SurrealServer {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+    }
+}
+
+/// Returns once `GET /ready` answers 200; asks again every 50 ms.
+async fn ready(port: u16) {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/ready");
+    loop {
+        if let Ok(resp) = client.get(&url).timeout(Duration::from_secs(2)).send().await
+            && resp.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
