@@ -10,6 +10,7 @@ mod fuzz;
 mod identity;
 mod llm;
 mod loops;
+mod outbox;
 mod patients;
 mod reload;
 mod reminders;
