@@ -68,7 +68,8 @@ pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now
         match recorded {
             Ok(true) => {}
             Ok(false) => tally.lost += 1,
-            Err(e) => tracing::warn!(kind = %row.message.kind, "outbox: outcome not recorded: {e}"),
+            // Not the error's text: it may quote the row id, which holds the conversation id.
+            Err(e) => tracing::warn!(kind = %row.message.kind, error = error_kind(&e), "outbox: outcome not recorded"),
         }
     }
     for (outcome, n) in [
@@ -122,10 +123,20 @@ pub fn spawn(
                 // Logged once per outage, not once per second.
                 Err(e) if !failing => {
                     failing = true;
-                    tracing::warn!("outbox worker: cannot claim messages: {e}");
+                    tracing::warn!(error = error_kind(&e), "outbox worker: cannot claim messages");
                 }
                 Err(_) => {}
             }
         }
     })
+}
+
+/// What kind of database failure, for logs that must not quote ids.
+fn error_kind(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Connect(_) | StoreError::BadUrl { .. } => "unreachable",
+        StoreError::Conflict(_) | StoreError::SlotTaken => "conflict",
+        StoreError::Decode { .. } => "decode",
+        StoreError::NotFound { .. } | StoreError::Query(_) => "query",
+    }
 }

@@ -60,6 +60,8 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A delivery starts only this soon after its batch was claimed, so that it ends (at worst at
 /// `DELIVERY_TIMEOUT`) well before the lease does; the rest of the batch is handed back.
 const BUDGET: Duration = Duration::from_secs(40);
+// The last delivery a batch starts ends before the lease does.
+const _: () = assert!(BUDGET.as_secs() + DELIVERY_TIMEOUT.as_secs() < LEASE.as_secs() as u64);
 /// First retry delay; doubled on each further attempt.
 const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(30);
 /// Longest error text kept on the reminder.
@@ -187,7 +189,13 @@ pub async fn sweep(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
+    let started = tokio::time::Instant::now();
     for _ in 0..MAX_BATCHES {
+        // Every claim at the time it is made: a pass that took a while must not lease from
+        // (and expire at) its start.
+        let now = now + SignedDuration::try_from(started.elapsed()).unwrap_or_default();
+        let claim = claim_name(owner);
+        let owner = claim.as_str();
         let batch = service.store.claim_due(now, LEASE, owner, BATCH).await?;
         let claimed_at = tokio::time::Instant::now();
         tally.claimed += batch.len();
@@ -205,6 +213,17 @@ pub async fn sweep(
         }
     }
     Ok(tally)
+}
+
+/// The name one claim leases under: the worker's name and a number no other claim of this
+/// process used. Outcomes are recorded only under the name that holds the lease
+/// (`lease_owner = $owner`), so the name is the lease's fencing token: a claim whose lease
+/// expired and was taken again, by another replica or by this one in a later pass, cannot
+/// record anything for that reminder any more.
+fn claim_name(owner: &str) -> String {
+    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    format!("{owner}#{n}")
 }
 
 async fn release(store: &Store, owner: &str, r: &Reminder) -> Outcome {

@@ -215,10 +215,11 @@ impl Service {
         })
     }
 
-    /// Performs one action against `store` (the turn's transaction). A refusal or a failure
-    /// of the action becomes a result the flow can branch on (`ok: false, reason:
-    /// "unavailable"`) instead of a broken conversation; a lost race is returned as an error,
-    /// so that the whole turn runs again.
+    /// Performs one action against `store` (the turn's transaction). A refusal is a result
+    /// the flow branches on. A failure of the database is the turn's: some of the action's
+    /// writes may be in the transaction and others not, so nothing of the turn is stored
+    /// (a lost race runs the turn again; anything else reaches the channel, whose retry of
+    /// the message finds nothing half done).
     async fn perform(
         &self,
         bot: &Bot,
@@ -242,25 +243,23 @@ impl Service {
                     session.patient = v.patient;
                     Ok(v.result)
                 }
-                Err(actions::ActionError::Store(e)) if lost_race(&e) => Err(e.into()),
-                Err(e) => {
-                    tracing::error!(action = req.action.as_str(), "action failed: {e}");
-                    Ok(json!({ "ok": false, "verified": false, "reason": "unavailable" }))
-                }
+                Err(actions::ActionError::Store(e)) => Err(failed(req, e)),
             };
         }
         match actions::perform(&ctx, req).await {
             Ok(v) => Ok(v),
-            Err(actions::ActionError::Store(e)) if lost_race(&e) => Err(e.into()),
-            Err(e) => {
-                tracing::error!(action = req.action.as_str(), "action failed: {e}");
-                Ok(json!({ "ok": false, "available": false, "reason": "unavailable", "alternatives": [] }))
-            }
+            Err(actions::ActionError::Store(e)) => Err(failed(req, e)),
         }
     }
 }
 
-/// Inside a turn's transaction a conflict dooms the whole transaction: the turn runs again.
-fn lost_race(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(_))
+/// An action's database failure, as the turn's error (logged unless it is a lost race).
+fn failed(req: &ActionRequest, e: StoreError) -> ServiceError {
+    if !matches!(e, StoreError::Conflict(_) | StoreError::SlotTaken) {
+        tracing::error!(
+            action = req.action.as_str(),
+            "action failed; the turn is not stored: {e}"
+        );
+    }
+    e.into()
 }

@@ -133,12 +133,13 @@ impl Store {
         provider_id: Option<&str>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.outbox_outcome(
-            row,
-            "status = 'sent', sent_at = $now, provider_id = $provider, lease_until = NONE, attempts += 1",
-            json!({ "now": fmt_instant(now), "provider": provider_id }),
-        )
-        .await
+        // NONE, not NULL, when the channel gave no id (`option<string>`).
+        let set = match provider_id {
+            Some(_) => "status = 'sent', sent_at = $now, provider_id = $provider, lease_until = NONE, attempts += 1",
+            None => "status = 'sent', sent_at = $now, lease_until = NONE, attempts += 1",
+        };
+        self.outbox_outcome(row, set, json!({ "now": fmt_instant(now), "provider": provider_id }))
+            .await
     }
 
     /// Records a failed delivery: tried again at `retry_at`, or given up without one.

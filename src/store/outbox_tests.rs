@@ -108,3 +108,13 @@ async fn a_failed_delivery_waits_for_its_retry_time_or_is_given_up() {
     let row = &store.outbox_of("s1").await.unwrap()[0];
     assert_eq!((row.status, row.attempts), (OutboxStatus::Failed, 2));
 }
+
+#[tokio::test]
+async fn a_channel_without_message_ids_is_recorded_sent_too() {
+    let store = mem().await;
+    store.enqueue("s1#1", &[msg("hola")], at(0)).await.unwrap();
+    let row = store.claim_outbox(at(0), LEASE, "a", 10, None).await.unwrap().remove(0);
+    assert!(store.outbox_sent(&row, None, at(1)).await.unwrap());
+    let row = &store.outbox_of("s1").await.unwrap()[0];
+    assert_eq!((row.status, row.provider_id.as_deref()), (OutboxStatus::Sent, None));
+}

@@ -2,6 +2,7 @@
 
 mod api;
 mod calendars;
+mod atomic;
 mod cli;
 mod console;
 mod conversations;
@@ -12,6 +13,7 @@ mod handoff;
 mod identity;
 mod llm;
 mod loops;
+mod outbox;
 mod patients;
 mod reload;
 mod reminders;

@@ -332,11 +332,11 @@ async fn a_reminder_claimed_by_a_scheduler_that_died_is_sent_after_its_lease() {
     called.await;
     task.abort();
     assert!(task.await.expect_err("aborted").is_cancelled());
-    let claimed = &store.reminders_of(&appointment).await.expect("reminders")[0];
-    assert_eq!(
-        (claimed.status, claimed.lease_owner.as_deref()),
-        (ReminderStatus::Pending, Some("dead"))
-    );
+    let claimed = store.reminders_of(&appointment).await.expect("reminders").remove(0);
+    // Each claim leases under its own name (the worker's, numbered): its fencing token.
+    let dead_claim = claimed.lease_owner.clone().expect("leased");
+    assert_eq!(claimed.status, ReminderStatus::Pending);
+    assert!(dead_claim.starts_with("dead#"), "{dead_claim}");
 
     let other = Service::new(store.clone(), demo());
     let sender = Recording::default();
@@ -366,7 +366,43 @@ async fn a_reminder_claimed_by_a_scheduler_that_died_is_sent_after_its_lease() {
         (reminder.as_str(), ReminderStatus::Sent, 2)
     );
     // The dead scheduler's lease is gone: it could not record anything any more.
-    assert!(!store.mark_sent(&reminder, "dead", now).await.expect("mark"));
+    assert!(!store.mark_sent(&reminder, &dead_claim, now).await.expect("mark"));
+}
+
+/// The same replica's expired claim is fenced off too: after its lease ran out and a later
+/// pass of the same scheduler claimed the reminder again (and is still delivering it), the
+/// old claim can record nothing; the new one can.
+#[tokio::test]
+async fn an_expired_claim_of_the_same_scheduler_cannot_mark_the_reminder() {
+    let store = Store::connect("mem://").await.expect("store");
+    let (appointment, reminder) = booked_with_reminder(&store, "f1", "2026-11-26T10:00", "2h").await;
+    let now = local("2026-11-26T08:00");
+    let service = Arc::new(Service::new(store.clone(), demo()));
+    // A pass whose delivery hangs, stopped there; returns the name its claim leased under.
+    let hanging_pass = |at: jiff::Timestamp| {
+        let (service, store, appointment) = (service.clone(), store.clone(), appointment.clone());
+        async move {
+            let hangs = Arc::new(Hangs::default());
+            let called = hangs.called.notified();
+            let task = {
+                let hangs = hangs.clone();
+                tokio::spawn(async move { reminders::run_once(&service, hangs.as_ref(), "w", at).await })
+            };
+            called.await;
+            task.abort();
+            let _ = task.await;
+            let r = store.reminders_of(&appointment).await.expect("reminders").remove(0);
+            r.lease_owner.expect("leased")
+        }
+    };
+    let first = hanging_pass(now).await;
+    let second = hanging_pass(plus(now, LEASE.as_secs())).await;
+    assert_ne!(first, second);
+    assert!(!store.mark_sent(&reminder, &first, plus(now, 61)).await.expect("mark"));
+    assert!(!store.mark_failed(&reminder, &first, "late", None).await.expect("mark"));
+    assert!(store.mark_sent(&reminder, &second, plus(now, 61)).await.expect("mark"));
+    let after = store.reminders_of(&appointment).await.expect("reminders").remove(0);
+    assert_eq!((after.status, after.attempts), (ReminderStatus::Sent, 2));
 }
 
 /// The server is down from Wednesday 07:00 to Thursday 08:30: after a restart on the same
