@@ -1,6 +1,7 @@
 //! The one integration-test binary (SurrealDB makes every extra binary a long link).
 
 mod api;
+mod browser;
 mod cli;
 mod console;
 mod conversations;
