@@ -73,6 +73,7 @@ pub(crate) fn clinic() -> Clinic {
         llm: Default::default(),
         identity: Default::default(),
         turn_days: None,
+        web_origins: Vec::new(),
         value: Value::Null,
     }
 }

@@ -199,6 +199,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> + 'static {
     Route::new()
         .nest_no_strip("/twilio", crate::channels::twilio::routes::routes())
         .nest("/console", crate::console::routes())
+        .nest("/web", crate::console::widget::routes())
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

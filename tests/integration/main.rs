@@ -19,3 +19,4 @@ mod schema;
 mod support;
 mod twilio;
 mod twilio_out;
+mod widget;

@@ -56,6 +56,7 @@ pub(super) fn clinic() -> Clinic {
         llm: Default::default(),
         identity: Default::default(),
         turn_days: None,
+        web_origins: Vec::new(),
         value: serde_json::Value::Null,
     }
 }
