@@ -43,7 +43,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 fn allowed_origin(state: &crate::api::AppState, req: &Request) -> Option<String> {
     let origin = req.headers().get("origin")?.to_str().ok()?.to_ascii_lowercase();
     let bot = state.service.bot();
-    bot.clinic.web_origins.iter().any(|o| *o == origin).then_some(origin)
+    bot.clinic.web_origins.contains(&origin).then_some(origin)
 }
 
 fn with_cors(mut resp: Response, origin: &str) -> Response {
