@@ -74,6 +74,7 @@ pub(crate) fn clinic() -> Clinic {
         identity: Default::default(),
         turn_days: None,
         calendars: Default::default(),
+        web_origins: Vec::new(),
         value: Value::Null,
     }
 }

@@ -200,6 +200,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> + 'static {
         .nest_no_strip("/twilio", crate::channels::twilio::routes::routes())
         .nest_no_strip("/calendars", crate::calendars::routes::routes())
         .nest("/console", crate::console::routes())
+        .nest("/web", crate::console::widget::routes())
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

@@ -11,6 +11,7 @@ mod auth;
 mod flows;
 mod i18n;
 mod inbox;
+pub mod widget;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -68,6 +68,18 @@ pub struct RawClinic {
     /// The clinic's external calendar, for professionals without their own (docs/calendars.md).
     #[serde(default)]
     pub calendar: Option<crate::calendars::RawCalendar>,
+    /// The web chat widget: which websites may embed it.
+    #[serde(default)]
+    pub web: Option<RawWeb>,
+}
+
+/// `clinic.web` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    /// Origins (`https://www.clinica.com`) whose pages may talk to the assistant.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// `clinic.retention` as written.
@@ -285,6 +297,9 @@ pub struct Clinic {
     pub identity: Identity,
     /// Days turns are kept in the turn log; `None`: forever (`clinic.retention.turn_days`).
     pub turn_days: Option<u32>,
+    /// Origins allowed to use the web chat widget (`clinic.web.allowed_origins`), normalized
+    /// (`scheme://host[:port]`, lower case). Empty: the widget is refused everywhere.
+    pub web_origins: Vec<String>,
     /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
     pub value: serde_json::Value,
     /// External calendars by professional (`calendar:` blocks); empty: none.

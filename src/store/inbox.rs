@@ -31,8 +31,14 @@ impl Store {
         if e.status != EscalationStatus::Open {
             return Ok(turns);
         }
+        // The handoff turn itself is in the snapshot only as the patient's message (it was
+        // taken before the turn committed): its logged version, with the replies, replaces it.
         let last = turns.iter().map(|t| t.seq).max().unwrap_or(0);
-        turns.extend(self.turns_after(&e.session, last, LATER_TURNS).await?);
+        let later = self
+            .turns_after(&e.session, last.saturating_sub(1), LATER_TURNS)
+            .await?;
+        turns.retain(|t| !later.iter().any(|l| l.seq == t.seq));
+        turns.extend(later);
         Ok(turns)
     }
 

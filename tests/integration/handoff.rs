@@ -67,7 +67,7 @@ async fn a_handoff_keeps_the_slots_tells_once_and_records_what_follows() {
         ]
     );
     let staff = transcript.last().expect("staff turn");
-    assert_eq!(staff.replies, [msg.text.clone()]);
+    assert_eq!(staff.replies, std::slice::from_ref(&msg.text));
     assert_eq!(staff.effects[0]["by"], "Ana", "the staff member's name is recorded");
 
     // Resolved: the assistant takes over where it was, with what it had collected.

@@ -3,6 +3,7 @@
 mod api;
 mod calendars;
 mod atomic;
+mod browser;
 mod cli;
 mod console;
 mod conversations;
@@ -22,3 +23,4 @@ mod support;
 mod surreal_server;
 mod twilio;
 mod twilio_out;
+mod widget;

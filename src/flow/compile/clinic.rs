@@ -119,6 +119,8 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         d => d,
     };
 
+    let web_origins = web_origins(file, raw.web.as_ref(), &mut ok);
+
     let value = json!({
         "name": raw.name,
         "timezone": raw.timezone,
@@ -170,6 +172,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         llm,
         identity,
         turn_days,
+        web_origins,
         value,
         calendars: crate::calendars::Calendars::build(calendars),
     })
@@ -192,6 +195,35 @@ fn calendar(
             None
         }
     }
+}
+
+/// `clinic.web.allowed_origins`: each one `http(s)://host[:port]`, nothing after.
+fn web_origins(file: &mut File<'_>, raw: Option<&crate::flow::clinic::RawWeb>, ok: &mut bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, o) in raw
+        .map(|w| w.allowed_origins.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let origin = o.trim().trim_end_matches('/').to_ascii_lowercase();
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .unwrap_or("");
+        let tame = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+        if rest.is_empty() || !rest.chars().all(tame) {
+            file.err(
+                &format!("clinic.web.allowed_origins.{i}"),
+                format!("`{o}` is not an origin"),
+                "write the website's scheme and host, with the port if it is not the usual one, and nothing after: https://www.clinica.com or http://localhost:8000",
+            );
+            *ok = false;
+        } else {
+            out.push(origin);
+        }
+    }
+    out
 }
 
 fn compile_identity(file: &mut File<'_>, raw: Option<&RawIdentity>, ok: &mut bool) -> Identity {

@@ -57,6 +57,7 @@ pub(super) fn clinic() -> Clinic {
         identity: Default::default(),
         turn_days: None,
         calendars: Default::default(),
+        web_origins: Vec::new(),
         value: serde_json::Value::Null,
     }
 }
