@@ -475,3 +475,69 @@ async fn a_cancellation_the_calendar_did_not_take_is_retried_later() {
     assert_eq!(service.store.event_of(&id).await.expect("store"), None);
     assert_eq!(bodies(&server, "DELETE", EVENT).await.len(), 2);
 }
+
+#[tokio::test]
+async fn an_event_put_in_the_slot_meanwhile_undoes_the_booking() {
+    let (server, bot) = google("RACE", 5).await;
+    // freeBusy saw the slot free; by the time the event is inserted, the front desk has put
+    // a patient there: the check after the insert finds it.
+    busy(&server, &[]).await;
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param("timeMin", "2026-11-26T13:00:00Z"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": [
+            { "id": "evt-1", "status": "confirmed",
+              "start": { "dateTime": "2026-11-26T10:00:00-03:00" }, "end": { "dateTime": "2026-11-26T10:30:00-03:00" } },
+            { "id": "front-desk", "status": "confirmed", "summary": "Paciente por teléfono",
+              "start": { "dateTime": "2026-11-26T09:45:00-03:00" }, "end": { "dateTime": "2026-11-26T10:15:00-03:00" } }
+        ] })))
+        .mount(&server)
+        .await;
+    events(&server).await;
+    let service = service(bot).await;
+    let out = book(&service, "10:00", None).await;
+    assert_eq!(
+        (out["ok"].clone(), out["reason"].clone()),
+        (json!(false), json!("taken")),
+        "{out}"
+    );
+    assert!(!offered(&out).is_empty(), "{out}");
+    assert!(appointments(&service.store).await.is_empty());
+    // Our event was removed again.
+    assert_eq!(bodies(&server, "DELETE", EVENT).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_sync_token_reads_the_calendar_again() {
+    let (server, bot) = google("GONE", 5).await;
+    let service = service(bot).await;
+    service
+        .store
+        .set_sync_token("google|agenda-cardiologia@clinica.test", Some("stale"))
+        .await
+        .expect("store");
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param("syncToken", "stale"))
+        .respond_with(ResponseTemplate::new(410).set_body_json(
+            json!({ "error": { "code": 410, "message": "Sync token is no longer valid, a full sync is required." } }),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param_is_missing("syncToken"))
+        .and(query_param("showDeleted", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": [], "nextSyncToken": "fresh" })))
+        .mount(&server)
+        .await;
+    let now = crate::support::at("2026-11-23T10:00");
+    let applied = clinicflow::calendars::sync::sync_all(&service, &clinicflow::outbound::TurnLogOnly, &now).await;
+    assert!(applied.is_empty());
+    let token = service
+        .store
+        .sync_token("google|agenda-cardiologia@clinica.test")
+        .await
+        .expect("store");
+    assert_eq!(token.as_deref(), Some("fresh"));
+}
