@@ -1,13 +1,15 @@
-//! `book_appointment {specialty, date, time, professional?, patient_name, document, coverage?}`
+//! `book_appointment {specialty, date, time, professional?, patient_name, document, coverage?, email?}`
 //!
 //! → `{ ok: true, appointment: {id, specialty, professional, date, time, minutes,
 //! patient_name, document, coverage, status} }`, or `{ ok: false, reason, alternatives }` with
 //! reason `missing_<field>`, `invalid_date`, `invalid_time`, `unknown_specialty`,
-//! `unknown_professional`, `past`, `closed`, `no_slots`, `outside_hours` or `taken`.
+//! `unknown_professional`, `past`, `closed`, `no_slots`, `outside_hours`, `taken` (also when the
+//! professional's external calendar refused it) or `calendar_unavailable` (docs/calendars.md).
 //!
 //! Without a professional the first free one of the specialty is taken. The database's
 //! unique slot index settles races: a booking that loses one moves on to the next free
-//! professional, and answers `taken` when there is none.
+//! professional, and answers `taken` when there is none. `email` goes to the professional's
+//! external calendar (Calendly and Cal.com need an attendee email), when there is one.
 
 use serde_json::{Value, json};
 
