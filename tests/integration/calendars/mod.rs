@@ -128,3 +128,19 @@ fn a_bad_calendar_block_is_reported_where_it_is() {
     assert!(errors.contains(&format!("clinic.yaml:{line}:")), "{errors}");
     assert!(errors.contains("google"), "{errors}");
 }
+
+#[test]
+fn calendly_without_a_clinic_email_is_refused_at_compile() {
+    let dir = demo_copy();
+    let clinic = dir.path().join("flows/clinic.yaml");
+    let text = std::fs::read_to_string(&clinic).expect("clinic.yaml");
+    let mut text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("email:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str("  calendar:\n    provider: calendly\n    event_type: \"https://api.calendly.com/event_types/X\"\n");
+    std::fs::write(&clinic, text).expect("write");
+    let errors = compile_dir(dir.path()).err().expect("a compile error").render();
+    assert!(errors.contains("need the clinic's `email`"), "{errors}");
+}
