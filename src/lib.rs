@@ -8,6 +8,7 @@ pub mod background;
 pub mod calendars;
 pub mod channels;
 pub mod cli;
+pub mod email;
 pub mod engine;
 pub mod flow;
 pub mod identity;

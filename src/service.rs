@@ -21,6 +21,7 @@ use crate::store::TurnRecord;
 use crate::store::{Processed, Store, StoreError};
 
 mod calls;
+mod mail;
 pub use calls::{CALL_END, CALL_START, CallEnd, CallSummary};
 
 /// One incoming message.
@@ -126,6 +127,8 @@ pub struct Service {
     llm_budget: Option<crate::limits::LlmBudget>,
     /// Delivers what a turn sends to someone else (a one-time code to the contact on record).
     sender: Option<Arc<dyn crate::outbound::Sender>>,
+    /// Emails confirmations and reminders to patients who gave an address (src/email.rs).
+    mailer: Option<Arc<crate::email::Mailer>>,
 }
 
 /// How many run-time render errors the reload report keeps.
@@ -141,6 +144,7 @@ impl Service {
             render_errors: Mutex::new(Vec::new()),
             llm_budget: None,
             sender: None,
+            mailer: None,
         }
     }
 
@@ -598,6 +602,10 @@ impl Service {
             };
         }
         match actions::perform(&ctx, req).await {
+            Ok(v) if req.action == actions::ActionName::BookAppointment => {
+                self.email_confirmation(bot, session.lang, &v, now).await;
+                v
+            }
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(action = req.action.as_str(), "action failed: {e}");

@@ -5,6 +5,7 @@ mod calendars;
 mod cli;
 mod conversations;
 mod diagnostics;
+mod email;
 mod eval;
 mod fuzz;
 mod identity;
