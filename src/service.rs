@@ -21,6 +21,7 @@ use crate::store::{Store, StoreError};
 
 mod calls;
 mod conversation;
+mod mail;
 mod turn;
 pub use calls::{CALL_END, CALL_START, CallEnd, CallSummary};
 
@@ -156,6 +157,8 @@ pub struct Service {
     sender: Option<Arc<dyn crate::outbound::Sender>>,
     /// This process's name on the outbox rows it claims.
     owner: String,
+    /// Emails confirmations and reminders to patients who gave an address (src/email.rs).
+    mailer: Option<Arc<crate::email::Mailer>>,
 }
 
 /// How many run-time render errors the reload report keeps.
@@ -173,6 +176,7 @@ impl Service {
             llm_budget: None,
             sender: None,
             owner: crate::background::worker_id(),
+            mailer: None,
         }
     }
 

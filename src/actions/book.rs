@@ -1,13 +1,17 @@
-//! `book_appointment {specialty, date, time, professional?, patient_name, document, coverage?}`
+//! `book_appointment {specialty, date, time, professional?, patient_name, document, coverage?, email?}`
 //!
 //! → `{ ok: true, appointment: {id, specialty, professional, date, time, minutes,
 //! patient_name, document, coverage, status} }`, or `{ ok: false, reason, alternatives }` with
-//! reason `missing_<field>`, `invalid_date`, `invalid_time`, `unknown_specialty`,
-//! `unknown_professional`, `past`, `closed`, `no_slots`, `outside_hours` or `taken`.
+//! reason `missing_<field>`, `invalid_date`, `invalid_time`, `invalid_email`, `unknown_specialty`,
+//! `unknown_professional`, `past`, `closed`, `no_slots`, `outside_hours`, `taken` (also when the
+//! professional's external calendar refused it) or `calendar_unavailable` (docs/calendars.md).
 //!
 //! Without a professional the first free one of the specialty is taken. The database's
 //! unique slot index settles races: a booking that loses one moves on to the next free
-//! professional, and answers `taken` when there is none.
+//! professional, and answers `taken` when there is none. `email` (optional; `invalid_email`
+//! when it is not an address) is kept, encrypted, on the appointment: the service emails the
+//! confirmation and reminders to it (src/email.rs), and it goes to the professional's
+//! external calendar (Calendly and Cal.com need an attendee email), when there is one.
 
 use serde_json::{Value, json};
 
@@ -40,6 +44,13 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     if document.is_empty() {
         return Ok(refuse("missing_document"));
     }
+    // Optional; a wrong one is refused rather than dropped, so the patient can correct it.
+    let email = text(args, "email")
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
+    if email.as_deref().is_some_and(|e| !crate::email::valid_address(e)) {
+        return Ok(refuse("invalid_email"));
+    }
     let specialty = match specialty_arg(ctx.clinic, args) {
         Ok(s) => s,
         Err(refusal) => return Ok(strip_availability(refusal)),
@@ -70,7 +81,6 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         return Ok(refuse("invalid_date"));
     };
     let coverage = text(args, "coverage");
-    let email = text(args, "email");
     // Why the professional's calendar did not take the booking, when it did not.
     let mut refused = None;
     for prof in free {
@@ -86,6 +96,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             patient_name: patient_name.clone(),
             document: document.clone(),
             coverage: coverage.clone(),
+            email: email.clone(),
             channel: ctx.session.channel.clone(),
             user: ctx.session.user.clone(),
             session: ctx.session.id.clone(),

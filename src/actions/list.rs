@@ -72,6 +72,7 @@ mod tests {
             patient_name: "Ana Gómez".into(),
             document: "30111222".into(),
             coverage: None,
+            email: None,
             channel: env.session.channel.clone(),
             user: env.session.user.clone(),
             session: env.session.id.clone(),

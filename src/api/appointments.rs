@@ -108,6 +108,9 @@ struct BookIn {
     /// Document number; dots and spaces are ignored.
     document: String,
     coverage: Option<String>,
+    /// The patient's email: the confirmation and reminders are emailed to it when the server
+    /// has SMTP settings (docs/calendars.md, "Email"). Stored encrypted; never returned.
+    email: Option<String>,
     /// The conversation the booking belongs to (reminders are recorded in its turn log).
     conversation: Option<String>,
     /// The patient's channel (`api` by default) and address there, for reminders.
@@ -340,8 +343,14 @@ impl Api {
         let args = json!({
             "specialty": b.specialty, "date": b.date, "time": b.time, "professional": b.professional,
             "patient_name": b.patient_name, "document": b.document, "coverage": b.coverage,
+            "email": b.email,
         });
         let result = perform(&state, &session, &now, ActionName::BookAppointment, args, "").await?;
+        let bot = state.service.bot();
+        state
+            .service
+            .email_confirmation(&bot, session.lang, &result, &now)
+            .await;
         let id = result["appointment"]["id"].as_str().unwrap_or_default().to_string();
         if b.remind == Some(true) {
             let args = json!({ "appointment": id });

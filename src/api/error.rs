@@ -139,6 +139,7 @@ impl ApiError {
             )),
             "invalid_date" => bad("dates are written YYYY-MM-DD".into()),
             "invalid_time" => bad("times are written HH:MM".into()),
+            "invalid_email" => bad("`email` is not an email address (name@example.com)".into()),
             "invalid_duration" => bad("reminder offsets are written like 24h, 2h or 30m".into()),
             other => match other.strip_prefix("missing_") {
                 Some(field) => bad(format!("`{field}` is required")),

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::config::CalComSpec;
-use super::http::{client, instant, ok_json, secret, send, utc};
+use super::http::{client, instant, ok_json, removed, secret, send, utc};
 use super::{Availability, Booking, BoxFuture, CalendarError, ExternalEvent, Provider, ProviderKind};
 
 const SLOTS_VERSION: &str = "2024-09-04";
@@ -127,11 +127,8 @@ impl Provider for CalCom {
         Box::pin(async move {
             let body = json!({ "cancellationReason": "Cancelled through the clinic's assistant" });
             let path = format!("/v2/bookings/{}/cancel", event.id);
-            let (status, body) = self.post("cal.com cancel", &path, &body).await?;
-            if status == reqwest::StatusCode::NOT_FOUND {
-                return Ok(());
-            }
-            ok_json("cal.com cancel", (status, body)).map(|_| ())
+            let answer = self.post("cal.com cancel", &path, &body).await?;
+            removed("cal.com cancel", answer, &[reqwest::StatusCode::NOT_FOUND])
         })
     }
 

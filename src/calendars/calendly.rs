@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::config::CalendlySpec;
-use super::http::{client, instant, ok_json, secret, send, utc};
+use super::http::{client, instant, ok_json, removed, secret, send, utc};
 use super::{Availability, Booking, BoxFuture, CalendarError, ExternalEvent, Provider, ProviderKind};
 
 /// The longest range one `event_type_available_times` call may cover.
@@ -165,15 +165,13 @@ impl Provider for Calendly {
             let token = self.token()?;
             let url = self.cancellation_url(&event.id);
             let body = json!({ "reason": "Cancelled through the clinic's assistant" });
-            let (status, body) = send("calendly cancel", || {
+            let answer = send("calendly cancel", || {
                 self.http.post(&url).bearer_auth(&token).json(&body)
             })
             .await?;
-            // Already cancelled, or gone.
-            if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::FORBIDDEN {
-                return Ok(());
-            }
-            ok_json("calendly cancel", (status, body)).map(|_| ())
+            // Already cancelled (403), or gone (404).
+            let gone = [reqwest::StatusCode::NOT_FOUND, reqwest::StatusCode::FORBIDDEN];
+            removed("calendly cancel", answer, &gone)
         })
     }
 

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::config::GoogleSpec;
-use super::http::{client, instant, ok_json, secret, send, utc};
+use reqwest::StatusCode;
+
+use super::http::{client, instant, ok_json, removed, secret, send, utc};
 use super::{Availability, Booking, BoxFuture, CalendarError, ExternalEvent, Provider, ProviderKind};
 
 /// The private extended property that carries the appointment id.
@@ -161,7 +163,7 @@ impl Google {
                 self.http.get(url.clone()).bearer_auth(&token).query(&q)
             })
             .await?;
-            if answer.0 == reqwest::StatusCode::GONE {
+            if answer.0 == StatusCode::GONE {
                 return Err(ListError::Gone);
             }
             let body = ok_json("google events.list", answer)?;
@@ -365,15 +367,16 @@ impl Provider for Google {
         Box::pin(async move {
             let token = self.access_token().await?;
             let url = self.events_url(Some(&event.id))?;
-            let (status, body) = send("google events.delete", || {
+            let answer = send("google events.delete", || {
                 self.http.delete(url.clone()).bearer_auth(&token)
             })
             .await?;
-            // Already deleted (410) or never there (404): nothing left to undo.
-            if status == reqwest::StatusCode::GONE || status == reqwest::StatusCode::NOT_FOUND {
-                return Ok(());
-            }
-            ok_json("google events.delete", (status, body)).map(|_| ())
+            // Already deleted (410) or never there (404).
+            removed(
+                "google events.delete",
+                answer,
+                &[StatusCode::GONE, StatusCode::NOT_FOUND],
+            )
         })
     }
 

@@ -96,6 +96,19 @@ pub(crate) fn ok_json(what: &str, (status, body): (reqwest::StatusCode, Value)) 
     }
 }
 
+/// The answer to a delete or cancel: one of `gone` (already deleted, never there) counts as
+/// done, since there is nothing left to remove.
+pub(crate) fn removed(
+    what: &str,
+    (status, body): (reqwest::StatusCode, Value),
+    gone: &[reqwest::StatusCode],
+) -> Result<(), CalendarError> {
+    if gone.contains(&status) {
+        return Ok(());
+    }
+    ok_json(what, (status, body)).map(|_| ())
+}
+
 /// RFC 3339 instant from a provider's JSON.
 pub(crate) fn instant(v: Option<&Value>) -> Option<jiff::Timestamp> {
     v.and_then(Value::as_str).and_then(|s| s.parse().ok())

@@ -111,11 +111,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let sender = outbound_sender(&store);
+    // No SMTP settings: no email (src/email.rs). Wrong ones stop the server with the reason.
+    let mailer = match crate::email::Mailer::from_env() {
+        Ok(m) => m.map(Arc::new),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let service = Arc::new(
         Service::new(store, Arc::new(bot))
             .with_llm(llm)
             .with_llm_budget(llm_budget)
-            .with_sender(sender.clone()),
+            .with_sender(sender.clone())
+            .with_mailer(mailer),
     );
     let reloader = Reloader::new(&args.dir.dir, service.clone());
     // Dropping the guard stops watching: it lives until the server stops.

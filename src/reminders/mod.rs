@@ -15,6 +15,8 @@
 //! - when the channel refuses or does not answer within [`DELIVERY_TIMEOUT`], keeps it pending
 //!   with a retry time (30 s, 1 min, 2 min, 4 min…) and gives it up (`failed`) after
 //!   [`MAX_ATTEMPTS`] or when the next try would come after the appointment has started.
+//! - once the channel took it, emails the same reminder when the patient gave an address
+//!   and email is configured (`prompts/<lang>/email_reminder.j2`, src/email.rs).
 //!
 //! Reminders that came due while no scheduler ran are simply due at the next tick, so they
 //! are sent when the server is back (unless their appointment has started meanwhile).
@@ -341,6 +343,8 @@ async fn try_handle(
             "reminder delivered but not recorded in the turn log"
         ),
     }
+    // The email goes with the channel's reminder, never instead of it (src/email.rs).
+    service.email_reminder(&bot, &appointment, r, session.as_ref(), &local);
     let held = store.mark_sent(&r.id, owner, now).await?;
     Ok(if held { Outcome::Sent } else { Outcome::Lost })
 }

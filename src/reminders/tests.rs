@@ -52,6 +52,7 @@ fn appointment(date: &str) -> Appointment {
         patient_name: "Ana Pérez".into(),
         document: "30111222".into(),
         coverage: Some("OSDE".into()),
+        email: None,
         status: AppointmentStatus::Booked,
         channel: "whatsapp".into(),
         user: "whatsapp:+5491100000000".into(),

@@ -62,16 +62,7 @@ pub(crate) fn context(
         "turns": session.map_or(0, |s| s.turns),
     });
     json!({
-        "appointment": {
-            "id": appointment.id,
-            "specialty": appointment.specialty,
-            "professional": appointment.professional,
-            "date": fmt_date(appointment.date),
-            "time": fmt_hhmm(appointment.time),
-            "day": day(appointment, now),
-            "patient_name": appointment.patient_name,
-            "coverage": appointment.coverage,
-        },
+        "appointment": appointment_fields(appointment, now),
         "reminder": {
             "kind": reminder.kind,
             "minutes_before": reminder.offset_minutes,
@@ -79,6 +70,20 @@ pub(crate) fn context(
         "session": session,
         "clinic": bot.clinic.value,
         "now": crate::engine::now_value(now),
+    })
+}
+
+/// `appointment` in a template context ([`APPOINTMENT_FIELDS`]): the reminder's, the emails'.
+pub(crate) fn appointment_fields(appointment: &Appointment, now: &Zoned) -> Value {
+    json!({
+        "id": appointment.id,
+        "specialty": appointment.specialty,
+        "professional": appointment.professional,
+        "date": fmt_date(appointment.date),
+        "time": fmt_hhmm(appointment.time),
+        "day": day(appointment, now),
+        "patient_name": appointment.patient_name,
+        "coverage": appointment.coverage,
     })
 }
 

@@ -62,6 +62,8 @@ pub struct NewAppointment {
     pub patient_name: String,
     pub document: String,
     pub coverage: Option<String>,
+    /// Where the confirmation and reminders are emailed (src/email.rs); encrypted at rest.
+    pub email: Option<String>,
     pub channel: String,
     pub user: String,
     pub session: String,
@@ -84,6 +86,9 @@ pub struct Appointment {
     pub document: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<String>,
+    /// The patient's email, when they gave one (encrypted at rest, never logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub status: AppointmentStatus,
     pub channel: String,
     pub user: String,
@@ -136,6 +141,7 @@ impl Store {
             patient_name: new.patient_name.clone(),
             document: new.document.clone(),
             coverage: new.coverage.clone(),
+            email: new.email.clone(),
             status: AppointmentStatus::Booked,
             channel: new.channel.clone(),
             user: new.user.clone(),

@@ -26,6 +26,7 @@ pub(crate) fn booking(slot: Slot, document: &str) -> NewAppointment {
         patient_name: "Ana Gómez".into(),
         document: document.into(),
         coverage: Some("OSDE".into()),
+        email: None,
         channel: "whatsapp".into(),
         user: "whatsapp:+5491100000000".into(),
         session: "s1".into(),

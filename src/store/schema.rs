@@ -57,6 +57,7 @@ DEFINE FIELD IF NOT EXISTS patient_name ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS document ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS document_hash ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS coverage ON appointment TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS email ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS status ON appointment TYPE string ASSERT $value IN ['booked', 'cancelled'];
 DEFINE FIELD IF NOT EXISTS channel ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS user ON appointment TYPE string;

@@ -1,5 +1,5 @@
-//! The appointment fields encrypted at rest: the document number, the patient's name and the
-//! address (phone number) it was booked from, with AES-256-GCM under the data key
+//! The appointment fields encrypted at rest: the document number, the patient's name, the
+//! address (phone number) it was booked from and the patient's email, with AES-256-GCM under the data key
 //! (`identity::seal`). The document is found by its keyed hash (`document_hash`), stored
 //! beside it. Rows written before encryption (no `enc:v1:` marker) still read.
 
@@ -11,7 +11,7 @@ use super::{Store, StoreError, decode, rows};
 use crate::identity::{SealError, document_hash, open, seal};
 
 /// The encrypted fields of an appointment row.
-const FIELDS: [&str; 3] = ["document", "patient_name", "user"];
+const FIELDS: [&str; 4] = ["document", "patient_name", "user", "email"];
 
 fn err(e: SealError) -> StoreError {
     StoreError::Decode {

@@ -101,6 +101,7 @@ async fn booked_with_reminder(store: &Store, session: &str, when: &str, kind: &s
             patient_name: "María López".into(),
             document: "30123456".into(),
             coverage: None,
+            email: None,
             channel: "whatsapp".into(),
             user: format!("whatsapp:+54911{session}"),
             session: session.into(),

@@ -6,6 +6,8 @@ use std::sync::{Arc, OnceLock};
 use clinicflow::flow::bot::Bot;
 use clinicflow::flow::compile::compile_dir;
 
+pub mod smtp;
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

@@ -94,6 +94,17 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
             professionals,
         });
     }
+    let needs_email = calendars
+        .iter()
+        .any(|(_, spec)| !matches!(spec, crate::calendars::CalendarSpec::Google(_)));
+    if needs_email && raw.email.is_none() {
+        file.err(
+            "clinic",
+            "Calendly and Cal.com calendars need the clinic's `email`",
+            "add `email: turnos@…` under `clinic:`; it is the attendee email of bookings whose patient gave none",
+        );
+        ok = false;
+    }
     let coverages: Vec<Coverage> = raw
         .coverages
         .iter()

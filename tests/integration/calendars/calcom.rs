@@ -5,7 +5,7 @@ use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{act, bot_with, offered, service, set_env};
+use super::{act, book, bot_with, cancel, offered, reschedule, service, set_env};
 
 #[tokio::test]
 async fn slots_limit_what_is_offered_and_bookings_move_and_cancel() {
@@ -58,34 +58,15 @@ async fn slots_limit_what_is_offered_and_bookings_move_and_cancel() {
         ],
         "{out}"
     );
-    let out = act(
-        &service,
-        ActionName::BookAppointment,
-        json!({ "specialty": "Cardiología", "date": "2026-11-26", "time": "08:00",
-                "patient_name": "María López", "document": "30123456", "email": "maria@example.com" }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = book(&service, "08:00", Some("maria@example.com")).await;
     assert_eq!(out["ok"], true, "{out}");
     let id = out["appointment"]["id"].as_str().expect("id").to_string();
-    let out = act(
-        &service,
-        ActionName::RescheduleAppointment,
-        json!({ "id": id, "date": "2026-11-26", "time": "11:00" }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = reschedule(&service, &id, "11:00").await;
     assert_eq!(out["ok"], true, "{out}");
     assert_eq!(
         service.store.event_of(&id).await.expect("store").expect("linked").id,
         "bk-2"
     );
-    let out = act(
-        &service,
-        ActionName::CancelAppointment,
-        json!({ "id": id }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = cancel(&service, &id).await;
     assert_eq!(out["ok"], true, "{out}");
 }

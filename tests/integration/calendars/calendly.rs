@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{act, appointments, bot_with, offered, service, set_env};
+use super::{act, appointments, book, bot_with, offered, service, set_env};
 use crate::support::demo_copy;
 
 const EVENT_TYPE: &str = "https://api.calendly.com/event_types/CARDIO30";
@@ -97,14 +97,7 @@ async fn available_times_are_asked_in_pieces_of_at_most_31_days_and_booking_goes
         assert!(e.duration_since(s).as_hours() <= 31 * 24);
         assert_eq!(q["event_type"], EVENT_TYPE);
     }
-    let out = act(
-        &service,
-        ActionName::BookAppointment,
-        json!({ "specialty": "Cardiología", "date": "2026-11-26", "time": "10:30",
-                "patient_name": "María López", "document": "30123456", "email": "maria@example.com" }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = book(&service, "10:30", Some("maria@example.com")).await;
     assert_eq!(out["ok"], true, "{out}");
     let invitee: Vec<Value> = server
         .received_requests()
@@ -134,14 +127,7 @@ async fn webhook(app: &impl Endpoint, body: &Value, signature: &str) -> u16 {
 async fn a_forged_webhook_is_refused_and_a_signed_cancellation_cancels_the_appointment() {
     let (_server, bot) = calendly().await;
     let service = Arc::new(service(bot).await);
-    let out = act(
-        &service,
-        ActionName::BookAppointment,
-        json!({ "specialty": "Cardiología", "date": "2026-11-26", "time": "09:00",
-                "patient_name": "María López", "document": "30123456", "email": "maria@example.com" }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = book(&service, "09:00", Some("maria@example.com")).await;
     assert_eq!(out["ok"], true, "{out}");
     let id = out["appointment"]["id"].as_str().expect("id").to_string();
     let dir = demo_copy();

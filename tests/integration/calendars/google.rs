@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, path_regex, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{act, appointments, bot_with, offered, service, set_env};
+use super::{act, appointments, book, bot_with, cancel, offered, reschedule, service, set_env};
 use crate::support::{BOOKING, demo_copy, reminder_statuses, say};
 
 const CALENDAR: &str = "agenda-cardiologia@clinica.test";
@@ -192,13 +192,7 @@ async fn bookings_create_move_and_delete_the_event_in_the_clinic_time_zone() {
     assert_eq!((linked.provider, linked.id.as_str()), (ProviderKind::Google, "evt-1"));
 
     // Moved by the assistant: the same event gets the new times.
-    let out = act(
-        &service,
-        ActionName::RescheduleAppointment,
-        json!({ "id": id, "date": "2026-11-26", "time": "11:00" }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = reschedule(&service, &id, "11:00").await;
     assert_eq!(out["ok"], true, "{out}");
     let patched = bodies(&server, "PATCH", EVENT).await;
     assert_eq!(patched.len(), 1);
@@ -206,13 +200,7 @@ async fn bookings_create_move_and_delete_the_event_in_the_clinic_time_zone() {
     assert_eq!(patched[0]["end"]["dateTime"], "2026-11-26T11:30:00-03:00");
 
     // Cancelled by the assistant: the event is deleted and forgotten.
-    let out = act(
-        &service,
-        ActionName::CancelAppointment,
-        json!({ "id": id }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = cancel(&service, &id).await;
     assert_eq!(out["ok"], true, "{out}");
     assert_eq!(bodies(&server, "DELETE", EVENT).await.len(), 1);
     assert_eq!(service.store.event_of(&id).await.expect("store"), None);
@@ -271,14 +259,7 @@ async fn a_timed_out_insert_leaves_no_appointment_and_removes_a_late_event() {
         .mount(&server)
         .await;
     let service = service(bot).await;
-    let out = act(
-        &service,
-        ActionName::BookAppointment,
-        json!({ "specialty": "Cardiología", "date": "2026-11-26", "time": "10:00",
-                "patient_name": "María López", "document": "30123456" }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = book(&service, "10:00", None).await;
     assert_eq!(
         (out["ok"].clone(), out["reason"].clone()),
         (json!(false), json!("calendar_unavailable")),
@@ -328,6 +309,16 @@ async fn a_calendar_that_is_down_is_said_and_a_person_offered() {
     assert!(reply.contains("no puedo consultar la agenda"), "{reply}");
     assert!(reply.contains("/humano"), "{reply}");
     assert!(appointments(&service.store).await.is_empty());
+}
+
+/// events.list read from `token` answering `items` and the next sync token.
+async fn feed(server: &MockServer, token: &str, items: Value, next: &str) {
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param("syncToken", token))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": items, "nextSyncToken": next })))
+        .mount(server)
+        .await;
 }
 
 /// The app with the service, as `serve` runs it.
@@ -394,15 +385,17 @@ async fn an_event_cancelled_or_moved_in_the_calendar_changes_the_appointment_and
     );
 
     // Then they cancel it: the next pass reads from the sync token.
-    Mock::given(method("GET"))
-        .and(path_regex(EVENTS))
-        .and(query_param("syncToken", "sync-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "items": [ours("cancelled", "2026-11-26T11:00:00-03:00", "2026-11-26T11:30:00-03:00")],
-            "nextSyncToken": "sync-2"
-        })))
-        .mount(&server)
-        .await;
+    feed(
+        &server,
+        "sync-1",
+        json!([ours(
+            "cancelled",
+            "2026-11-26T11:00:00-03:00",
+            "2026-11-26T11:30:00-03:00"
+        )]),
+        "sync-2",
+    )
+    .await;
     let (status, body) = notify(&app, "channel-secret-SYNC").await;
     assert_eq!((status, body["applied"].clone()), (200, json!(1)), "{body}");
     let cancelled = service.store.get_appointment(&id).await.expect("store").expect("there");
@@ -441,15 +434,17 @@ async fn an_event_cancelled_or_moved_in_the_calendar_changes_the_appointment_and
     assert!(told.iter().any(|t| t.contains("canceló su turno")), "{told:?}");
 
     // The same notification again changes nothing.
-    Mock::given(method("GET"))
-        .and(path_regex(EVENTS))
-        .and(query_param("syncToken", "sync-2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "items": [ours("cancelled", "2026-11-26T11:00:00-03:00", "2026-11-26T11:30:00-03:00")],
-            "nextSyncToken": "sync-3"
-        })))
-        .mount(&server)
-        .await;
+    feed(
+        &server,
+        "sync-2",
+        json!([ours(
+            "cancelled",
+            "2026-11-26T11:00:00-03:00",
+            "2026-11-26T11:30:00-03:00"
+        )]),
+        "sync-3",
+    )
+    .await;
     let (_, body) = notify(&app, "channel-secret-SYNC").await;
     assert_eq!(body["applied"], 0);
 }
@@ -467,22 +462,9 @@ async fn a_cancellation_the_calendar_did_not_take_is_retried_later() {
         .await;
     events(&server).await;
     let service = service(bot).await;
-    let out = act(
-        &service,
-        ActionName::BookAppointment,
-        json!({ "specialty": "Cardiología", "date": "2026-11-26", "time": "10:00",
-                "patient_name": "María López", "document": "30123456" }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = book(&service, "10:00", None).await;
     let id = out["appointment"]["id"].as_str().expect("booked").to_string();
-    let out = act(
-        &service,
-        ActionName::CancelAppointment,
-        json!({ "id": id }),
-        "2026-11-23T10:00",
-    )
-    .await;
+    let out = cancel(&service, &id).await;
     // The patient's cancellation stands; the event is still linked, to be removed later.
     assert_eq!(out["ok"], true, "{out}");
     assert!(service.store.event_of(&id).await.expect("store").is_some());
@@ -492,4 +474,70 @@ async fn a_cancellation_the_calendar_did_not_take_is_retried_later() {
     assert_eq!(removed, 1);
     assert_eq!(service.store.event_of(&id).await.expect("store"), None);
     assert_eq!(bodies(&server, "DELETE", EVENT).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_event_put_in_the_slot_meanwhile_undoes_the_booking() {
+    let (server, bot) = google("RACE", 5).await;
+    // freeBusy saw the slot free; by the time the event is inserted, the front desk has put
+    // a patient there: the check after the insert finds it.
+    busy(&server, &[]).await;
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param("timeMin", "2026-11-26T13:00:00Z"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": [
+            { "id": "evt-1", "status": "confirmed",
+              "start": { "dateTime": "2026-11-26T10:00:00-03:00" }, "end": { "dateTime": "2026-11-26T10:30:00-03:00" } },
+            { "id": "front-desk", "status": "confirmed", "summary": "Paciente por teléfono",
+              "start": { "dateTime": "2026-11-26T09:45:00-03:00" }, "end": { "dateTime": "2026-11-26T10:15:00-03:00" } }
+        ] })))
+        .mount(&server)
+        .await;
+    events(&server).await;
+    let service = service(bot).await;
+    let out = book(&service, "10:00", None).await;
+    assert_eq!(
+        (out["ok"].clone(), out["reason"].clone()),
+        (json!(false), json!("taken")),
+        "{out}"
+    );
+    assert!(!offered(&out).is_empty(), "{out}");
+    assert!(appointments(&service.store).await.is_empty());
+    // Our event was removed again.
+    assert_eq!(bodies(&server, "DELETE", EVENT).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_sync_token_reads_the_calendar_again() {
+    let (server, bot) = google("GONE", 5).await;
+    let service = service(bot).await;
+    service
+        .store
+        .set_sync_token("google|agenda-cardiologia@clinica.test", Some("stale"))
+        .await
+        .expect("store");
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param("syncToken", "stale"))
+        .respond_with(ResponseTemplate::new(410).set_body_json(
+            json!({ "error": { "code": 410, "message": "Sync token is no longer valid, a full sync is required." } }),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param_is_missing("syncToken"))
+        .and(query_param("showDeleted", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": [], "nextSyncToken": "fresh" })))
+        .mount(&server)
+        .await;
+    let now = crate::support::at("2026-11-23T10:00");
+    let applied = clinicflow::calendars::sync::sync_all(&service, &clinicflow::outbound::TurnLogOnly, &now).await;
+    assert!(applied.is_empty());
+    let token = service
+        .store
+        .sync_token("google|agenda-cardiologia@clinica.test")
+        .await
+        .expect("store");
+    assert_eq!(token.as_deref(), Some("fresh"));
 }

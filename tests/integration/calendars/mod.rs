@@ -65,6 +65,33 @@ pub async fn act(service: &Service, name: ActionName, args: Value, now: &str) ->
     clinicflow::actions::perform(&ctx, &req).await.expect("action")
 }
 
+/// Books Cardiología on Thursday 26 November 2026 at `time` (on Monday the 23rd) for María
+/// López, through the action the flows use.
+pub async fn book(service: &Service, time: &str, email: Option<&str>) -> Value {
+    let mut args = serde_json::json!({ "specialty": "Cardiología", "date": "2026-11-26", "time": time,
+                                       "patient_name": "María López", "document": "30123456" });
+    if let Some(email) = email {
+        args["email"] = serde_json::json!(email);
+    }
+    act(service, ActionName::BookAppointment, args, "2026-11-23T10:00").await
+}
+
+/// Moves an appointment to 26 November at `time`.
+pub async fn reschedule(service: &Service, id: &str, time: &str) -> Value {
+    let args = serde_json::json!({ "id": id, "date": "2026-11-26", "time": time });
+    act(service, ActionName::RescheduleAppointment, args, "2026-11-23T10:00").await
+}
+
+pub async fn cancel(service: &Service, id: &str) -> Value {
+    act(
+        service,
+        ActionName::CancelAppointment,
+        serde_json::json!({ "id": id }),
+        "2026-11-23T10:00",
+    )
+    .await
+}
+
 /// Every appointment in the store.
 pub async fn appointments(store: &Store) -> Vec<Appointment> {
     store
@@ -100,4 +127,20 @@ fn a_bad_calendar_block_is_reported_where_it_is() {
     assert!(errors.contains("unknown calendar provider `outlook`"), "{errors}");
     assert!(errors.contains(&format!("clinic.yaml:{line}:")), "{errors}");
     assert!(errors.contains("google"), "{errors}");
+}
+
+#[test]
+fn calendly_without_a_clinic_email_is_refused_at_compile() {
+    let dir = demo_copy();
+    let clinic = dir.path().join("flows/clinic.yaml");
+    let text = std::fs::read_to_string(&clinic).expect("clinic.yaml");
+    let mut text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("email:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str("  calendar:\n    provider: calendly\n    event_type: \"https://api.calendly.com/event_types/X\"\n");
+    std::fs::write(&clinic, text).expect("write");
+    let errors = compile_dir(dir.path()).err().expect("a compile error").render();
+    assert!(errors.contains("need the clinic's `email`"), "{errors}");
 }
