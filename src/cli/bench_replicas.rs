@@ -404,6 +404,7 @@ async fn seed_reminders(store: &Store, bot: &Bot) -> anyhow::Result<Vec<String>>
                 user: number.clone(),
                 session: session.clone(),
                 created_at: now,
+                email: None,
             })
             .await?;
         let due = now + jiff::SignedDuration::from_millis(1000 + 100 * i as i64);

@@ -90,6 +90,7 @@ async fn replicas_starting_together_define_the_schema_and_one_of_nine_wins_a_slo
             user: format!("u{i}"),
             session: format!("race-{i}"),
             created_at: at("2026-11-23T10:00").timestamp(),
+            email: None,
         };
         tasks.spawn(async move { store.create_appointment(&new).await });
     }
