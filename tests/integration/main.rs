@@ -1,9 +1,9 @@
 //! The one integration-test binary (SurrealDB makes every extra binary a long link).
 
 mod api;
-mod calendars;
 mod atomic;
 mod browser;
+mod calendars;
 mod cli;
 mod console;
 mod conversations;
