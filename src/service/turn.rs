@@ -28,6 +28,9 @@ pub(super) struct Effects {
     /// Messages for someone else than the patient in this conversation (a one-time code to
     /// the contact on record), delivered through the outbox once the turn is stored.
     pub outgoing: Vec<Outbound>,
+    /// Appointments booked by this attempt, as (professional, appointment id): an external
+    /// calendar already holds their events, which must go if the attempt is not stored.
+    pub booked: Vec<(String, String)>,
 }
 
 impl Service {
@@ -41,7 +44,12 @@ impl Service {
             if let Some(resp) = self.replay(&req).await? {
                 return Ok(resp);
             }
-            match Box::pin(self.attempt(&req, started)).await {
+            let mut effects = Effects::default();
+            let result = Box::pin(self.attempt(&req, started, &mut effects)).await;
+            if result.is_err() {
+                self.undo_calendar_bookings(&effects.booked).await;
+            }
+            match result {
                 Err(ServiceError::Store(StoreError::Conflict(_) | StoreError::SlotTaken))
                     if attempt < TURN_ATTEMPTS =>
                 {
@@ -56,7 +64,24 @@ impl Service {
         }
     }
 
-    async fn attempt(&self, req: &TurnRequest, started: Instant) -> Result<TurnResponse, ServiceError> {
+    /// The events external calendars hold for bookings of an attempt that was not stored
+    /// (a lost race re-runs the turn, which books again): removed, so no event outlives a
+    /// booking the database does not have. Best effort, like the calendars' own undo.
+    async fn undo_calendar_bookings(&self, booked: &[(String, String)]) {
+        let bot = self.bot();
+        for (professional, id) in booked {
+            if let Some(provider) = bot.clinic.calendars.of(professional) {
+                provider.forget(id).await;
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &TurnRequest,
+        started: Instant,
+        effects: &mut Effects,
+    ) -> Result<TurnResponse, ServiceError> {
         // One snapshot of the bot for the whole turn.
         let bot = self.bot();
         let now = req.now.with_time_zone(bot.clinic.tz.clone());
@@ -110,20 +135,15 @@ impl Service {
         // The turn's transaction, opened by its first action: a turn without any (most of
         // them) commits in one statement.
         let mut tx: Option<Store> = None;
-        let mut effects = Effects::default();
         for _ in 0..MAX_ACTIONS {
             for effect in std::mem::take(&mut out.effects) {
                 let store = self.open(&mut tx).await?;
-                let result = self
-                    .perform(&bot, store, &mut session, &now, &effect, &mut effects)
-                    .await?;
+                let result = self.perform(&bot, store, &mut session, &now, &effect, effects).await?;
                 effects_log.push(json!({ "action": effect.action.as_str(), "result": result }));
             }
             let Some(pending) = out.pending.take() else { break };
             let store = self.open(&mut tx).await?;
-            let result = self
-                .perform(&bot, store, &mut session, &now, &pending, &mut effects)
-                .await?;
+            let result = self.perform(&bot, store, &mut session, &now, &pending, effects).await?;
             effects_log.push(json!({ "action": pending.action.as_str(), "result": result }));
             out = step(&bot, &session, Input::ActionResult(result), &now);
             self.record_render_errors(&mut out);
@@ -253,7 +273,18 @@ impl Service {
             };
         }
         match actions::perform(&ctx, req).await {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                if req.action == actions::ActionName::BookAppointment
+                    && v["ok"] == true
+                    && let (Some(pro), Some(id)) = (
+                        v["appointment"]["professional"].as_str(),
+                        v["appointment"]["id"].as_str(),
+                    )
+                {
+                    effects.booked.push((pro.to_string(), id.to_string()));
+                }
+                Ok(v)
+            }
             Err(actions::ActionError::Store(e)) => Err(failed(req, e)),
         }
     }

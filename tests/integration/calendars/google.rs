@@ -541,3 +541,80 @@ async fn an_expired_sync_token_reads_the_calendar_again() {
         .expect("store");
     assert_eq!(token.as_deref(), Some("fresh"));
 }
+
+/// A booking turn that lost a race (another replica saved the conversation meanwhile) runs
+/// again and books again: the event its first attempt put in the calendar is removed, so
+/// the calendar holds one event, of the booking that was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_turn_that_lost_a_race_leaves_no_event_of_its_first_attempt() {
+    let (server, bot) = google("RACE", 5).await;
+    busy(&server, &[]).await;
+    // Looking up the events of an appointment (privateExtendedProperty) finds one per
+    // appointment; the check after an insert (no such query) finds nothing else there.
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param_is_missing("showDeleted"))
+        .respond_with(|req: &wiremock::Request| {
+            let items: Vec<Value> = req
+                .url
+                .query_pairs()
+                .filter(|(k, _)| k == "privateExtendedProperty")
+                .map(|(_, v)| json!({ "id": format!("of-{}", v.trim_start_matches("clinicflow_appointment=")), "status": "confirmed" }))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({ "kind": "calendar#events", "items": items }))
+        })
+        .mount(&server)
+        .await;
+    events(&server).await;
+    Mock::given(method("DELETE"))
+        .and(path_regex(r"/events/of-[^/]+$"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let service = service(bot).await;
+    for line in &BOOKING[..BOOKING.len() - 1] {
+        say(&service, "g-race", line, "2026-11-23T10:00").await;
+    }
+    let store = service.store.clone();
+    let other = store.clone();
+    store.inject(
+        1,
+        clinicflow::store::Fault::Before(Arc::new(move || {
+            let other = other.clone();
+            Box::pin(async move {
+                let mut s = other.load_session("g-race").await.expect("load").expect("session");
+                s.version += 1;
+                other.save_session(&s).await.expect("concurrent save");
+            })
+        })),
+    );
+    let last = say(&service, "g-race", BOOKING[BOOKING.len() - 1], "2026-11-23T10:00").await;
+    assert!(!store.fault_pending());
+    let booked = appointments(&service.store).await;
+    assert_eq!(booked.len(), 1, "{:?}", last.replies);
+    assert_eq!(bodies(&server, "POST", EVENTS).await.len(), 2, "one insert per attempt");
+    let removed: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .map(|r| r.url.path().rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_ne!(
+        removed[0],
+        format!("of-{}", booked[0].id),
+        "the stored booking keeps its event"
+    );
+    assert!(removed[0].starts_with("of-"), "{removed:?}");
+    assert_eq!(
+        service
+            .store
+            .event_of(&booked[0].id)
+            .await
+            .expect("store")
+            .map(|e| e.id),
+        Some("evt-1".to_string())
+    );
+}
