@@ -121,10 +121,7 @@ fn notice(a: &Appointment, what: Applied, lang: Lang) -> String {
 /// Tells the patient on the channel they booked from, in their conversation's language.
 /// A delivery failure is logged: the appointment has changed either way.
 async fn tell(service: &Service, sender: &dyn Sender, a: &Appointment, what: Applied, now: &Zoned) {
-    let lang = match service.store.load_session(&a.session).await {
-        Ok(Some(s)) => s.lang,
-        _ => service.bot().clinic.language,
-    };
+    let lang = service.lang_of(&a.session).await;
     let msg = Outbound {
         session: a.session.clone(),
         channel: a.channel.clone(),
