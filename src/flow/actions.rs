@@ -46,6 +46,15 @@ impl ActionName {
         }
     }
 
+    /// Whether the action only reads. A turn opens its transaction at its first writing
+    /// action: reads before it (the free slots the patient is offered, their appointments)
+    /// take no part in a transaction, so a long conversation of reads never holds one open
+    /// and never conflicts with other conversations' bookings. A read after a write joins
+    /// the transaction and sees the turn's own writes.
+    pub fn reads_only(self) -> bool {
+        matches!(self, ActionName::FindAvailability | ActionName::ListAppointments)
+    }
+
     pub fn parse(s: &str) -> Option<ActionName> {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
     }

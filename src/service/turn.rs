@@ -11,7 +11,7 @@ use jiff::Zoned;
 use serde_json::{Value, json};
 
 use super::{MAX_ACTIONS, Service, ServiceError, TurnRequest, TurnResponse, finish_pending, redact, remembered};
-use crate::actions::{self, ActionContext, ActionRequest};
+use crate::actions::{self, ActionContext, ActionName, ActionRequest};
 use crate::engine::session::Session;
 use crate::engine::{Input, nlu_context, step};
 use crate::flow::bot::Bot;
@@ -132,17 +132,17 @@ impl Service {
         let mut ended = out.ended;
         let mut effects_log = Vec::new();
         let mut session = std::mem::take(&mut out.session);
-        // The turn's transaction, opened by its first action: a turn without any (most of
-        // them) commits in one statement.
+        // The turn's transaction, opened by its first writing action: a turn without any
+        // (most of them) commits in one statement.
         let mut tx: Option<Store> = None;
         for _ in 0..MAX_ACTIONS {
             for effect in std::mem::take(&mut out.effects) {
-                let store = self.open(&mut tx).await?;
+                let store = self.store_for(&mut tx, effect.action).await?;
                 let result = self.perform(&bot, store, &mut session, &now, &effect, effects).await?;
                 effects_log.push(json!({ "action": effect.action.as_str(), "result": result }));
             }
             let Some(pending) = out.pending.take() else { break };
-            let store = self.open(&mut tx).await?;
+            let store = self.store_for(&mut tx, pending.action).await?;
             let result = self.perform(&bot, store, &mut session, &now, &pending, effects).await?;
             effects_log.push(json!({ "action": pending.action.as_str(), "result": result }));
             out = step(&bot, &session, Input::ActionResult(result), &now);
@@ -233,7 +233,16 @@ impl Service {
         Ok(response)
     }
 
-    /// The turn's transaction, begun by its first action.
+    /// Where an action runs: a read before the turn's first write on the store itself
+    /// (outside any transaction); a write, or a read after one, in the turn's transaction.
+    async fn store_for<'t>(&'t self, tx: &'t mut Option<Store>, action: ActionName) -> Result<&'t Store, ServiceError> {
+        if action.reads_only() && tx.is_none() {
+            return Ok(&self.store);
+        }
+        self.open(tx).await
+    }
+
+    /// The turn's transaction, begun by its first writing action.
     async fn open<'t>(&self, tx: &'t mut Option<Store>) -> Result<&'t Store, ServiceError> {
         Ok(match tx {
             Some(t) => t,
