@@ -108,6 +108,14 @@ pub trait Sender: Send + Sync {
         Box::pin(async move { self.deliver(msg).await.map(|()| None) })
     }
 
+    /// The channel's id of `msg` if the channel already has it since `since`: asked before
+    /// sending a message whose previous holder may have died after the channel accepted it
+    /// and before its outcome was recorded, so that it is recorded instead of sent again.
+    /// Default: the channel cannot tell (`Ok(None)`), and the message is sent.
+    fn find_sent<'a>(&'a self, _msg: &'a Outbound, _since: jiff::Timestamp) -> SendIdFuture<'a> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Where the answer to `msg` arrives when it is another conversation than `msg.session`
     /// (the channel it is sent on differs from the conversation's). Default: the same one.
     fn answers_in(&self, _msg: &Outbound) -> Option<AnswerConversation> {

@@ -5,8 +5,10 @@
 //!
 //! Within a batch every delivery starts only while enough of the lease is left for it to
 //! end (at worst at [`DELIVERY_TIMEOUT`]) before the lease does; the rest are handed back.
-//! The window no outbox closes remains: a process that dies after the channel accepted a
-//! message and before `sent` is recorded leaves a row that is sent again after its lease.
+//! A process that dies after the channel accepted a message and before `sent` is recorded
+//! leaves a row claimed again after its lease; before sending it, the new holder asks the
+//! channel whether it has the message already ([`Sender::find_sent`]: Twilio's Messages
+//! list), and records it as sent when it does. What remains is a channel that cannot tell.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +43,9 @@ pub struct Tally {
     pub lost: usize,
     /// Handed back unsent (too little lease left).
     pub released: usize,
+    /// Found already delivered (an earlier holder died after the channel took it): recorded,
+    /// not sent again.
+    pub found: usize,
 }
 
 /// Delivers `rows` (just claimed at `now` by the caller) through `sender`.
@@ -55,6 +60,9 @@ pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now
         let recorded = if elapsed > budget {
             tally.released += 1;
             store.outbox_release(row).await
+        } else if let Some(id) = found_sent(sender, row).await {
+            tally.found += 1;
+            store.outbox_sent(row, Some(&id), at).await
         } else {
             match tokio::time::timeout(DELIVERY_TIMEOUT, sender.deliver_with_id(&row.message)).await {
                 Ok(Ok(id)) => {
@@ -74,6 +82,7 @@ pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now
     }
     for (outcome, n) in [
         ("sent", tally.sent),
+        ("found_sent", tally.found),
         ("retrying", tally.retrying),
         ("failed", tally.given_up),
     ] {
@@ -99,6 +108,26 @@ async fn failed(
     tracing::warn!(kind = %row.message.kind, attempts, permanent, "outbox: delivery failed: {error}");
     let error: String = error.chars().take(500).collect();
     store.outbox_failed(row, &error, retry_at).await
+}
+
+/// For a row an earlier claim took and never recorded an outcome for (its holder died or lost
+/// the database, maybe after the channel accepted the message): the channel's id of the
+/// message if the channel has it already. Every claim increments `lease_token` and every
+/// recorded delivery `attempts`, so a token beyond `attempts + 1` (this claim's) means such
+/// a claim. When the channel cannot say (its list is down too), the message is sent: a
+/// message twice is better than a reminder never.
+async fn found_sent(sender: &dyn Sender, row: &OutboxRow) -> Option<String> {
+    if row.lease_token <= u64::from(row.attempts) + 1 {
+        return None;
+    }
+    match tokio::time::timeout(DELIVERY_TIMEOUT, sender.find_sent(&row.message, row.created_at)).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::warn!(kind = %row.message.kind, "outbox: cannot ask the channel whether it has the message already: {e}");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// One pass at `now`: claims due rows as `owner` and delivers them.

@@ -25,6 +25,7 @@ use tokio::process::{Child, Command};
 
 use super::surreal::SurrealServer;
 use crate::actions::slots::grid;
+use crate::channels::twilio::fake::FakeTwilio;
 use crate::flow::bot::Bot;
 use crate::store::time::fmt_hhmm;
 use crate::store::{AppointmentFilter, AppointmentStatus, NewAppointment, NewReminder, Slot, Store};
@@ -150,18 +151,7 @@ pub async fn run(dir: &Path, bot: Arc<Bot>, replicas: usize, conversations: usiz
     );
     let store = Store::connect(&url).await?;
 
-    let twilio = wiremock::MockServer::start().await;
-    let sids = Arc::new(AtomicUsize::new(0));
-    let counter = sids.clone();
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(move |_: &wiremock::Request| {
-            let n = counter.fetch_add(1, Ordering::Relaxed);
-            wiremock::ResponseTemplate::new(201)
-                .set_body_json(json!({ "sid": format!("SMbench{n:06}"), "status": "queued" }))
-                .set_delay(TWILIO_DELAY)
-        })
-        .mount(&twilio)
-        .await;
+    let twilio = FakeTwilio::start(TWILIO_DELAY).await;
 
     let env: Vec<(String, String)> = [
         ("TWILIO_ACCOUNT_SID", "ACbench".to_string()),
@@ -268,7 +258,7 @@ pub async fn run(dir: &Path, bot: Arc<Bot>, replicas: usize, conversations: usiz
     while settle.elapsed() < SETTLE_TIMEOUT && pending_reminders(&store).await? > 0 {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let sent_to = sent_per_number(&twilio).await;
+    let sent_to = sent_per_number(&twilio);
     for number in &numbers {
         match sent_to.get(number).copied().unwrap_or(0) {
             0 => figures.reminders_missing += 1,
@@ -435,13 +425,10 @@ async fn pending_reminders(store: &Store) -> anyhow::Result<usize> {
 }
 
 /// Messages the fake Twilio accepted, per `To` number.
-async fn sent_per_number(twilio: &wiremock::MockServer) -> HashMap<String, usize> {
+fn sent_per_number(twilio: &FakeTwilio) -> HashMap<String, usize> {
     let mut out = HashMap::new();
-    for req in twilio.received_requests().await.unwrap_or_default() {
-        let body = String::from_utf8_lossy(&req.body).to_string();
-        if let Some(to) = body.split('&').find_map(|kv| kv.strip_prefix("To=")) {
-            *out.entry(to.replace("%2B", "+")).or_insert(0) += 1;
-        }
+    for m in twilio.accepted() {
+        *out.entry(m.to).or_insert(0) += 1;
     }
     out
 }

@@ -4,12 +4,14 @@
 //! recorded. Twilio is a wiremock fake on loopback; time is passed in, nothing sleeps.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::SignedDuration;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use clinicflow::channels::twilio::fake::FakeTwilio;
 use clinicflow::channels::twilio::{TwilioConfig, TwilioSender, session_id};
 use clinicflow::outbound::Sender;
 use clinicflow::service::Service;
@@ -126,4 +128,61 @@ async fn a_code_twilio_failed_to_take_is_retried_after_its_backoff() {
         (OutboxStatus::Sent, Some("SMretry"), 2)
     );
     assert_eq!(server.received_requests().await.expect("recorded").len(), 2);
+}
+
+/// A holder that claimed the code's row and died: after Twilio took the message (the fake's
+/// list has it), or before.
+async fn died_holding(store: &Store, sender: &dyn Sender, conv: &str, after_twilio_took_it: bool) {
+    let rows = store
+        .claim_outbox(after(1), clinicflow::outbox::LEASE, "dead", 16, None)
+        .await
+        .expect("claim");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].session, conv);
+    if after_twilio_took_it {
+        sender.deliver_with_id(&rows[0].message).await.expect("twilio takes it");
+    }
+}
+
+#[tokio::test]
+async fn a_code_twilio_took_before_its_holder_died_is_recorded_not_sent_again() {
+    let twilio = FakeTwilio::start(Duration::ZERO).await;
+    let store = Store::connect("mem://").await.expect("store");
+    let service = Service::new(store.clone(), demo());
+    let conv = code_asked(&service).await;
+    let sender = sender(&twilio.server, &store);
+    died_holding(&store, sender.as_ref(), &conv, true).await;
+    let took = twilio.accepted();
+    assert_eq!(took.len(), 1);
+
+    // Inside the dead holder's lease nobody touches the row; after it, the worker finds it.
+    let early = clinicflow::outbox::run_once(&store, sender.as_ref(), "w", after(30)).await;
+    assert_eq!(early.expect("pass"), Default::default());
+    let late = clinicflow::outbox::run_once(&store, sender.as_ref(), "w", after(62)).await;
+    let late = late.expect("pass");
+    assert_eq!((late.found, late.sent), (1, 0), "{late:?}");
+    assert_eq!(twilio.accepted().len(), 1, "sent twice");
+    let row = store.outbox_of(&conv).await.expect("outbox").remove(0);
+    assert_eq!(
+        (row.status, row.provider_id.as_deref()),
+        (OutboxStatus::Sent, Some(took[0].sid.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn a_code_whose_holder_died_before_twilio_took_it_is_sent_once_after_the_lease() {
+    let twilio = FakeTwilio::start(Duration::ZERO).await;
+    let store = Store::connect("mem://").await.expect("store");
+    let service = Service::new(store.clone(), demo());
+    let conv = code_asked(&service).await;
+    let sender = sender(&twilio.server, &store);
+    died_holding(&store, sender.as_ref(), &conv, false).await;
+    let late = clinicflow::outbox::run_once(&store, sender.as_ref(), "w", after(62)).await;
+    let late = late.expect("pass");
+    assert_eq!((late.found, late.sent), (0, 1), "{late:?}");
+    let took = twilio.accepted();
+    assert_eq!(took.len(), 1);
+    assert_eq!(took[0].to, FIRST);
+    let row = store.outbox_of(&conv).await.expect("outbox").remove(0);
+    assert_eq!(row.status, OutboxStatus::Sent);
 }

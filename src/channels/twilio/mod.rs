@@ -2,6 +2,7 @@
 //! request signatures, and the REST client for messages the clinic initiates.
 
 pub mod config;
+pub mod fake;
 pub mod media;
 pub mod messaging;
 pub mod params;

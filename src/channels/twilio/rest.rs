@@ -107,6 +107,35 @@ pub fn explain(code: i64) -> &'static str {
     }
 }
 
+/// One message of the account's Messages list (the fields reconciliation reads).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ListedMessage {
+    pub sid: String,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// RFC 2822, as Twilio writes it ("Wed, 02 Dec 2026 10:00:00 +0000").
+    #[serde(default)]
+    pub date_created: Option<String>,
+}
+
+impl ListedMessage {
+    /// When Twilio created it; None when missing or unreadable.
+    pub fn created(&self) -> Option<jiff::Timestamp> {
+        let raw = self.date_created.as_deref()?;
+        jiff::fmt::rfc2822::parse(raw).ok().map(|z| z.timestamp())
+    }
+}
+
+#[derive(Deserialize)]
+struct MessagePage {
+    #[serde(default)]
+    messages: Vec<ListedMessage>,
+}
+
 #[derive(Deserialize)]
 struct TwilioErrorBody {
     #[serde(default)]
@@ -179,25 +208,47 @@ impl RestClient {
             .send()
             .await
             .map_err(transport)?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(transport)?;
-        if status.is_success() {
-            return serde_json::from_str::<Accepted>(&body).map_err(|e| RestError::BadAnswer(e.to_string()));
-        }
-        let code = serde_json::from_str::<TwilioErrorBody>(&body)
-            .ok()
-            .and_then(|b| b.code)
-            .unwrap_or(0);
-        let status = status.as_u16();
-        if status == 429 || status >= 500 {
-            return Err(RestError::Unavailable { status, code });
-        }
-        Err(RestError::Refused {
-            status,
-            code,
-            explanation: explain(code).to_string(),
-        })
+        read_answer(resp).await
     }
+}
+
+impl RestClient {
+    /// The newest messages (first page, newest first) from `from` to `to`: how a sender that
+    /// lost track of a message (it died after Twilio accepted it) finds out it went out.
+    pub async fn recent_messages(&self, to: &str, from: &str, page_size: u32) -> Result<Vec<ListedMessage>, RestError> {
+        let page_size = page_size.to_string();
+        let resp = self
+            .http
+            .get(&self.messages_url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .query(&[("To", to), ("From", from), ("PageSize", page_size.as_str())])
+            .send()
+            .await
+            .map_err(transport)?;
+        read_answer::<MessagePage>(resp).await.map(|p| p.messages)
+    }
+}
+
+/// A 2xx answer read as `T`; anything else as the typed error (refusal or outage).
+async fn read_answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, RestError> {
+    let status = resp.status();
+    let body = resp.text().await.map_err(transport)?;
+    if status.is_success() {
+        return serde_json::from_str::<T>(&body).map_err(|e| RestError::BadAnswer(e.to_string()));
+    }
+    let code = serde_json::from_str::<TwilioErrorBody>(&body)
+        .ok()
+        .and_then(|b| b.code)
+        .unwrap_or(0);
+    let status = status.as_u16();
+    if status == 429 || status >= 500 {
+        return Err(RestError::Unavailable { status, code });
+    }
+    Err(RestError::Refused {
+        status,
+        code,
+        explanation: explain(code).to_string(),
+    })
 }
 
 fn transport(e: reqwest::Error) -> RestError {

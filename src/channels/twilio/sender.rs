@@ -16,11 +16,18 @@ use jiff::Timestamp;
 
 use super::TwilioConfig;
 use super::rest::{Content, MessageRequest, RestClient, RestError};
-use crate::outbound::{AnswerConversation, DeliveryError, Outbound, SendFuture, Sender};
+use crate::outbound::{AnswerConversation, ContentTemplate, DeliveryError, Outbound, SendFuture, Sender};
 use crate::store::{MessageRecord, Store, status_rank};
 
 /// Twilio's limit for one message body (WhatsApp and SMS alike); longer texts go in parts.
 pub const MAX_BODY: usize = 1_600;
+
+/// The Twilio addresses of one message, and the template it carries, if any.
+struct Route<'m> {
+    from: String,
+    to: String,
+    template: Option<&'m ContentTemplate>,
+}
 
 pub struct TwilioSender {
     rest: RestClient,
@@ -53,29 +60,9 @@ impl TwilioSender {
 
     /// Sends `msg` (a long text as several messages); returns the last MessageSid.
     async fn send(&self, msg: &Outbound) -> Result<Option<String>, DeliveryError> {
-        let bare = msg.user.split_once(':').map_or(msg.user.as_str(), |(_, n)| n);
-        let (from, to, template) = match msg.channel.as_str() {
-            "whatsapp" => (
-                self.cfg.whatsapp_from.as_deref().ok_or_else(|| {
-                    DeliveryError::permanent("TWILIO_WHATSAPP_FROM is not set: the clinic has no WhatsApp sender")
-                })?,
-                format!("whatsapp:{bare}"),
-                msg.template.as_ref(),
-            ),
-            "sms" | "voice" => (
-                self.cfg.sms_from.as_deref().ok_or_else(|| {
-                    DeliveryError::permanent("TWILIO_SMS_FROM is not set: the clinic has no SMS number")
-                })?,
-                bare.to_string(),
-                None,
-            ),
+        let Some(Route { from, to, template }) = self.addresses(msg)? else {
             // API and CLI conversations: the turn log is where the message goes.
-            _ => return Ok(None),
-        };
-        let from = if msg.channel == "whatsapp" && !from.starts_with("whatsapp:") {
-            format!("whatsapp:{from}")
-        } else {
-            from.to_string()
+            return Ok(None);
         };
         let contents: Vec<Content<'_>> = match template {
             Some(t) => vec![Content::Template {
@@ -97,6 +84,59 @@ impl TwilioSender {
             sid = Some(accepted.sid);
         }
         Ok(sid)
+    }
+
+    /// The MessageSid of `msg` if Twilio took it since `since`: among the newest messages from
+    /// the clinic's sender to the patient, one created since then with the body of `msg`'s
+    /// last part (a template message: any one created since then, as its body is Twilio's
+    /// rendering).
+    async fn already_sent(&self, msg: &Outbound, since: Timestamp) -> Result<Option<String>, DeliveryError> {
+        let Some(Route { from, to, template }) = self.addresses(msg)? else {
+            return Ok(None);
+        };
+        let last = split_body(&msg.text, MAX_BODY).pop().unwrap_or_default();
+        let listed = self
+            .rest
+            .recent_messages(&to, &from, 20)
+            .await
+            .map_err(|e| delivery_error(&e))?;
+        Ok(listed
+            .into_iter()
+            .find(|m| {
+                // Twilio's dates have whole seconds.
+                m.created()
+                    .is_some_and(|at| at >= since - jiff::SignedDuration::from_secs(1))
+                    && (template.is_some() || m.body.as_deref() == Some(last))
+            })
+            .map(|m| m.sid))
+    }
+
+    /// Where `msg` goes on its channel; None for channels Twilio does not carry.
+    fn addresses<'m>(&self, msg: &'m Outbound) -> Result<Option<Route<'m>>, DeliveryError> {
+        let bare = msg.user.split_once(':').map_or(msg.user.as_str(), |(_, n)| n);
+        let (from, to, template) = match msg.channel.as_str() {
+            "whatsapp" => (
+                self.cfg.whatsapp_from.as_deref().ok_or_else(|| {
+                    DeliveryError::permanent("TWILIO_WHATSAPP_FROM is not set: the clinic has no WhatsApp sender")
+                })?,
+                format!("whatsapp:{bare}"),
+                msg.template.as_ref(),
+            ),
+            "sms" | "voice" => (
+                self.cfg.sms_from.as_deref().ok_or_else(|| {
+                    DeliveryError::permanent("TWILIO_SMS_FROM is not set: the clinic has no SMS number")
+                })?,
+                bare.to_string(),
+                None,
+            ),
+            _ => return Ok(None),
+        };
+        let from = if msg.channel == "whatsapp" && !from.starts_with("whatsapp:") {
+            format!("whatsapp:{from}")
+        } else {
+            from.to_string()
+        };
+        Ok(Some(Route { from, to, template }))
     }
 
     /// Records an accepted message. A failure here is logged, not returned: the patient has
@@ -127,6 +167,10 @@ impl Sender for TwilioSender {
 
     fn deliver_with_id<'a>(&'a self, msg: &'a Outbound) -> crate::outbound::SendIdFuture<'a> {
         Box::pin(self.send(msg))
+    }
+
+    fn find_sent<'a>(&'a self, msg: &'a Outbound, since: Timestamp) -> crate::outbound::SendIdFuture<'a> {
+        Box::pin(self.already_sent(msg, since))
     }
 
     /// A message for a phone-call conversation goes by SMS, so its answer comes back in the
