@@ -322,7 +322,7 @@ async fn a_rollback_is_a_new_version_and_one_that_no_longer_compiles_is_refused(
     assert_eq!(history.status, StatusCode::OK);
     assert!(history.body.contains("encontrada en el disco"), "{}", history.body);
     let diff = b.get(&format!("/console/editor/history?path={GREETING}&v=1")).await;
-    assert!(diff.body.contains("1 líneas agregadas"), "{}", diff.body);
+    assert!(diff.body.contains("Líneas agregadas: 1"), "{}", diff.body);
     assert!(diff.body.contains(NEW_GREETING) && diff.body.contains("¿en qué puedo ayudarlo?"));
     assert!(diff.body.contains("@@ -"), "hunk headers");
     let rolled = b
