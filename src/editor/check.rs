@@ -100,7 +100,41 @@ fn dotted(root: &Value, pointer: &str) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::dotted;
+    use super::{EDITOR_SCHEMA, check, dotted};
+    use crate::editor::BotPath;
+    use crate::flow::compile::Sources;
+
+    fn demo() -> Sources {
+        Sources::from_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).expect("the demo")
+    }
+
+    #[test]
+    fn the_demo_passes_and_a_broken_template_is_found_by_the_full_compile() {
+        let path = BotPath::parse("prompts/es/greeting.j2").expect("path");
+        let sources = demo();
+        let text = sources.text(path.as_str()).to_string();
+        assert!(check(sources.clone(), &path, &text).is_ok());
+        let diags = check(sources, &path, "{% if %}").expect_err("broken");
+        assert!(diags.0.iter().any(|d| d.file == path.as_str()), "{diags}");
+    }
+
+    #[test]
+    fn the_editor_schema_is_a_second_net_for_flow_files_with_positions() {
+        let mut sources = demo();
+        // A stricter editor schema than the compiler: short descriptions only.
+        sources.insert(
+            EDITOR_SCHEMA,
+            r#"{"type": "object", "properties": {"description": {"maxLength": 5}}}"#,
+        );
+        let path = BotPath::parse("flows/thanks.yaml").expect("path");
+        let text = sources.text(path.as_str()).to_string();
+        let diags = check(sources, &path, &text).expect_err("the schema refuses it");
+        assert_eq!(diags.len(), 1, "{diags}");
+        let d = &diags.0[0];
+        assert_eq!((d.file.as_str(), d.line), ("flows/thanks.yaml", 3), "{diags}");
+        assert!(d.message.contains("editor schema"), "{}", d.message);
+        assert!(d.help_es.is_some(), "help in Spanish too");
+    }
 
     #[test]
     fn pointers_become_the_yaml_index_paths() {
