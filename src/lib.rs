@@ -9,6 +9,7 @@ pub mod calendars;
 pub mod channels;
 pub mod cli;
 pub mod console;
+pub mod editor;
 pub mod email;
 pub mod engine;
 pub mod flow;

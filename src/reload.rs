@@ -61,6 +61,9 @@ pub struct Reloader {
     /// What the files held at the last compile: a watch event whose files hash the same (a
     /// `touch`, an editor saving unchanged text) compiles nothing and logs nothing.
     compiled: Mutex<Compiled>,
+    /// Held by whoever writes the bot's files from inside the process (the console's
+    /// editor): its compare-then-write is one step.
+    writing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -101,6 +104,7 @@ impl Reloader {
                 fingerprint,
                 warned: None,
             }),
+            writing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -269,6 +273,16 @@ impl Reloader {
 
     pub fn bot(&self) -> Arc<Bot> {
         self.service.bot()
+    }
+
+    /// The bot folder this reloader compiles.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The right to write the bot's files: one writer at a time (see `editor`).
+    pub async fn lock_files(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writing.lock().await
     }
 }
 

@@ -4,10 +4,12 @@
 //! can mount it per clinic unchanged.
 //!
 //! `accounts` staff and passwords · `auth` sessions, CSRF, lockout · `inbox` handoffs ·
-//! `flows` the flows in force and the last reload · `i18n` the console's texts.
+//! `flows` the flows in force and the last reload · `editor` the file editor (history,
+//! diff, rollback; through `crate::editor`) · `i18n` the console's texts.
 
 pub mod accounts;
 mod auth;
+mod editor;
 mod flows;
 mod i18n;
 mod inbox;
@@ -54,6 +56,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("inbox_list.html", include_str!("templates/inbox_list.html")),
     ("escalation.html", include_str!("templates/escalation.html")),
     ("flows.html", include_str!("templates/flows.html")),
+    ("editor_files.html", include_str!("templates/editor_files.html")),
+    ("editor.html", include_str!("templates/editor.html")),
+    ("editor_problems.html", include_str!("templates/editor_problems.html")),
+    ("editor_history.html", include_str!("templates/editor_history.html")),
 ];
 
 impl Console {
@@ -179,6 +185,8 @@ fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
         "htmx.min.js" => ("text/javascript", include_bytes!("assets/htmx.min.js")),
         "console.js" => ("text/javascript", include_bytes!("assets/console.js")),
         "console.css" => ("text/css", include_bytes!("assets/console.css")),
+        "editor.js" => ("text/javascript", include_bytes!("assets/editor.js")),
+        "editor.css" => ("text/css", include_bytes!("assets/editor.css")),
         _ => return None,
     })
 }
@@ -228,6 +236,10 @@ pub fn routes() -> impl poem::Endpoint<Output = Response> {
         .at("/inbox/:id/resolve", post(inbox::resolve))
         .at("/events", get(inbox::events))
         .at("/flows", get(flows::page))
+        .at("/editor", get(editor::files))
+        .at("/editor/file", get(editor::open).post(editor::submit))
+        .at("/editor/history", get(editor::history))
+        .at("/editor/rollback", post(editor::rollback))
         .at("/assets/:name", get(assets))
         .around(remember_lang)
         // The console answers its own errors (a redirect to the login page keeps its

@@ -174,6 +174,19 @@ DEFINE FIELD IF NOT EXISTS cancel_pending ON calendar_event TYPE option<bool>;
 DEFINE INDEX IF NOT EXISTS calendar_event_id ON calendar_event FIELDS event_id;
 DEFINE TABLE IF NOT EXISTS calendar_sync SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS token ON calendar_sync TYPE string;
+
+-- Versions of the clinic's files saved from the console's editor (src/store/file_versions.rs).
+DEFINE TABLE IF NOT EXISTS file_version SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS path ON file_version TYPE string;
+DEFINE FIELD IF NOT EXISTS n ON file_version TYPE int;
+DEFINE FIELD IF NOT EXISTS content ON file_version TYPE string;
+DEFINE FIELD IF NOT EXISTS hash ON file_version TYPE string;
+DEFINE FIELD IF NOT EXISTS author ON file_version TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS at ON file_version TYPE string;
+DEFINE FIELD IF NOT EXISTS note ON file_version TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS kind ON file_version TYPE string ASSERT $value IN ['found', 'edit', 'rollback'];
+DEFINE FIELD IF NOT EXISTS rollback_of ON file_version TYPE option<int>;
+DEFINE INDEX IF NOT EXISTS file_version_path_n ON file_version FIELDS path, n UNIQUE;
 "#;
 
 pub(crate) async fn define(db: &Surreal<Any>) -> Result<(), StoreError> {

@@ -99,3 +99,208 @@ async fn a_receptionist_answers_a_whatsapp_handoff_in_chromium() {
         assert!(artifacts.join(format!("{shot}.png")).exists(), "screenshot {shot}");
     }
 }
+
+/// Whether the browser tests are off (said loudly, so a skipped run is not taken for a pass).
+fn skipped(name: &str) -> bool {
+    if std::env::var("CLINICFLOW_BROWSER_TESTS").is_ok() {
+        return false;
+    }
+    eprintln!(
+        "\n*** SKIPPED browser::{name}: set CLINICFLOW_BROWSER_TESTS=1 (with chromium and `npm ci` in \
+         tests/browser; .ci/run does) ***\n"
+    );
+    true
+}
+
+/// Serves `state` (the whole app) on 127.0.0.1:0 until the returned sender fires.
+async fn serve(state: clinicflow::api::AppState) -> (std::net::SocketAddr, Stop) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = api::run(listener, state, async {
+            stopped.await.ok();
+        })
+        .await;
+    });
+    (addr, Stop(Some(stop), Some(task)))
+}
+
+/// Stops a server started by `serve` or `page_server`.
+struct Stop(
+    Option<tokio::sync::oneshot::Sender<()>>,
+    Option<tokio::task::JoinHandle<()>>,
+);
+
+impl Stop {
+    async fn stop(mut self) {
+        if let Some(s) = self.0.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.1.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Runs tests/browser/`script` with `args`; returns its stdout, which must end in `"done":true`.
+async fn node(script: &str, args: &[String], env: &[(&str, &str)]) -> String {
+    let artifacts = root().join("target/browser-artifacts");
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(script)
+        .args(args)
+        .current_dir(root().join("tests/browser"))
+        .env("ARTIFACTS", &artifacts);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("node (install Node.js; .ci/run does)");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("\"done\":true"), "{stdout}");
+    stdout
+}
+
+fn artifact(name: &str) -> std::path::PathBuf {
+    root().join("target/browser-artifacts").join(format!("{name}.png"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_edits_breaks_fixes_and_rolls_back_in_chromium() {
+    if skipped("an_admin_edits_breaks_fixes_and_rolls_back_in_chromium") {
+        return;
+    }
+    let (state, dir) = crate::editor::editable().await;
+    let (addr, stop) = serve(state.clone()).await;
+    node(
+        "editor.mjs",
+        &[format!("http://{addr}")],
+        &[("STAFF_PASSWORD", PASSWORD)],
+    )
+    .await;
+    stop.stop().await;
+
+    let greeting = "prompts/es/greeting.j2";
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(greeting)).expect("read"),
+        std::fs::read_to_string(root().join(greeting)).expect("read"),
+        "rolled back to what was on disk"
+    );
+    let kinds: Vec<_> = state
+        .service
+        .store
+        .file_versions(greeting, 10)
+        .await
+        .expect("versions")
+        .into_iter()
+        .map(|v| (v.n, v.kind, v.rollback_of))
+        .collect();
+    use clinicflow::store::VersionKind::{Edit, Found, Rollback};
+    assert_eq!(kinds, [(3, Rollback, Some(1)), (2, Edit, None), (1, Found, None)]);
+    assert!(
+        std::fs::read_to_string(dir.path().join("flows/thanks.yaml"))
+            .expect("read")
+            .contains("(revisado)"),
+        "the fixed flow was saved"
+    );
+    for shot in ["editor", "editor_diagnostic", "editor_history"] {
+        assert!(artifact(shot).exists(), "screenshot {shot}");
+    }
+}
+
+/// A plain HTML page that pastes the widget's one `<script>` tag, served on `listener`.
+async fn page_server(listener: tokio::net::TcpListener, assistant: std::net::SocketAddr) -> Stop {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"es\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Clínica San Rafael</title></head><body><h1>Clínica San Rafael</h1>\
+         <p>Saque su turno por el chat.</p>\
+         <script src=\"http://{assistant}/web/widget.js\" data-clinic=\"clinica-san-rafael\" defer></script>\
+         </body></html>"
+    );
+    let app = poem::Route::new().at(
+        "/",
+        poem::get(poem::endpoint::make_sync(move |_| poem::web::Html(html.clone()))),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
+    let task = tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async {
+                    stopped.await.ok();
+                },
+                Some(std::time::Duration::from_secs(5)),
+            )
+            .await;
+    });
+    Stop(Some(stop), Some(task))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_books_from_another_allowed_origin_and_is_refused_elsewhere_in_chromium() {
+    if skipped("the_widget_books_from_another_allowed_origin_and_is_refused_elsewhere_in_chromium") {
+        return;
+    }
+    // Two more loopback servers: different ports are different origins.
+    let allowed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let refused = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let allowed_origin = format!("http://{}", allowed.local_addr().expect("addr"));
+    let refused_origin = format!("http://{}", refused.local_addr().expect("addr"));
+    let dir = crate::support::demo_copy();
+    let clinic = dir.path().join("flows/clinic.yaml");
+    let yaml = std::fs::read_to_string(&clinic).expect("read");
+    let listed = "allowed_origins: [\"http://localhost:8000\", \"http://127.0.0.1:8000\"]";
+    assert!(yaml.contains(listed));
+    std::fs::write(
+        &clinic,
+        yaml.replace(listed, &format!("allowed_origins: [\"{allowed_origin}\"]")),
+    )
+    .expect("write");
+    let bot = clinicflow::flow::compile::compile_dir(dir.path())
+        .map_err(|d| d.render())
+        .expect("compiles");
+    let state = crate::api::state_for(Arc::new(bot), dir.path())
+        .await
+        .with_pinned_now(crate::twilio::NOW.parse().expect("datetime"));
+    let (addr, stop) = serve(state.clone()).await;
+    let pages = [page_server(allowed, addr).await, page_server(refused, addr).await];
+
+    let out = node("widget.mjs", &[allowed_origin, refused_origin], &[]).await;
+    for p in pages {
+        p.stop().await;
+    }
+    stop.stop().await;
+
+    let last: serde_json::Value = out
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("a JSON line");
+    let id = |k: &str| last[k].as_str().map(str::to_string).expect("a conversation id");
+    let store = &state.service.store;
+    let booked = store
+        .list_appointments(&clinicflow::store::AppointmentFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(booked.len(), 1, "one appointment, booked through the widget");
+    assert_eq!(
+        (booked[0].channel.as_str(), booked[0].session.clone()),
+        ("web", format!("web:{}", id("allowed")))
+    );
+    let refused_session = format!("web:{}", id("refused"));
+    assert!(store.load_session(&refused_session).await.expect("load").is_none());
+    assert!(
+        store
+            .turns_after(&refused_session, 0, 10)
+            .await
+            .expect("turns")
+            .is_empty(),
+        "no turn stored for the refused origin"
+    );
+    for shot in ["widget_options", "widget_phone", "widget_refused"] {
+        assert!(artifact(shot).exists(), "screenshot {shot}");
+    }
+}

@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod conversations;
 mod diagnostics;
+mod editor;
 mod email;
 mod eval;
 mod fuzz;

@@ -33,7 +33,10 @@
     ".cfw-opts{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0}.cfw-opts button{border:1px solid #0b5cad;background:#fff;color:#0b5cad;border-radius:14px;padding:4px 10px;cursor:pointer}" +
     ".cfw-form{display:flex;gap:6px;padding:8px;border-top:1px solid #ddd}.cfw-form textarea{flex:1;resize:none;font:inherit;padding:6px;border:1px solid #888;border-radius:6px}" +
     ".cfw-form button{background:#0b5cad;color:#fff;border:0;border-radius:6px;padding:0 12px;cursor:pointer}" +
-    "@media (max-width:480px){.cfw-panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100vh;max-height:100vh;border-radius:0}}";
+    ".cfw-btn svg{width:28px;height:28px;vertical-align:middle}" +
+    // On a phone the open chat fills the screen and has its own close button: the floating
+    // button would cover the send button.
+    "@media (max-width:480px){.cfw-panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100vh;max-height:100vh;border-radius:0}.cfw-btn[aria-expanded=true]{display:none}}";
   var style = document.createElement("style");
   style.textContent = css;
   document.head.appendChild(style);
@@ -43,7 +46,8 @@
   btn.type = "button";
   btn.setAttribute("aria-label", T.open);
   btn.setAttribute("aria-expanded", "false");
-  btn.textContent = "💬";
+  // A drawn speech bubble, not an emoji: not every system has a font for one.
+  btn.innerHTML = '<svg aria-hidden="true" focusable="false" viewBox="0 0 24 24"><path fill="currentColor" d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg>';
   var panel = document.createElement("section");
   panel.className = "cfw-panel";
   panel.setAttribute("role", "dialog");
