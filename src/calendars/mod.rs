@@ -30,8 +30,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 pub use config::{CalendarSpec, ProviderKind, RawCalendar};
-pub use hooks::retry_cancellations;
 pub(crate) use hooks::{after_booking, after_cancel, after_move, load_external, refusal, unavailable};
+pub use hooks::{events_of_patient, remove_events, retry_cancellations};
 
 /// A boxed future, so the trait can be used as `dyn Provider`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

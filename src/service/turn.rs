@@ -213,12 +213,8 @@ impl Service {
         }
         self.remember_session(&session);
         self.flush_outbox(&queued, now.timestamp()).await;
-        // Confirmation emails only for bookings that are now stored.
-        for e in &turn.effects {
-            if e["action"] == actions::ActionName::BookAppointment.as_str() {
-                self.email_confirmation(&bot, session.lang, &e["result"], &now).await;
-            }
-        }
+        // Emails (confirmations, cancellations, moves) only for changes that are now stored.
+        self.email_after_turn(&bot, session.lang, &turn.effects, &now).await;
         for d in &response.diagnostics {
             tracing::warn!(session = %redact(&session.id), "flow problem: {d}");
         }
