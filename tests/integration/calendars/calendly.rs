@@ -21,7 +21,7 @@ const EVENT_TYPE: &str = "https://api.calendly.com/event_types/CARDIO30";
 const SCHEDULED: &str = "https://api.calendly.com/scheduled_events/EV-1";
 const KEY: &str = "calendly-signing-key";
 
-async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
+pub(super) async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
     let server = MockServer::start().await;
     set_env("CALENDLY_TOKEN_T", "calendly-pat");
     set_env("CALENDLY_KEY_T", KEY);

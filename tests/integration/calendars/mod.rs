@@ -5,6 +5,7 @@
 
 mod calcom;
 mod calendly;
+mod erase;
 mod google;
 
 use std::sync::Arc;
