@@ -317,3 +317,23 @@ async fn staff_moving_or_cancelling_through_the_api_emails_the_patient() {
     assert!(mail.body().contains(id), "{}", mail.body());
     assert!(smtp.try_mail().await.is_none());
 }
+
+#[test]
+fn email_confirmations_without_the_confirmation_email_are_refused_at_compile() {
+    let mut sources = demo().sources.clone();
+    sources.remove("prompts/en/email_confirmation.j2");
+    let bot = clinicflow::flow::compile::compile(&sources).expect("switched off, nothing is needed");
+    let on = json!({ "email_confirmations": true });
+    let err = clinicflow::cli::runner::with_clinic_settings(&bot, on.as_object().expect("map"))
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("clinic.email_confirmations") || err.contains("email confirmations are on"),
+        "{err}"
+    );
+    assert!(err.contains("prompts/en/email_confirmation.j2"), "{err}");
+    assert!(!err.contains("prompts/es/email_confirmation.j2"), "{err}");
+    // A setting of the wrong type is reported like any other mistake in clinic.yaml.
+    let wrong = json!({ "email_confirmations": "yes" });
+    assert!(clinicflow::cli::runner::with_clinic_settings(&demo(), wrong.as_object().expect("map")).is_err());
+}

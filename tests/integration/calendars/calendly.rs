@@ -164,3 +164,61 @@ async fn a_forged_webhook_is_refused_and_a_signed_cancellation_cancels_the_appoi
     assert_eq!(gone.status, AppointmentStatus::Cancelled);
     assert_eq!(appointments(&service.store).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_reschedule_made_in_calendly_moves_the_appointment_instead_of_cancelling_it() {
+    let (_server, bot) = calendly().await;
+    let service = Arc::new(service(bot).await);
+    let out = book(&service, "09:00", Some("maria@example.com")).await;
+    assert_eq!(out["ok"], true, "{out}");
+    let id = out["appointment"]["id"].as_str().expect("id").to_string();
+    let dir = demo_copy();
+    let app = api::app(AppState::new(
+        service.clone(),
+        Reloader::new(dir.path(), service.clone()),
+    ));
+    let signed = |body: &Value| sign(body.to_string().as_bytes(), KEY, Timestamp::now());
+    let new_event = "https://api.calendly.com/scheduled_events/EV-2";
+
+    // First the old invitee, cancelled as rescheduled: nothing changes yet.
+    let canceled = json!({
+        "event": "invitee.canceled",
+        "payload": { "uri": format!("{SCHEDULED}/invitees/INV-1"), "event": SCHEDULED, "status": "canceled",
+                     "rescheduled": true, "new_invitee": format!("{new_event}/invitees/INV-2") }
+    });
+    assert_eq!(webhook(&app, &canceled, &signed(&canceled)).await, 200);
+    let kept = service.store.get_appointment(&id).await.expect("store").expect("there");
+    assert_eq!(
+        (kept.status, kept.time.to_string()),
+        (AppointmentStatus::Booked, "09:00:00".into())
+    );
+
+    // Then the new invitee, naming the old one: the appointment moves to 10:30 (13:30 UTC).
+    let created = json!({
+        "event": "invitee.created",
+        "payload": { "uri": format!("{new_event}/invitees/INV-2"), "event": new_event, "status": "active",
+                     "rescheduled": false, "old_invitee": format!("{SCHEDULED}/invitees/INV-1"),
+                     "scheduled_event": { "uri": new_event, "start_time": "2026-11-26T13:30:00.000000Z",
+                                          "end_time": "2026-11-26T14:00:00.000000Z" } }
+    });
+    assert_eq!(webhook(&app, &created, &signed(&created)).await, 200);
+    let moved = service.store.get_appointment(&id).await.expect("store").expect("there");
+    assert_eq!(
+        (moved.status, moved.time.to_string()),
+        (AppointmentStatus::Booked, "10:30:00".into())
+    );
+    assert_eq!(appointments(&service.store).await.len(), 1);
+    let linked = service.store.event_of(&id).await.expect("store").expect("linked");
+    assert_eq!(linked.id, new_event);
+    // The same delivery again changes nothing.
+    assert_eq!(webhook(&app, &created, &signed(&created)).await, 200);
+
+    // A later cancellation of the new event in Calendly cancels it.
+    let gone = json!({
+        "event": "invitee.canceled",
+        "payload": { "event": new_event, "status": "canceled", "rescheduled": false }
+    });
+    assert_eq!(webhook(&app, &gone, &signed(&gone)).await, 200);
+    let cancelled = service.store.get_appointment(&id).await.expect("store").expect("there");
+    assert_eq!(cancelled.status, AppointmentStatus::Cancelled);
+}

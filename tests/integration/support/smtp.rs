@@ -58,7 +58,8 @@ impl Mail {
                 }
                 None => word.to_string(),
             };
-            if !out.is_empty() && !(after_encoded && encoded.is_some()) {
+            let joined = after_encoded && encoded.is_some();
+            if !out.is_empty() && !joined {
                 out.push(' ');
             }
             out.push_str(&text);
