@@ -54,6 +54,11 @@ pub(crate) async fn load_external(
     Ok(out)
 }
 
+/// What was written to the calendar for the stored appointment `a` (its own email).
+pub(crate) fn booking_of(clinic: &Clinic, a: &Appointment) -> Booking {
+    booking(clinic, a, a.email.as_deref())
+}
+
 /// What is written to the calendar for `a`.
 fn booking(clinic: &Clinic, a: &Appointment, email: Option<&str>) -> Booking {
     let end = a
@@ -94,7 +99,7 @@ pub(crate) async fn after_booking(
         );
         if matches!(e, CalendarError::Unavailable(_)) {
             // It may have been created all the same (a lost answer): look and remove it.
-            provider.forget(&a.id).await;
+            provider.forget(&booking).await;
         }
     }
     result

@@ -17,14 +17,25 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::{act, appointments, book, bot_with, offered, service, set_env};
 use crate::support::demo_copy;
 
-const EVENT_TYPE: &str = "https://api.calendly.com/event_types/CARDIO30";
+pub(super) const EVENT_TYPE: &str = "https://api.calendly.com/event_types/CARDIO30";
 const SCHEDULED: &str = "https://api.calendly.com/scheduled_events/EV-1";
 const KEY: &str = "calendly-signing-key";
 
 pub(super) async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
     let server = MockServer::start().await;
-    set_env("CALENDLY_TOKEN_T", "calendly-pat");
-    set_env("CALENDLY_KEY_T", KEY);
+    let bot = calendly_on(&server, "T", 5).await;
+    (server, bot)
+}
+
+/// The fake's mocks on `server`, and the demo clinic with a Calendly block pointing at it
+/// (`tag` names the environment variables; `timeout_seconds` of the block).
+pub(super) async fn calendly_on(
+    server: &MockServer,
+    tag: &str,
+    timeout_seconds: u64,
+) -> Arc<clinicflow::flow::bot::Bot> {
+    set_env(&format!("CALENDLY_TOKEN_{tag}"), "calendly-pat");
+    set_env(&format!("CALENDLY_KEY_{tag}"), KEY);
     // Thursday 26 November: Calendly offers 09:00 and 10:30 only (UTC-3).
     Mock::given(method("GET"))
         .and(path("/event_type_available_times"))
@@ -44,7 +55,7 @@ pub(super) async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) 
                 .collect();
             ResponseTemplate::new(200).set_body_json(json!({ "collection": slots }))
         })
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/invitees"))
@@ -52,19 +63,18 @@ pub(super) async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) 
             "resource": { "uri": "https://api.calendly.com/scheduled_events/EV-1/invitees/INV-1",
                           "event": SCHEDULED, "status": "active", "name": "María López" }
         })))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/scheduled_events/EV-1/cancellation"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "resource": { "canceled_by": "clinicflow" } })))
-        .mount(&server)
+        .mount(server)
         .await;
-    let bot = bot_with(&format!(
-        "  calendar:\n    provider: calendly\n    event_type: \"{EVENT_TYPE}\"\n    token_env: CALENDLY_TOKEN_T\n    \
-         signing_key_env: CALENDLY_KEY_T\n    base_url: \"{}\"\n",
+    bot_with(&format!(
+        "  calendar:\n    provider: calendly\n    event_type: \"{EVENT_TYPE}\"\n    token_env: CALENDLY_TOKEN_{tag}\n    \
+         signing_key_env: CALENDLY_KEY_{tag}\n    base_url: \"{}\"\n    timeout_seconds: {timeout_seconds}\n",
         server.uri()
-    ));
-    (server, bot)
+    ))
 }
 
 #[tokio::test]

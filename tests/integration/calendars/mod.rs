@@ -6,6 +6,7 @@
 mod calcom;
 mod calendly;
 mod erase;
+mod forget;
 mod google;
 
 use std::sync::Arc;
