@@ -226,10 +226,24 @@ async fn the_address_typed_in_a_booking_conversation_gets_the_confirmation_the_m
     assert!(subject.contains("miércoles 25 de noviembre a las 10:00"), "{subject}");
     assert!(smtp.try_mail().await.is_none());
 
-    // The address is sealed at rest like the name and document.
+    // The address is sealed at rest like the name and document, exported opened, erased.
     let dump = service.store.dump_all().await.expect("dump");
     let appointments = dump["appointment"].to_string().to_lowercase();
     assert!(!appointments.contains("tomas.g@example.com"), "{appointments}");
+    let export = service.store.export_patient("45678901").await.expect("export");
+    assert_eq!(export.appointments[0]["email"], "Tomas.G@example.com");
+    let hash = clinicflow::identity::document_hash("45678901");
+    let at = crate::support::local("2026-11-23T10:30");
+    service
+        .store
+        .erase_patient("45678901", &hash, "test", at)
+        .await
+        .expect("erase");
+    let export = service.store.export_patient("45678901").await.expect("export");
+    assert!(
+        export.appointments.is_empty() && export.sessions.is_empty(),
+        "{export:?}"
+    );
 }
 
 #[tokio::test]
