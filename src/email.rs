@@ -1,5 +1,6 @@
-//! Email to patients: an optional confirmation after a booking and a reminder beside the
-//! channel's, sent over SMTP (lettre) when the patient gave an address.
+//! Email to patients: an optional confirmation after a booking, a reminder beside the
+//! channel's, and a short note when the appointment is cancelled or moved, sent over SMTP
+//! (lettre) when the patient gave an address.
 //!
 //! Settings come from the environment only (docs/calendars.md, "Email"): either
 //! `CLINICFLOW_SMTP_URL` (`smtps://user:pass@host`, `smtp://host:587?tls=required`…) or
@@ -7,8 +8,8 @@
 //! `CLINICFLOW_SMTP_FROM` (`Clínica San Rafael <turnos@example.com>`) with either. None of them
 //! set: no email at all, and no connection is ever made.
 //!
-//! What is sent is rendered from `prompts/<lang>/email_confirmation.j2` and
-//! `email_reminder.j2` (compiled with the other prompts): the first line of the output is
+//! What is sent is rendered from `prompts/<lang>/email_confirmation.j2`, `email_reminder.j2`,
+//! `email_cancelled.j2` and `email_rescheduled.j2` (compiled with the other prompts): the first line of the output is
 //! the subject, the rest the body. A clinic without those files sends no email.
 //!
 //! Delivery runs in the background: a turn never waits for SMTP, and a failure is logged
@@ -55,11 +56,15 @@ impl EmailError {
     }
 }
 
-/// The two emails a patient can get.
+/// The emails a patient can get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailKind {
     Confirmation,
     Reminder,
+    /// The appointment was cancelled (by the patient, by staff or in its calendar).
+    Cancelled,
+    /// The appointment was moved (by the patient, by staff or in its calendar).
+    Rescheduled,
 }
 
 impl EmailKind {
@@ -67,6 +72,8 @@ impl EmailKind {
         match self {
             EmailKind::Confirmation => "confirmation",
             EmailKind::Reminder => "reminder",
+            EmailKind::Cancelled => "cancelled",
+            EmailKind::Rescheduled => "rescheduled",
         }
     }
 
@@ -75,6 +82,8 @@ impl EmailKind {
         match self {
             EmailKind::Confirmation => "email_confirmation.j2",
             EmailKind::Reminder => "email_reminder.j2",
+            EmailKind::Cancelled => "email_cancelled.j2",
+            EmailKind::Rescheduled => "email_rescheduled.j2",
         }
     }
 }

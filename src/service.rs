@@ -24,6 +24,7 @@ mod conversation;
 mod mail;
 mod turn;
 pub use calls::{CALL_END, CALL_START, CallEnd, CallSummary};
+pub use mail::previous_of;
 
 /// One incoming message.
 #[derive(Debug, Clone)]

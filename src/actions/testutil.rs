@@ -68,6 +68,7 @@ pub(crate) fn clinic() -> Clinic {
         ],
         coverages: vec![],
         private_patients: true,
+        email_confirmations: false,
         whatsapp: Default::default(),
         voice: Default::default(),
         llm: Default::default(),

@@ -14,6 +14,7 @@ use super::auth::{IntegratorKey, StaffKey};
 use super::error::ApiError;
 use super::{AppState, Tag, check_channel, check_id, clock};
 use crate::actions::{self, ActionContext, ActionName, ActionRequest};
+use crate::email::EmailKind;
 use crate::engine::session::Session;
 use crate::store::{Appointment, AppointmentFilter, AppointmentStatus, Reminder, ReminderStatus};
 
@@ -405,7 +406,13 @@ impl Api {
             &id,
         )
         .await?;
-        Ok(Json(existing(&state, &id).await?.into()))
+        let cancelled = existing(&state, &id).await?;
+        // After the cancellation is stored: the patient's note, when they gave an email.
+        state
+            .service
+            .email_patient(EmailKind::Cancelled, &cancelled, None, &now)
+            .await;
+        Ok(Json(cancelled.into()))
     }
 
     /// Move an appointment to another date and time (same specialty); its reminders move too.
@@ -440,7 +447,13 @@ impl Api {
             &id,
         )
         .await?;
-        Ok(Json(existing(&state, &id).await?.into()))
+        let moved = existing(&state, &id).await?;
+        let previous = crate::service::previous_of(&current);
+        state
+            .service
+            .email_patient(EmailKind::Rescheduled, &moved, Some(&previous), &now)
+            .await;
+        Ok(Json(moved.into()))
     }
 
     /// Reminders by status, soonest first.

@@ -89,7 +89,9 @@ impl Api {
 
     /// Erases everything stored about one patient (staff only): appointments, their
     /// reminders, the conversations they were booked from with their turn logs, escalations
-    /// and message logs. Recorded in the audit log. Cannot be undone.
+    /// and message logs; the events of their appointments to come are removed from the
+    /// professionals' external calendars (`calendar_events`; `calendar_events_left`: those a
+    /// calendar did not take, for staff to remove). Recorded in the audit log. Cannot be undone.
     #[oai(path = "/v1/patients/erase", method = "post", operation_id = "erase_patient")]
     async fn erase(
         &self,
@@ -99,19 +101,26 @@ impl Api {
     ) -> Result<Json<EraseOut>, ApiError> {
         let doc = document(&body.0)?;
         let now = clock(&state, None)?;
-        let erased = state
-            .service
-            .store
+        let store = &state.service.store;
+        // The events of their appointments to come, read before the links go with the rest.
+        let events = crate::calendars::events_of_patient(store, &doc, now.timestamp()).await?;
+        let erased = store
             .erase_patient(&doc, &document_hash(&doc), "api", now.timestamp())
             .await?;
+        let (removed, left) = crate::calendars::remove_events(&state.service.bot().clinic, &events).await;
         tracing::info!(
             appointments = erased.appointments,
             turns = erased.turns,
+            calendar_events = removed,
+            calendar_events_left = left,
             "a patient's data was erased"
         );
-        Ok(Json(EraseOut {
-            erased: serde_json::to_value(&erased).unwrap_or(Value::Null),
-        }))
+        let mut erased = serde_json::to_value(&erased).unwrap_or(Value::Null);
+        if let Some(map) = erased.as_object_mut() {
+            map.insert("calendar_events".into(), removed.into());
+            map.insert("calendar_events_left".into(), left.into());
+        }
+        Ok(Json(EraseOut { erased }))
     }
 
     /// The audit log of exports and erasures, newest first (staff only).

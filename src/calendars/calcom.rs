@@ -1,6 +1,7 @@
 //! Cal.com (API v2) with an API key: `GET /v2/slots` for the event type's free start times,
 //! `POST /v2/bookings`, `POST /v2/bookings/{uid}/cancel` and `/reschedule` (which gives the
-//! booking a new uid). Each endpoint family pins its `cal-api-version`.
+//! booking a new uid), `GET /v2/bookings` to find a booking a timed-out attempt left (by the
+//! appointment id in its metadata). Each endpoint family pins its `cal-api-version`.
 
 use std::collections::HashSet;
 
@@ -129,6 +130,54 @@ impl Provider for CalCom {
             let path = format!("/v2/bookings/{}/cancel", event.id);
             let answer = self.post("cal.com cancel", &path, &body).await?;
             removed("cal.com cancel", answer, &[reqwest::StatusCode::NOT_FOUND])
+        })
+    }
+
+    /// The bookings of the event type in the booking's time whose metadata carry its
+    /// appointment id (written by `create`), cancelled.
+    fn forget<'a>(&'a self, booking: &'a Booking) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Ok(token) = secret(&self.spec.token_env) else {
+                return;
+            };
+            let url = format!("{}/v2/bookings", self.spec.base_url);
+            let query = [
+                ("eventTypeId", self.calendar.clone()),
+                ("afterStart", utc(booking.start)),
+                ("beforeEnd", utc(booking.end)),
+            ];
+            let answer = send("cal.com list bookings", || {
+                self.http
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .header("cal-api-version", BOOKINGS_VERSION)
+                    .query(&query)
+            })
+            .await;
+            let body = match answer.and_then(|a| ok_json("cal.com list bookings", a)) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!("cal.com: could not look for a booking left by a failed attempt: {e}");
+                    return;
+                }
+            };
+            let ours = body
+                .get("data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|b| {
+                    b.pointer(&format!("/metadata/{}", super::google::APPOINTMENT_PROPERTY))
+                        .and_then(Value::as_str)
+                        == Some(booking.appointment_id.as_str())
+                        && b.get("status").and_then(Value::as_str) != Some("cancelled")
+                })
+                .filter_map(|b| b.get("uid").and_then(Value::as_str));
+            for uid in ours {
+                if let Err(e) = self.cancel(&self.event(uid)).await {
+                    tracing::warn!("cal.com: could not remove a booking left by a failed attempt: {e}");
+                }
+            }
         })
     }
 

@@ -1,6 +1,8 @@
 //! Calendly (API v2) with a personal access token: the event type's available times (at most
 //! 31 days per call, so longer ranges are asked in pieces), bookings through the Scheduling
-//! API (`POST /invitees`), cancellation of the scheduled event, and its webhooks
+//! API (`POST /invitees`, tracking the appointment id), cancellation of the scheduled event,
+//! finding a booking a timed-out attempt left (`/users/me`, `/scheduled_events`, its
+//! invitees' tracking), and its webhooks
 //! (`invitee.created`, `invitee.canceled`), signed with the webhook signing key.
 
 use std::collections::HashSet;
@@ -142,6 +144,8 @@ impl Provider for Calendly {
                 "event_type": self.spec.event_type,
                 "start_time": utc(booking.start),
                 "invitee": { "name": booking.patient_name, "email": email, "timezone": booking.tz },
+                // Found again by `forget` when the answer is lost.
+                "tracking": { "utm_source": "clinicflow", "utm_content": booking.appointment_id },
             });
             let answer = send("calendly create invitee", || {
                 self.http.post(&url).bearer_auth(&token).json(&body)
@@ -190,8 +194,81 @@ impl Provider for Calendly {
         })
     }
 
+    /// The active events of the event type at the booking's start with its invitee email,
+    /// whose invitee carries the appointment id in its tracking (`create` writes it there):
+    /// cancelled. Calendly lists events by user, so the token's user is asked first.
+    fn forget<'a>(&'a self, booking: &'a Booking) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.forget_booking(booking).await {
+                tracing::warn!("calendly: could not look for a booking left by a failed attempt: {e}");
+            }
+        })
+    }
+
     fn as_calendly(&self) -> Option<&Calendly> {
         Some(self)
+    }
+}
+
+impl Calendly {
+    async fn get(&self, what: &str, url: &str, query: &[(&str, String)]) -> Result<Value, CalendarError> {
+        let token = self.token()?;
+        let answer = send(what, || self.http.get(url).bearer_auth(&token).query(query)).await?;
+        ok_json(what, answer)
+    }
+
+    async fn forget_booking(&self, booking: &Booking) -> Result<(), CalendarError> {
+        let Some(email) = &booking.email else { return Ok(()) };
+        let base = &self.spec.base_url;
+        let me = self.get("calendly users/me", &format!("{base}/users/me"), &[]).await?;
+        let Some(user) = me.pointer("/resource/uri").and_then(Value::as_str) else {
+            return Err(CalendarError::Unavailable("calendly: no user in /users/me".into()));
+        };
+        let query = [
+            ("user", user.to_string()),
+            ("invitee_email", email.clone()),
+            ("status", "active".to_string()),
+            ("min_start_time", utc(booking.start)),
+            ("max_start_time", utc(booking.start + SignedDuration::from_secs(1))),
+        ];
+        let events = self
+            .get("calendly scheduled_events", &format!("{base}/scheduled_events"), &query)
+            .await?;
+        let candidates = events
+            .get("collection")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.get("event_type").and_then(Value::as_str) == Some(self.spec.event_type.as_str()))
+            .filter(|e| instant(e.get("start_time")) == Some(booking.start))
+            .filter_map(|e| e.get("uri").and_then(Value::as_str));
+        for uri in candidates {
+            let uuid = uri.rsplit('/').next().unwrap_or_default();
+            let invitees = self
+                .get(
+                    "calendly invitees",
+                    &format!("{base}/scheduled_events/{uuid}/invitees"),
+                    &[],
+                )
+                .await?;
+            let ours = invitees
+                .get("collection")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|i| {
+                    i.pointer("/tracking/utm_content").and_then(Value::as_str) == Some(booking.appointment_id.as_str())
+                });
+            if ours {
+                let event = ExternalEvent {
+                    provider: ProviderKind::Calendly,
+                    calendar: self.spec.event_type.clone(),
+                    id: uri.to_string(),
+                };
+                self.cancel(&event).await?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -399,8 +399,9 @@ impl Provider for Google {
         })
     }
 
-    fn forget<'a>(&'a self, appointment_id: &'a str) -> BoxFuture<'a, ()> {
+    fn forget<'a>(&'a self, booking: &'a Booking) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            let appointment_id = &booking.appointment_id;
             let query = [(
                 "privateExtendedProperty",
                 format!("{APPOINTMENT_PROPERTY}={appointment_id}"),

@@ -1,5 +1,5 @@
 //! What the appointment actions call: the calendars' view of a range (for the free-slot
-//! finder), and the calendar side of a booking, a cancellation and a move.
+//! finder), and the calendar side of a booking, a cancellation, a move and an erasure.
 //!
 //! Order matters for consistency. The database's unique slot index is taken first (the
 //! action has already written the appointment); the event is created after, verified, and
@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use jiff::civil::Date;
 
-use super::{Availability, Booking, CalendarError, Provider};
+use super::{Availability, Booking, CalendarError, ExternalEvent, Provider};
 use crate::actions::ActionContext;
 use crate::flow::clinic::{Clinic, Professional};
-use crate::store::{Appointment, Store};
+use crate::store::{Appointment, AppointmentFilter, AppointmentStatus, Store};
 
 /// What the calendars of `pros` say about the days `from..=to` (clinic-local), from `now`
 /// on. No calendar configured: nothing is asked and the map is empty.
@@ -52,6 +52,11 @@ pub(crate) async fn load_external(
         out.insert(pro.name.clone(), availability);
     }
     Ok(out)
+}
+
+/// What was written to the calendar for the stored appointment `a` (its own email).
+pub(crate) fn booking_of(clinic: &Clinic, a: &Appointment) -> Booking {
+    booking(clinic, a, a.email.as_deref())
 }
 
 /// What is written to the calendar for `a`.
@@ -94,7 +99,7 @@ pub(crate) async fn after_booking(
         );
         if matches!(e, CalendarError::Unavailable(_)) {
             // It may have been created all the same (a lost answer): look and remove it.
-            provider.forget(&a.id).await;
+            provider.forget(&booking).await;
         }
     }
     result
@@ -156,16 +161,65 @@ pub(crate) async fn after_cancel(store: &Store, clinic: &Clinic, a: &Appointment
     }
 }
 
+/// The provider in force that holds `event` (none when that calendar is no longer configured).
+fn provider_of<'c>(clinic: &'c Clinic, event: &ExternalEvent) -> Option<&'c Arc<dyn Provider>> {
+    clinic
+        .calendars
+        .providers()
+        .find(|p| p.kind() == event.provider && p.calendar() == event.calendar)
+}
+
+/// Before a patient's data is erased: the external events of their appointments still to
+/// come (booked, starting after `now`). Past events are the clinic's record of visits held.
+pub async fn events_of_patient(
+    store: &Store,
+    document: &str,
+    now: jiff::Timestamp,
+) -> Result<Vec<ExternalEvent>, crate::store::StoreError> {
+    let filter = AppointmentFilter {
+        document: Some(document.to_string()),
+        status: Some(AppointmentStatus::Booked),
+        starts_after: Some(now),
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    for a in store.list_appointments(&filter).await? {
+        events.extend(store.event_of(&a.id).await?);
+    }
+    Ok(events)
+}
+
+/// After a patient's data was erased: deletes (Google) or cancels (Calendly, Cal.com) the
+/// events [`events_of_patient`] found, best effort. Returns (removed, left): an event left
+/// (its calendar was down, or is no longer configured) is for staff to remove; the counts
+/// are logged, nothing about the patient.
+pub async fn remove_events(clinic: &Clinic, events: &[ExternalEvent]) -> (usize, usize) {
+    let mut removed = 0;
+    for event in events {
+        let Some(provider) = provider_of(clinic, event) else {
+            continue;
+        };
+        match provider.cancel(event).await {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!(
+                provider = provider.kind().as_str(),
+                "an erased patient's calendar event could not be removed: {e}"
+            ),
+        }
+    }
+    let left = events.len() - removed;
+    if !events.is_empty() {
+        tracing::info!(removed, left, "calendar events of an erased patient");
+    }
+    (removed, left)
+}
+
 /// Retries removing the events of cancelled appointments their calendars did not take at the
 /// time (see [`after_cancel`]). Returns how many were removed.
 pub async fn retry_cancellations(store: &Store, clinic: &Clinic) -> Result<usize, crate::store::StoreError> {
     let mut done = 0;
     for (appointment, event) in store.pending_cancellations(50).await? {
-        let provider = clinic
-            .calendars
-            .providers()
-            .find(|p| p.kind() == event.provider && p.calendar() == event.calendar);
-        let Some(provider) = provider else {
+        let Some(provider) = provider_of(clinic, &event) else {
             // That calendar is no longer configured: nothing left to tell.
             store.unlink_event(&appointment).await?;
             continue;

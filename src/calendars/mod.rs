@@ -30,8 +30,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 pub use config::{CalendarSpec, ProviderKind, RawCalendar};
-pub use hooks::retry_cancellations;
-pub(crate) use hooks::{after_booking, after_cancel, after_move, load_external, refusal, unavailable};
+pub(crate) use hooks::{after_booking, after_cancel, after_move, booking_of, load_external, refusal, unavailable};
+pub use hooks::{events_of_patient, remove_events, retry_cancellations};
 
 /// A boxed future, so the trait can be used as `dyn Provider`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -130,9 +130,11 @@ pub trait Provider: Send + Sync {
         booking: &'a Booking,
     ) -> BoxFuture<'a, Result<ExternalEvent, CalendarError>>;
 
-    /// After a failed or timed-out `create`: removes whatever the provider may have created
-    /// for that appointment anyway (a timeout does not mean nothing happened). Best effort.
-    fn forget<'a>(&'a self, _appointment_id: &'a str) -> BoxFuture<'a, ()> {
+    /// After a failed or timed-out `create` of `booking`: removes whatever the provider may
+    /// have created for that appointment anyway (a timeout does not mean nothing happened).
+    /// Best effort: Google and Cal.com find it by the appointment id stored with the event,
+    /// Calendly by its time, event type, invitee email and the id in the invitee's tracking.
+    fn forget<'a>(&'a self, _booking: &'a Booking) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
 

@@ -5,6 +5,8 @@
 //!   to `events.watch`), else 403. The calendar's changes are then synced at once.
 //! - `POST /calendars/calendly/webhook`: Calendly's `invitee.created` / `invitee.canceled`,
 //!   signed (`Calendly-Webhook-Signature`) with the subscription's signing key, else 403.
+//!   A cancellation cancels the appointment; a reschedule made in Calendly (the old invitee
+//!   cancelled with `rescheduled: true`, then a new one naming it in `old_invitee`) moves it.
 //!
 //! A calendar or database failure answers 503 so the provider delivers the notification
 //! again later.
@@ -101,8 +103,14 @@ async fn calendly_webhook(state: Data<&AppState>, headers: &HeaderMap, body: Bod
     let rescheduled = payload.get("rescheduled").and_then(Value::as_bool).unwrap_or(false);
     let store_down = |e: crate::store::StoreError| ApiError::Unavailable(e.to_string());
     let applied = match kind {
-        // A reschedule in Calendly cancels the old invitee and creates a new one; following
-        // it is left to staff (docs/calendars.md).
+        // A reschedule in Calendly cancels the old invitee (`rescheduled: true`, ignored) and
+        // creates a new one that names it (`old_invitee`): the appointment moves then.
+        "invitee.created" => match rescheduled_to(&payload, uri) {
+            Some((old_event, new_event, start)) => moved_in_calendly(&state, &old_event, new_event, start)
+                .await
+                .map_err(store_down)?,
+            None => false,
+        },
         "invitee.canceled" if !rescheduled && !uri.is_empty() => {
             match state
                 .service
@@ -122,4 +130,47 @@ async fn calendly_webhook(state: Data<&AppState>, headers: &HeaderMap, body: Bod
         _ => false,
     };
     Ok(Json(json!({ "ok": true, "applied": applied })))
+}
+
+/// An `invitee.created` that is a reschedule: (the old scheduled event, the new one, its
+/// start). The old event is the part of `old_invitee` before `/invitees/`.
+fn rescheduled_to(payload: &Value, new_event: &str) -> Option<(String, String, jiff::Timestamp)> {
+    let old_invitee = payload.get("old_invitee").and_then(Value::as_str)?;
+    let (old_event, _) = old_invitee.split_once("/invitees/")?;
+    let start = payload
+        .pointer("/scheduled_event/start_time")
+        .and_then(Value::as_str)?
+        .parse()
+        .ok()?;
+    (!new_event.is_empty() && new_event != old_event).then(|| (old_event.to_string(), new_event.to_string(), start))
+}
+
+/// The appointment of `old_event` moves to `start` and is linked to `new_event` (the old one
+/// is cancelled in Calendly already). False when no appointment of ours is there, or the move
+/// is not applied (see `sync::moved_outside`).
+async fn moved_in_calendly(
+    state: &AppState,
+    old_event: &str,
+    new_event: String,
+    start: jiff::Timestamp,
+) -> Result<bool, crate::store::StoreError> {
+    let store = &state.service.store;
+    let Some(id) = store.appointment_of_event(ProviderKind::Calendly, old_event).await? else {
+        return Ok(false);
+    };
+    let Some(calendar) = store.event_of(&id).await?.map(|e| e.calendar) else {
+        return Ok(false);
+    };
+    let moved = sync::moved_outside(&state.service, state.sender.as_ref(), &id, start, &now(state)).await?;
+    if moved.is_some() {
+        let event = super::ExternalEvent {
+            provider: ProviderKind::Calendly,
+            calendar,
+            id: new_event,
+        };
+        store.link_event(&id, &event).await?;
+    } else {
+        tracing::warn!("a reschedule made in Calendly was not applied to its appointment");
+    }
+    Ok(moved.is_some())
 }

@@ -1,6 +1,7 @@
 //! Changes made in the calendar (staff cancelled or moved an event) applied to clinicflow:
 //! the appointment and its reminders change in one transaction (the store's cancel and
-//! reschedule), and the patient is told on their channel through `Service::send`.
+//! reschedule), and the patient is told on their channel through `Service::send` (and by
+//! email, when they gave an address).
 //!
 //! Google: [`sync_google`] reads the calendar's change feed (events.list with a sync token)
 //! every `poll_seconds` ([`spawn`]) and at once when a push notification arrives
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::google::{Google, ListError};
 use super::{CalendarError, ProviderKind};
+use crate::email::EmailKind;
 use crate::flow::templates::format_date;
 use crate::lang::Lang;
 use crate::outbound::{Outbound, Sender};
@@ -53,6 +55,7 @@ pub async fn cancelled_outside(
     };
     service.store.unlink_event(id).await?;
     tell(service, sender, &a, Applied::Cancelled, now).await;
+    service.email_patient(EmailKind::Cancelled, &a, None, now).await;
     Ok(Some(Applied::Cancelled))
 }
 
@@ -83,6 +86,10 @@ pub async fn moved_outside(
     match service.store.reschedule_appointment(id, &slot, now.timestamp()).await {
         Ok(Some(moved)) => {
             tell(service, sender, &moved, Applied::Moved, now).await;
+            let previous = crate::service::previous_of(&a);
+            service
+                .email_patient(EmailKind::Rescheduled, &moved, Some(&previous), now)
+                .await;
             Ok(Some(Applied::Moved))
         }
         Ok(None) => Ok(None),

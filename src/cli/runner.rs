@@ -35,6 +35,10 @@ pub struct Conversation {
 pub struct Setup {
     #[serde(default)]
     pub appointments: Vec<Map<String, Value>>,
+    /// Settings of clinic.yaml's `clinic:` changed for this conversation only
+    /// (`email_confirmations: true`): the bot is compiled again with them.
+    #[serde(default)]
+    pub clinic: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,7 +210,30 @@ pub(crate) async fn apply_setup(
     Ok(setup.appointments.len())
 }
 
+/// `bot` compiled again with clinic.yaml's `clinic:` settings changed by `changes`.
+pub fn with_clinic_settings(bot: &Bot, changes: &Map<String, Value>) -> Result<Bot, String> {
+    const CLINIC: &str = "flows/clinic.yaml";
+    let mut sources = bot.sources.clone();
+    let mut doc = crate::flow::yaml::parse(sources.text(CLINIC))
+        .map_err(|e| format!("{CLINIC}: {}", e.message))?
+        .value;
+    let Some(clinic) = doc.get_mut("clinic").and_then(Value::as_object_mut) else {
+        return Err(format!("{CLINIC} has no `clinic:` block"));
+    };
+    for (k, v) in changes {
+        clinic.insert(k.clone(), v.clone());
+    }
+    // JSON is YAML: the changed file is written back as JSON.
+    sources.insert(CLINIC, doc.to_string());
+    crate::flow::compile::compile(&sources)
+        .map_err(|d| format!("setup.clinic: the bot does not compile:\n{}", d.render()))
+}
+
 pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool) -> Result<(), String> {
+    let bot = match conv.setup.as_ref().and_then(|s| s.clinic.as_ref()) {
+        Some(changes) => Arc::new(with_clinic_settings(&bot, changes)?),
+        None => bot,
+    };
     let store = Store::connect("mem://").await.map_err(|e| e.to_string())?;
     let tz = bot.clinic.tz.clone();
     let mut now = super::parse_now(&conv.now, &tz).map_err(|e| e.to_string())?;

@@ -119,6 +119,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    if bot.clinic.email_confirmations && mailer.is_none() {
+        eprintln!(
+            "warning: clinic.email_confirmations is on but there are no SMTP settings \
+             (CLINICFLOW_SMTP_URL or CLINICFLOW_SMTP_HOST, and CLINICFLOW_SMTP_FROM): patients \
+             will be asked for an email and nothing will be sent to it."
+        );
+    }
     let service = Arc::new(
         Service::new(store, Arc::new(bot))
             .with_llm(llm)

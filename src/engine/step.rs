@@ -73,6 +73,7 @@ pub fn nlu_context(bot: &Bot, s: &Session) -> NluContext {
             Wait::Slot(name) => {
                 ctx.asking = flow.slot(name).and_then(|sl| sl.entity);
                 ctx.past_dates = flow.slot(name).is_some_and(|sl| sl.past);
+                ctx.optional = flow.slot(name).is_some_and(|sl| sl.optional);
             }
             Wait::Intent => {
                 if let Some(StateKind::Expect(list)) = flow.state(&frame.state).map(|st| &st.kind) {
@@ -351,6 +352,13 @@ impl<'a> Machine<'a> {
                     self.ask(&pending);
                     return Consumed::Invalid;
                 }
+                // An optional slot declined ("no", "no tengo", "skip"): answered with nothing.
+                if !a.pending_filled && self.intent == "deny" && flow.slot(&pending).is_some_and(|s| s.optional) {
+                    if let Some(top) = self.s.top_mut() {
+                        top.slots.insert(pending.clone(), Value::Null);
+                    }
+                    return Consumed::Answered;
+                }
                 if !a.pending_filled && triggers_other {
                     self.undo(&frame);
                     return Consumed::No;
@@ -427,6 +435,15 @@ impl<'a> Machine<'a> {
                 continue;
             }
             match frame.slots.get(&target) {
+                // Declined before (an optional slot), given now: a first value, not a change.
+                Some(Value::Null) => {
+                    frame.slots.insert(target.clone(), e.value.clone());
+                    if is_pending {
+                        a.pending_filled = true;
+                    } else {
+                        a.filled.push(target);
+                    }
+                }
                 Some(old) if *old == e.value => {
                     if is_pending {
                         a.pending_filled = true;

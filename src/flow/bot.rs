@@ -23,6 +23,9 @@ pub struct Bot {
     pub nlu: RulesNlu,
     /// Number of source files compiled (for reports).
     pub files: usize,
+    /// The files it was compiled from (`clinicflow test` compiles a variant of them for a
+    /// conversation whose `setup.clinic` changes a setting).
+    pub sources: super::compile::Sources,
 }
 
 impl Bot {
@@ -83,6 +86,8 @@ pub struct Slot {
     pub ambiguous: Option<Text>,
     /// `direction: past`: dates said for it resolve to the past.
     pub past: bool,
+    /// `optional: true`: a no when it is asked answers it with nothing (`null`).
+    pub optional: bool,
 }
 
 pub struct State {

@@ -50,6 +50,9 @@ pub struct RawClinic {
     /// Whether private (paying, no coverage) patients are seen. Default true.
     #[serde(default)]
     pub private_patients: Option<bool>,
+    /// The booking flow asks for an email (once, skippable) to send the confirmation to.
+    #[serde(default)]
+    pub email_confirmations: Option<bool>,
     /// WhatsApp settings: the approved template reminders are sent with.
     #[serde(default)]
     pub whatsapp: Option<RawWhatsApp>,
@@ -288,6 +291,9 @@ pub struct Clinic {
     pub specialties: Vec<Specialty>,
     pub coverages: Vec<Coverage>,
     pub private_patients: bool,
+    /// `email_confirmations: true`: the booking flow asks for the patient's email (templates
+    /// and conditions read it as `clinic.email_confirmations`).
+    pub email_confirmations: bool,
     /// WhatsApp settings (`whatsapp:`).
     pub whatsapp: WhatsApp,
     /// Phone call settings (`clinic.voice`, defaults when absent).

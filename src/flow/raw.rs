@@ -95,7 +95,7 @@ pub struct RawSlot {
     /// A file in schemas/ (`date.json`) or an inline JSON Schema.
     pub schema: serde_json::Value,
     /// What kind of value the NLU extracts for it: specialty, coverage, date, time, document,
-    /// name, number, text. Default: the slot name or the schema file stem, when it is one of those.
+    /// name, number, text, window, email. Default: the slot name or the schema file stem, when it is one of those.
     #[serde(default)]
     pub entity: Option<String>,
     /// The question asked when the slot is missing (required when a state collects it).
@@ -115,6 +115,10 @@ pub struct RawSlot {
     /// viernes" is the last one; for questions such as when a lab test was done).
     #[serde(default)]
     pub direction: Option<String>,
+    /// `true`: the patient can decline it when asked ("no", "no tengo", "skip"); it is then
+    /// answered with nothing (`null`) and not asked again.
+    #[serde(default)]
+    pub optional: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -15,6 +15,12 @@ pub const DOCUMENT: &str = "[DOCUMENTO]";
 /// What replaces a phone number in the text sent.
 pub const PHONE: &str = "[TELÉFONO]";
 
+/// What replaces an email address in the text sent.
+pub const EMAIL: &str = "[EMAIL]";
+
+/// Anything `name@domain`: never sent (the rules read emails; the model needs none).
+static EMAILS: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[^\s@]*@[^\s@]*").ok());
+
 /// What replaces a patient's name in the text sent.
 pub const NAME: &str = "[NOMBRE]";
 
@@ -58,6 +64,14 @@ pub fn mask_personal(text: &str, names: &[String]) -> String {
 /// Replaces document numbers (7–8 digits) and phone numbers (9 or more digits, or written
 /// with a leading `+`) with placeholders. Shorter numbers (days, times, choices) stay.
 pub fn mask(text: &str) -> String {
+    let text = match EMAILS.as_ref() {
+        Some(re) if text.contains('@') => re.replace_all(text, EMAIL),
+        Some(_) => std::borrow::Cow::Borrowed(text),
+        // Without the pattern nothing with an `@` may go.
+        None if text.contains('@') => return EMAIL.to_string(),
+        None => std::borrow::Cow::Borrowed(text),
+    };
+    let text = text.as_ref();
     let Some(re) = NUMBERS.as_ref() else {
         return text.to_string();
     };
@@ -107,6 +121,15 @@ mod tests {
         assert_eq!(mask("DNI 30.111.222, gracias"), "DNI [DOCUMENTO], gracias");
         assert_eq!(mask("30 111 222"), "[DOCUMENTO]");
         assert_eq!(mask("1234567"), "[DOCUMENTO]");
+    }
+
+    #[test]
+    fn masks_emails() {
+        assert_eq!(
+            mask("mi mail es ana.perez@example.com, gracias"),
+            "mi mail es [EMAIL] gracias"
+        );
+        assert_eq!(mask("ana@gmail y 30111222"), "[EMAIL] y [DOCUMENTO]");
     }
 
     #[test]

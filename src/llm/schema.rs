@@ -67,8 +67,8 @@ impl<'a> Scope<'a> {
         // the details a request can come with ("turno con cardiología el jueves a las 10").
         let idle = flow.is_none();
         let offered = |s: &Slot| match s.entity {
-            // Documents are masked in what is sent; only the rules read them.
-            None | Some(EntityKind::Document) => false,
+            // Documents and emails are masked in what is sent; only the rules read them.
+            None | Some(EntityKind::Document | EntityKind::Email) => false,
             Some(EntityKind::Text | EntityKind::Number) => pending.as_deref() == Some(s.name.as_str()),
             Some(EntityKind::Name) => !idle,
             Some(_) => true,

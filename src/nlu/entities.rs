@@ -1,4 +1,4 @@
-//! Specialties, coverages, document numbers, names and small numbers.
+//! Specialties, coverages, document numbers, email addresses, names and small numbers.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -532,12 +532,58 @@ fn number_word(w: &str) -> Option<i64> {
     Some(v)
 }
 
+/// `name@domain` in normalized text (lower case, accents stripped): where an address is.
+/// Its value is read from the original text, so "José@Gmail.com" keeps its accent.
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[\w.%+'-]*\w@[\w-]*(?:\.[\w-]+)*").expect("built-in NLU pattern is valid"));
+/// An answer to "what is your email?" that looks like a try at one without the `@`
+/// ("ana.gmail.com"): one word with an inner dot.
+static DOTTED_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\w[\w.%+-]*\.\w+$").expect("built-in NLU pattern is valid"));
+
+/// Email addresses, as written, with the domain in lower case (the part before the `@` is
+/// kept exactly: some servers tell cases and accents apart). Anything `name@domain` counts,
+/// even "ana@gmail": the slot's schema (schemas/email.json) says whether it is an address, so
+/// a typo gets the slot's `invalid` text instead of being taken for something else. When an
+/// email is being asked for, one word that looks like a try without the `@` counts too.
+pub fn find_emails(n: &Normalized, asking: bool) -> Vec<Found<String>> {
+    let mut out = Vec::new();
+    for m in EMAIL.find_iter(&n.text) {
+        let span = Span::new(m.start(), m.end());
+        let written = n.original_of(span);
+        let Some((user, domain)) = written.split_once('@') else {
+            continue;
+        };
+        let domain = domain.trim_end_matches(['.', '-']);
+        out.push(Found {
+            span,
+            value: format!("{user}@{}", domain.to_lowercase()),
+        });
+    }
+    if asking && out.is_empty() {
+        let word = n.text.trim().trim_end_matches(['.', ',', ';', '!']);
+        if DOTTED_WORD.is_match(word)
+            && word.chars().any(char::is_alphabetic)
+            && let Some(start) = n.text.find(word)
+        {
+            let span = Span::new(start, start + word.len());
+            out.push(Found {
+                span,
+                value: n.original_of(span).to_string(),
+            });
+        }
+    }
+    out
+}
+
 /// Builds the static patterns now, so the first patient does not wait for them.
 pub fn warm_up() {
     LazyLock::force(&DIGIT_RUN);
     LazyLock::force(&DOTTED_DOC);
     LazyLock::force(&SPACED_DOC);
     LazyLock::force(&ANY_DIGITS);
+    LazyLock::force(&EMAIL);
+    LazyLock::force(&DOTTED_WORD);
 }
 
 #[cfg(test)]
@@ -602,6 +648,32 @@ mod tests {
         assert_eq!(number_word("una"), None);
         assert_eq!(number_word("99999999999999999999999"), None);
         assert_eq!(number_word("2x"), None);
+    }
+
+    #[test]
+    fn emails_keep_what_was_written_but_the_domain_case() {
+        let emails = |s: &str, asking| {
+            let n = Normalized::new(s);
+            find_emails(&n, asking).into_iter().map(|f| f.value).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            emails("mi mail es ana.perez@example.com", false),
+            ["ana.perez@example.com"]
+        );
+        // Accents and case of the name part are kept (normalization would lose them).
+        assert_eq!(emails("José.Núñez@Gmail.COM.", false), ["José.Núñez@gmail.com"]);
+        assert_eq!(
+            emails("es ana_2026+turnos@mail.com.ar, gracias", false),
+            ["ana_2026+turnos@mail.com.ar"]
+        );
+        // A typo is still found: the slot's schema refuses it, with the slot's explanation.
+        assert_eq!(emails("ana@gmail", false), ["ana@gmail"]);
+        assert!(emails("quiero un turno", false).is_empty());
+        assert!(emails("a las 10.30", false).is_empty());
+        assert!(emails("ana.gmail.com", false).is_empty());
+        assert_eq!(emails("ana.gmail.com", true), ["ana.gmail.com"]);
+        assert!(emails("no tengo", true).is_empty());
+        assert!(emails("no.", true).is_empty());
     }
 
     #[test]

@@ -143,11 +143,53 @@ pub fn detect_lang(n: &Normalized) -> Option<crate::lang::Lang> {
     }
 }
 
+// Ways of declining a question that can be skipped ("¿Me deja un email? … o diga «no»"), as
+// the first words of the message; `DECLINE_REST` may follow ("no tengo mail", "prefiero no
+// darlo", "skip it"). Compared after squeezing, like the yes/no lexicons.
+const DECLINES: &str = "no|nop|nope|nah|no tengo|no uso|no quiero|prefiero no|mejor no|paso|saltear|salteo|\
+    omitir|sin|ninguno|ninguna|no hace falta|no es necesario|no necesito|dejalo|deja|asi esta bien|\
+    por ahora no|ahora no|skip|pass|none|no thanks|i don t have|i dont have|don t have|dont have|\
+    i d rather not|id rather not|rather not|not now|no need|i don t use|i dont use|nothing|without";
+const DECLINE_REST: &str = "mail|email|mails|emails|e|correo|electronico|mi|un|uno|una|el|lo|darlo|decirlo|\
+    pasarlo|dejarlo|gracias|muchas|por|favor|ahora|tampoco|it|one|an|a|this|time|thanks|thank|you|please|\
+    address|that|de|momento|siguiente|seguimos|sigamos|any|tengo|uso|quiero";
+
+static DECLINE_LEXICON: LazyLock<(Vec<Vec<String>>, HashSet<String>)> = LazyLock::new(|| {
+    let mut phrases: Vec<Vec<String>> = DECLINES
+        .split('|')
+        .map(|p| p.split(' ').map(squeeze).collect())
+        .collect();
+    phrases.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let rest = DECLINE_REST.split('|').map(squeeze).collect();
+    (phrases, rest)
+});
+
+/// Whether the message declines a question that can be skipped: it starts with a way of
+/// saying no ("no", "no tengo", "prefiero no", "paso", "skip", "I don't have one") and says
+/// nothing else but what such an answer carries ("… mail, gracias").
+pub fn declines(n: &Normalized) -> bool {
+    let toks: Vec<String> = n.tokens.iter().take(MAX_TOKENS).map(|t| squeeze(&t.text)).collect();
+    if toks.is_empty() {
+        return matches!(emoji_yes_no(&n.original), Some(Polarity::Deny));
+    }
+    let (phrases, rest) = &*DECLINE_LEXICON;
+    let Some(phrase) = phrases
+        .iter()
+        .find(|p| toks.get(..p.len()).is_some_and(|w| w == p.as_slice()))
+    else {
+        return false;
+    };
+    toks[phrase.len()..]
+        .iter()
+        .all(|t| rest.contains(t) || phrases.iter().any(|p| p.len() == 1 && p[0] == *t))
+}
+
 /// Builds the static patterns now, so the first patient does not wait for them.
 pub fn warm_up() {
     LazyLock::force(&LEXICON);
     LazyLock::force(&SPANISH_WORDS);
     LazyLock::force(&ENGLISH_WORDS);
+    LazyLock::force(&DECLINE_LEXICON);
 }
 
 #[cfg(test)]
@@ -191,6 +233,41 @@ mod tests {
     fn a_claimed_first_word_is_not_a_no() {
         let n = Normalized::new("no tengo obra social");
         assert_eq!(yes_no(&n, &[Span::new(0, 20)]), None);
+    }
+
+    #[test]
+    fn declining_a_question_that_can_be_skipped() {
+        let d = |s: &str| declines(&Normalized::new(s));
+        for s in [
+            "no",
+            "No, gracias",
+            "no tengo",
+            "no tengo mail",
+            "No tengo correo electrónico",
+            "prefiero no",
+            "prefiero no darlo",
+            "paso",
+            "sin mail",
+            "skip",
+            "Skip it",
+            "no thanks",
+            "I don't have one",
+            "I'd rather not",
+            "👎",
+        ] {
+            assert!(d(s), "{s}");
+        }
+        for s in [
+            "ana@example.com",
+            "no sé cuál es",
+            "sí",
+            "quiero un turno",
+            "no puedo el jueves",
+            "nosotros",
+            "",
+        ] {
+            assert!(!d(s), "{s}");
+        }
     }
 
     #[test]

@@ -43,10 +43,13 @@ pub enum EntityKind {
     /// A preferred time window, `{"from": "12:00", "to": "19:00"}` ("a la tarde", "de 10 a
     /// 12", "después de las 17"): a search inside it, never an exact time.
     Window,
+    /// An email address as the patient wrote it (domain in lower case): anything shaped
+    /// `name@domain`, so a typo ("ana@gmail") reaches the slot's schema, which refuses it.
+    Email,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 9] = [
+    pub const ALL: [EntityKind; 10] = [
         EntityKind::Specialty,
         EntityKind::Coverage,
         EntityKind::Date,
@@ -56,6 +59,7 @@ impl EntityKind {
         EntityKind::Number,
         EntityKind::Text,
         EntityKind::Window,
+        EntityKind::Email,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +73,7 @@ impl EntityKind {
             EntityKind::Number => "number",
             EntityKind::Text => "text",
             EntityKind::Window => "window",
+            EntityKind::Email => "email",
         }
     }
 
@@ -101,6 +106,9 @@ pub struct NluContext {
     pub lang: Lang,
     /// The date slot asked for looks back (`direction: past`): dates resolve to the past.
     pub past_dates: bool,
+    /// The slot asked for can be declined (`optional: true`): "no", "no tengo", "prefiero
+    /// no", "skip" are a no to it (intent `deny`).
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

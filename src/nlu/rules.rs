@@ -8,9 +8,9 @@ use std::collections::HashSet;
 use jiff::civil::Date;
 
 use super::dates::find_dates;
-use super::entities::{PhraseIndex, extract_name, find_documents, find_number};
+use super::entities::{PhraseIndex, extract_name, find_documents, find_emails, find_number};
 use super::intents::{IntentIndex, content_tokens, without_greetings};
-use super::lexicons::{Polarity, YesNo, detect_lang, yes_no};
+use super::lexicons::{Polarity, YesNo, declines, detect_lang, yes_no};
 use super::normalize::{Normalized, Span, is_claimed, is_stop_word, tokens_of};
 use super::times::find_times;
 use super::windows::{find_bounds, find_dayparts};
@@ -94,8 +94,14 @@ impl RulesNlu {
         // Ranges and bounds ("de 10 a 12", "después de las 17") before dates and times, so
         // their numbers are never a day or an exact time; a part of the day only without a time.
         // (Dates look for them apart: "el jueves" right before "después de las 17" is a date.)
+        // Emails first: their digits and words are never a date, a document or a specialty.
+        let emails = find_emails(n, asking(EntityKind::Email));
+        let email_spans: Vec<Span> = emails.iter().map(|e| e.span).collect();
+        claimed.extend(email_spans.iter().copied());
         let mut bound_spans = Vec::new();
         let mut windows = find_bounds(n, &mut bound_spans);
+        windows.retain(|w| !is_claimed(&email_spans, w.span));
+        bound_spans.retain(|b| !is_claimed(&email_spans, *b));
         let mut dates = find_dates(n, today, asking(EntityKind::Date), ctx.past_dates, &mut claimed);
         dates.retain(|d| !is_claimed(&bound_spans, d.span));
         claimed.retain(|c| !is_claimed(&bound_spans, *c));
@@ -142,6 +148,9 @@ impl RulesNlu {
         }
         for f in documents {
             push(f.span, EntityKind::Document, f.value.into());
+        }
+        for f in emails {
+            push(f.span, EntityKind::Email, f.value.into());
         }
         if let Some(f) = find_number(n, asking(EntityKind::Number), &claimed) {
             push(f.span, EntityKind::Number, f.value.into());
@@ -236,6 +245,21 @@ impl Understand for RulesNlu {
             } else {
                 second = second.max(conf);
             }
+        }
+        // A question that can be skipped, declined ("no tengo", "prefiero no", "skip"): a no.
+        let declined = ctx.optional
+            && ctx
+                .asking
+                .is_some_and(|k| !found.entities.iter().any(|(_, e)| e.kind == k))
+            && declines(&n);
+        if declined {
+            if let Some((name, s)) = &intent
+                && name != "deny"
+            {
+                second = second.max(*s);
+            }
+            intent = Some(("deny".to_string(), 1.0));
+            exact_yn = true;
         }
         let intent_conf = intent.as_ref().map_or(0.0, |(_, s)| *s);
 

@@ -28,9 +28,10 @@ pub(super) struct Effects {
     /// Messages for someone else than the patient in this conversation (a one-time code to
     /// the contact on record), delivered through the outbox once the turn is stored.
     pub outgoing: Vec<Outbound>,
-    /// Appointments booked by this attempt, as (professional, appointment id): an external
-    /// calendar already holds their events, which must go if the attempt is not stored.
-    pub booked: Vec<(String, String)>,
+    /// Appointments booked by this attempt with an external calendar, as (professional, what
+    /// was written there): the calendar already holds their events, which must go if the
+    /// attempt is not stored.
+    pub booked: Vec<(String, crate::calendars::Booking)>,
 }
 
 impl Service {
@@ -67,11 +68,11 @@ impl Service {
     /// The events external calendars hold for bookings of an attempt that was not stored
     /// (a lost race re-runs the turn, which books again): removed, so no event outlives a
     /// booking the database does not have. Best effort, like the calendars' own undo.
-    async fn undo_calendar_bookings(&self, booked: &[(String, String)]) {
+    async fn undo_calendar_bookings(&self, booked: &[(String, crate::calendars::Booking)]) {
         let bot = self.bot();
-        for (professional, id) in booked {
+        for (professional, booking) in booked {
             if let Some(provider) = bot.clinic.calendars.of(professional) {
-                provider.forget(id).await;
+                provider.forget(booking).await;
             }
         }
     }
@@ -213,12 +214,8 @@ impl Service {
         }
         self.remember_session(&session);
         self.flush_outbox(&queued, now.timestamp()).await;
-        // Confirmation emails only for bookings that are now stored.
-        for e in &turn.effects {
-            if e["action"] == actions::ActionName::BookAppointment.as_str() {
-                self.email_confirmation(&bot, session.lang, &e["result"], &now).await;
-            }
-        }
+        // Emails (confirmations, cancellations, moves) only for changes that are now stored.
+        self.email_after_turn(&bot, session.lang, &turn.effects, &now).await;
         for d in &response.diagnostics {
             tracing::warn!(session = %redact(&session.id), "flow problem: {d}");
         }
@@ -289,8 +286,16 @@ impl Service {
                         v["appointment"]["professional"].as_str(),
                         v["appointment"]["id"].as_str(),
                     )
+                    && bot.clinic.calendars.of(pro).is_some()
                 {
-                    effects.booked.push((pro.to_string(), id.to_string()));
+                    // Read in the turn's transaction: what its calendar was given.
+                    match store.get_appointment(id).await {
+                        Ok(Some(a)) => effects
+                            .booked
+                            .push((pro.to_string(), crate::calendars::booking_of(&bot.clinic, &a))),
+                        Ok(None) => {}
+                        Err(e) => return Err(failed(req, e)),
+                    }
                 }
                 Ok(v)
             }

@@ -1,8 +1,11 @@
 //! One patient's data, all of it: export and erase (the patient's right of access and of
 //! erasure), each recorded in the `audit` table. A patient is found by document: their
 //! appointments, the conversations those were booked from (session, turn log, escalations,
-//! outbound message log, processed message ids), the appointments' reminders and the
-//! verification row. Erasing removes a whole conversation even when it also booked for
+//! outbound message log, processed message ids), the appointments' reminders, the links to
+//! their external calendar events (`calendar_event`, ids only) and the verification row. The
+//! appointments' email addresses are sealed in the appointment rows (src/store/sealed.rs):
+//! exported opened, erased with them. The events themselves are removed from the calendars
+//! by the caller (`calendars::remove_events`), after the erase. Erasing removes a whole conversation even when it also booked for
 //! someone else: what that conversation said cannot be split safely; the other person's
 //! appointments stay.
 
@@ -143,7 +146,8 @@ impl Store {
             ));
         }
         sql.push_str(
-            " DELETE type::record('verification', $hash) RETURN NONE;
+            " DELETE calendar_event WHERE appointment IN $ids RETURN NONE;
+              DELETE type::record('verification', $hash) RETURN NONE;
               CREATE audit CONTENT { at: $at, action: 'erase', subject: $hash, actor: $actor, counts: {} } RETURN NONE;
               COMMIT TRANSACTION;",
         );

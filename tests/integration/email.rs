@@ -1,6 +1,7 @@
-//! Email confirmations and reminders (src/email.rs) against a fake SMTP server on loopback:
-//! who gets what, in the clinic's time zone, encrypted at rest; and nothing at all without
-//! SMTP settings.
+//! Email confirmations, reminders and the notes of a cancellation or a move (src/email.rs)
+//! against a fake SMTP server on loopback: who gets what, in the clinic's time zone,
+//! encrypted at rest; the address typed in a booking conversation; and nothing at all
+//! without SMTP settings.
 
 use std::sync::Arc;
 
@@ -14,24 +15,14 @@ use poem::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::api::Client;
-use crate::support::smtp::FakeSmtp;
-use crate::support::{demo, local, root};
+use crate::support::smtp::{FakeSmtp, mailer};
+use crate::support::{demo, local, root, say};
 
 const PATIENT: &str = "ana.perez@example.com";
 
 /// The demo clinic's API on a fresh store, emailing through `smtp` when given.
 async fn client(smtp: Option<&FakeSmtp>) -> (Client, Arc<Service>) {
-    let mailer = smtp.map(|s| {
-        let vars = [
-            ("CLINICFLOW_SMTP_URL", s.url()),
-            (
-                "CLINICFLOW_SMTP_FROM",
-                "Clínica San Rafael <turnos@example.com>".to_string(),
-            ),
-        ];
-        let mailer = Mailer::from_vars(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
-        Arc::new(mailer.expect("settings").expect("a mailer"))
-    });
+    let mailer = smtp.map(mailer);
     let store = Store::connect("mem://").await.expect("mem:// store");
     let service = Arc::new(Service::new(store, demo()).with_mailer(mailer));
     let reloader = Reloader::new(root(), service.clone());
@@ -160,4 +151,203 @@ async fn a_wrong_address_is_refused_and_books_nothing() {
     assert_eq!(body["error"], "invalid_email", "{body}");
     let dump = service.store.dump_all().await.expect("dump");
     assert!(dump["appointment"].as_array().is_none_or(|a| a.is_empty()), "{dump}");
+}
+
+/// The demo clinic with `email_confirmations: true`, for conversations, emailing via `smtp`.
+async fn conversations(smtp: &FakeSmtp) -> Service {
+    let changes = json!({ "email_confirmations": true });
+    let bot = clinicflow::cli::runner::with_clinic_settings(&demo(), changes.as_object().expect("map"))
+        .expect("the demo with email confirmations compiles");
+    let store = Store::connect("mem://").await.expect("mem:// store");
+    Service::new(store, Arc::new(bot)).with_mailer(Some(mailer(smtp)))
+}
+
+#[tokio::test]
+async fn the_address_typed_in_a_booking_conversation_gets_the_confirmation_the_move_and_the_cancellation() {
+    let smtp = FakeSmtp::start().await;
+    let service = conversations(&smtp).await;
+    let typed = "Tomas.G@Example.com";
+    let now = "2026-11-23T10:00";
+    let mut last = String::new();
+    for line in [
+        "quiero un turno con la pediatra para mañana a las 11",
+        "Tomás Gutiérrez",
+        "45678901",
+        "IOMA",
+    ] {
+        last = say(&service, "p", line, now).await.replies.join("\n");
+    }
+    assert!(last.contains("confirmación por email"), "{last}");
+    let confirm = say(&service, "p", &format!("mi correo es {typed}"), now).await;
+    assert_eq!(confirm.state, "book_appointment.confirm", "{:?}", confirm.replies);
+    // Nothing is sent before the booking is.
+    assert!(smtp.try_mail().await.is_none());
+    let booked = say(&service, "p", "sí", now).await.replies.join("\n");
+    assert!(booked.contains("reservado"), "{booked}");
+
+    // Sent to the address as typed (the domain in lower case), about this booking.
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, vec!["Tomas.G@example.com".to_string()]);
+    let subject = mail.subject();
+    assert!(subject.starts_with("Turno confirmado: Pediatría"), "{subject}");
+    assert!(subject.contains("martes 24 de noviembre a las 11:00"), "{subject}");
+
+    // The patient moves it in their conversation: a note with where it was and where it is.
+    for line in [
+        "quiero cambiar mi turno",
+        "45678901",
+        "para el miércoles 25",
+        "a las 10",
+    ] {
+        last = say(&service, "p", line, now).await.replies.join("\n");
+    }
+    assert!(last.contains("¿Lo confirmo?"), "{last}");
+    assert!(smtp.try_mail().await.is_none(), "nothing before the move is stored");
+    let moved = say(&service, "p", "sí", now).await.replies.join("\n");
+    assert!(moved.contains("miércoles 25 de noviembre"), "{moved}");
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, vec!["Tomas.G@example.com".to_string()]);
+    let subject = mail.subject();
+    assert!(subject.starts_with("Turno cambiado: Pediatría"), "{subject}");
+    assert!(subject.contains("miércoles 25 de noviembre a las 10:00"), "{subject}");
+    let body = mail.body();
+    assert!(body.contains("del martes 24 de noviembre a las 11:00"), "{body}");
+
+    // Then cancels it.
+    for line in ["quiero cancelar mi turno", "45678901"] {
+        last = say(&service, "p", line, now).await.replies.join("\n");
+    }
+    assert!(last.contains("¿Confirma que quiere cancelar"), "{last}");
+    let cancelled = say(&service, "p", "sí", now).await.replies.join("\n");
+    assert!(cancelled.contains("cancelé su turno"), "{cancelled}");
+    let mail = smtp.next_mail().await;
+    let subject = mail.subject();
+    assert!(subject.starts_with("Turno cancelado: Pediatría"), "{subject}");
+    assert!(subject.contains("miércoles 25 de noviembre a las 10:00"), "{subject}");
+    assert!(smtp.try_mail().await.is_none());
+
+    // The address is sealed at rest like the name and document, exported opened, erased.
+    let dump = service.store.dump_all().await.expect("dump");
+    let appointments = dump["appointment"].to_string().to_lowercase();
+    assert!(!appointments.contains("tomas.g@example.com"), "{appointments}");
+    let export = service.store.export_patient("45678901").await.expect("export");
+    assert_eq!(export.appointments[0]["email"], "Tomas.G@example.com");
+    let hash = clinicflow::identity::document_hash("45678901");
+    let at = crate::support::local("2026-11-23T10:30");
+    service
+        .store
+        .erase_patient("45678901", &hash, "test", at)
+        .await
+        .expect("erase");
+    let export = service.store.export_patient("45678901").await.expect("export");
+    assert!(
+        export.appointments.is_empty() && export.sessions.is_empty(),
+        "{export:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_patient_who_declines_gets_no_email_and_the_demo_never_asks() {
+    let smtp = FakeSmtp::start().await;
+    let service = conversations(&smtp).await;
+    let now = "2026-11-23T10:00";
+    for line in [
+        "quiero un turno con la pediatra para mañana a las 11",
+        "Ana Ruiz",
+        "45678901",
+        "OSDE",
+    ] {
+        say(&service, "d", line, now).await;
+    }
+    let declined = say(&service, "d", "prefiero no", now).await;
+    assert_eq!(declined.state, "book_appointment.confirm", "{:?}", declined.replies);
+    say(&service, "d", "sí", now).await;
+    assert!(smtp.try_mail().await.is_none());
+
+    // The demo clinic as shipped (email confirmations off) goes from the coverage to the summary.
+    let store = Store::connect("mem://").await.expect("mem:// store");
+    let demo = Service::new(store, demo()).with_mailer(Some(mailer(&smtp)));
+    let mut last = None;
+    for line in [
+        "quiero un turno con la pediatra para mañana a las 11",
+        "Ana Ruiz",
+        "45678901",
+        "OSDE",
+    ] {
+        last = Some(say(&demo, "e", line, now).await);
+    }
+    assert_eq!(last.expect("reply").state, "book_appointment.confirm");
+}
+
+#[tokio::test]
+async fn staff_moving_or_cancelling_through_the_api_emails_the_patient() {
+    let smtp = FakeSmtp::start().await;
+    let (client, _) = client(Some(&smtp)).await;
+    let (booking, (status, booked)) = book(&client, Some(PATIENT)).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    assert!(smtp.next_mail().await.subject().starts_with("Turno confirmado"));
+    let id = booked["id"].as_str().expect("id");
+    let (date, time) = (booking["date"].as_str().unwrap(), booking["time"].as_str().unwrap());
+
+    let (_, free) = client
+        .get(&format!("/v1/availability?specialty=cardiologia&date={date}"))
+        .await;
+    let other = free["alternatives"]
+        .as_array()
+        .expect("alternatives")
+        .iter()
+        .find(|a| a["time"] != time || a["date"] != date)
+        .expect("another free time")
+        .clone();
+    let (status, moved) = client
+        .post(
+            &format!("/v1/appointments/{id}/reschedule"),
+            json!({ "date": other["date"], "time": other["time"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, vec![PATIENT.to_string()]);
+    let subject = mail.subject();
+    assert!(subject.starts_with("Turno cambiado: Cardiología"), "{subject}");
+    assert!(
+        subject.contains(&format!("a las {}", other["time"].as_str().unwrap())),
+        "{subject}"
+    );
+    assert!(
+        mail.body().contains(&format!("a las {time} cambió de horario")),
+        "{}",
+        mail.body()
+    );
+
+    let (status, cancelled) = client.post(&format!("/v1/appointments/{id}/cancel"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    let mail = smtp.next_mail().await;
+    assert!(
+        mail.subject().starts_with("Turno cancelado: Cardiología"),
+        "{}",
+        mail.subject()
+    );
+    assert!(mail.body().contains(id), "{}", mail.body());
+    assert!(smtp.try_mail().await.is_none());
+}
+
+#[test]
+fn email_confirmations_without_the_confirmation_email_are_refused_at_compile() {
+    let mut sources = demo().sources.clone();
+    sources.remove("prompts/en/email_confirmation.j2");
+    let bot = clinicflow::flow::compile::compile(&sources).expect("switched off, nothing is needed");
+    let on = json!({ "email_confirmations": true });
+    let err = clinicflow::cli::runner::with_clinic_settings(&bot, on.as_object().expect("map"))
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("clinic.email_confirmations") || err.contains("email confirmations are on"),
+        "{err}"
+    );
+    assert!(err.contains("prompts/en/email_confirmation.j2"), "{err}");
+    assert!(!err.contains("prompts/es/email_confirmation.j2"), "{err}");
+    // A setting of the wrong type is reported like any other mistake in clinic.yaml.
+    let wrong = json!({ "email_confirmations": "yes" });
+    assert!(clinicflow::cli::runner::with_clinic_settings(&demo(), wrong.as_object().expect("map")).is_err());
 }

@@ -177,6 +177,35 @@ async fn every_waiting_state_hands_over_or_moves_on_instead_of_looping() {
         }
     }
 
+    // The email question, asked only by a clinic with `email_confirmations: true`.
+    let changes = serde_json::json!({ "email_confirmations": true });
+    let email_bot = clinicflow::cli::runner::with_clinic_settings(&bot, changes.as_object().expect("map"))
+        .expect("the demo with email confirmations compiles");
+    let email_service = Service::new(
+        Store::connect("mem://").await.expect("store"),
+        std::sync::Arc::new(email_bot),
+    );
+    let place = "book_appointment.contact";
+    for answer in UNUSABLE {
+        n += 1;
+        let session = format!("loop{n}");
+        let mut last = None;
+        for line in [
+            "quiero un turno con cardiología el jueves",
+            "2",
+            "María López",
+            DOC,
+            "OSDE",
+        ] {
+            last = Some(say(&email_service, &session, PATIENT, line).await);
+        }
+        let first = last.expect("a prefix");
+        assert_eq!(first.state, place, "{:?}", first.replies);
+        reached.insert(place.to_string());
+        let (replies, handed_over) = feed(&email_service, &session, PATIENT, answer, &first).await;
+        check(place, answer, &replies, handed_over, max_attempts);
+    }
+
     // The answer to a reminder: the frame the reminder puts in the conversation.
     let appointment = store
         .list_appointments(&AppointmentFilter::default())

@@ -150,6 +150,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         })).collect::<Vec<_>>(),
         "coverages": coverages.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
         "private_patients": raw.private_patients.unwrap_or(true),
+        "email_confirmations": raw.email_confirmations.unwrap_or(false),
     });
 
     let whatsapp = whatsapp(file, raw.whatsapp.as_ref(), &mut ok);
@@ -178,6 +179,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         specialties,
         coverages,
         private_patients: raw.private_patients.unwrap_or(true),
+        email_confirmations: raw.email_confirmations.unwrap_or(false),
         whatsapp,
         voice,
         llm,

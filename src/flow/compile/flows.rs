@@ -264,6 +264,7 @@ fn compile_slot(file: &mut File<'_>, env: &mut Env<'_>, name: &str, raw: &RawSlo
         options,
         ambiguous,
         past,
+        optional: raw.optional.unwrap_or(false),
     })
 }
 

@@ -97,6 +97,27 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
         }
     };
 
+    // Email confirmations need something to send: the confirmation email in both languages.
+    if let (Some(c), Some((p, doc))) = (&clinic, find("clinic.yaml"))
+        && c.email_confirmations
+    {
+        let missing: Vec<String> = [Lang::Es, Lang::En]
+            .iter()
+            .map(|l| format!("prompts/{}/email_confirmation.j2", l.code()))
+            .filter(|f| !sources.has(f))
+            .collect();
+        if !missing.is_empty() {
+            File::new(p, sources.text(p), doc, &mut diags).err(
+                "clinic.email_confirmations",
+                format!(
+                    "email confirmations are on but {} is missing",
+                    missing.join(" and ")
+                ),
+                "add the confirmation email (first line the subject, then the body; see docs/calendars.md, \"Email\"), or set `email_confirmations: false`",
+            );
+        }
+    }
+
     let intents = match find("intents.yaml") {
         Some((p, doc)) => compile_intents(&mut File::new(p, sources.text(p), doc, &mut diags)),
         None => {
@@ -182,6 +203,7 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
                 scripts,
                 nlu,
                 files: sources.len(),
+                sources: sources.clone(),
             })
         }
         (clinic, _) => {

@@ -51,6 +51,7 @@ pub(super) fn clinic() -> Clinic {
             cov("PAMI", &[]),
         ],
         private_patients: true,
+        email_confirmations: false,
         whatsapp: Default::default(),
         voice: Default::default(),
         llm: Default::default(),

@@ -17,14 +17,25 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::{act, appointments, book, bot_with, offered, service, set_env};
 use crate::support::demo_copy;
 
-const EVENT_TYPE: &str = "https://api.calendly.com/event_types/CARDIO30";
+pub(super) const EVENT_TYPE: &str = "https://api.calendly.com/event_types/CARDIO30";
 const SCHEDULED: &str = "https://api.calendly.com/scheduled_events/EV-1";
 const KEY: &str = "calendly-signing-key";
 
-async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
+pub(super) async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
     let server = MockServer::start().await;
-    set_env("CALENDLY_TOKEN_T", "calendly-pat");
-    set_env("CALENDLY_KEY_T", KEY);
+    let bot = calendly_on(&server, "T", 5).await;
+    (server, bot)
+}
+
+/// The fake's mocks on `server`, and the demo clinic with a Calendly block pointing at it
+/// (`tag` names the environment variables; `timeout_seconds` of the block).
+pub(super) async fn calendly_on(
+    server: &MockServer,
+    tag: &str,
+    timeout_seconds: u64,
+) -> Arc<clinicflow::flow::bot::Bot> {
+    set_env(&format!("CALENDLY_TOKEN_{tag}"), "calendly-pat");
+    set_env(&format!("CALENDLY_KEY_{tag}"), KEY);
     // Thursday 26 November: Calendly offers 09:00 and 10:30 only (UTC-3).
     Mock::given(method("GET"))
         .and(path("/event_type_available_times"))
@@ -44,7 +55,7 @@ async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
                 .collect();
             ResponseTemplate::new(200).set_body_json(json!({ "collection": slots }))
         })
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/invitees"))
@@ -52,19 +63,18 @@ async fn calendly() -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
             "resource": { "uri": "https://api.calendly.com/scheduled_events/EV-1/invitees/INV-1",
                           "event": SCHEDULED, "status": "active", "name": "María López" }
         })))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/scheduled_events/EV-1/cancellation"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "resource": { "canceled_by": "clinicflow" } })))
-        .mount(&server)
+        .mount(server)
         .await;
-    let bot = bot_with(&format!(
-        "  calendar:\n    provider: calendly\n    event_type: \"{EVENT_TYPE}\"\n    token_env: CALENDLY_TOKEN_T\n    \
-         signing_key_env: CALENDLY_KEY_T\n    base_url: \"{}\"\n",
+    bot_with(&format!(
+        "  calendar:\n    provider: calendly\n    event_type: \"{EVENT_TYPE}\"\n    token_env: CALENDLY_TOKEN_{tag}\n    \
+         signing_key_env: CALENDLY_KEY_{tag}\n    base_url: \"{}\"\n    timeout_seconds: {timeout_seconds}\n",
         server.uri()
-    ));
-    (server, bot)
+    ))
 }
 
 #[tokio::test]
@@ -163,4 +173,62 @@ async fn a_forged_webhook_is_refused_and_a_signed_cancellation_cancels_the_appoi
     let gone = service.store.get_appointment(&id).await.expect("store").expect("there");
     assert_eq!(gone.status, AppointmentStatus::Cancelled);
     assert_eq!(appointments(&service.store).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_reschedule_made_in_calendly_moves_the_appointment_instead_of_cancelling_it() {
+    let (_server, bot) = calendly().await;
+    let service = Arc::new(service(bot).await);
+    let out = book(&service, "09:00", Some("maria@example.com")).await;
+    assert_eq!(out["ok"], true, "{out}");
+    let id = out["appointment"]["id"].as_str().expect("id").to_string();
+    let dir = demo_copy();
+    let app = api::app(AppState::new(
+        service.clone(),
+        Reloader::new(dir.path(), service.clone()),
+    ));
+    let signed = |body: &Value| sign(body.to_string().as_bytes(), KEY, Timestamp::now());
+    let new_event = "https://api.calendly.com/scheduled_events/EV-2";
+
+    // First the old invitee, cancelled as rescheduled: nothing changes yet.
+    let canceled = json!({
+        "event": "invitee.canceled",
+        "payload": { "uri": format!("{SCHEDULED}/invitees/INV-1"), "event": SCHEDULED, "status": "canceled",
+                     "rescheduled": true, "new_invitee": format!("{new_event}/invitees/INV-2") }
+    });
+    assert_eq!(webhook(&app, &canceled, &signed(&canceled)).await, 200);
+    let kept = service.store.get_appointment(&id).await.expect("store").expect("there");
+    assert_eq!(
+        (kept.status, kept.time.to_string()),
+        (AppointmentStatus::Booked, "09:00:00".into())
+    );
+
+    // Then the new invitee, naming the old one: the appointment moves to 10:30 (13:30 UTC).
+    let created = json!({
+        "event": "invitee.created",
+        "payload": { "uri": format!("{new_event}/invitees/INV-2"), "event": new_event, "status": "active",
+                     "rescheduled": false, "old_invitee": format!("{SCHEDULED}/invitees/INV-1"),
+                     "scheduled_event": { "uri": new_event, "start_time": "2026-11-26T13:30:00.000000Z",
+                                          "end_time": "2026-11-26T14:00:00.000000Z" } }
+    });
+    assert_eq!(webhook(&app, &created, &signed(&created)).await, 200);
+    let moved = service.store.get_appointment(&id).await.expect("store").expect("there");
+    assert_eq!(
+        (moved.status, moved.time.to_string()),
+        (AppointmentStatus::Booked, "10:30:00".into())
+    );
+    assert_eq!(appointments(&service.store).await.len(), 1);
+    let linked = service.store.event_of(&id).await.expect("store").expect("linked");
+    assert_eq!(linked.id, new_event);
+    // The same delivery again changes nothing.
+    assert_eq!(webhook(&app, &created, &signed(&created)).await, 200);
+
+    // A later cancellation of the new event in Calendly cancels it.
+    let gone = json!({
+        "event": "invitee.canceled",
+        "payload": { "event": new_event, "status": "canceled", "rescheduled": false }
+    });
+    assert_eq!(webhook(&app, &gone, &signed(&gone)).await, 200);
+    let cancelled = service.store.get_appointment(&id).await.expect("store").expect("there");
+    assert_eq!(cancelled.status, AppointmentStatus::Cancelled);
 }

@@ -20,11 +20,11 @@ use crate::support::{BOOKING, demo_copy, reminder_statuses, say};
 
 const CALENDAR: &str = "agenda-cardiologia@clinica.test";
 const EVENTS: &str = r"^/calendar/v3/calendars/agenda-cardiologia(@|%40)clinica\.test/events$";
-const EVENT: &str = r"^/calendar/v3/calendars/agenda-cardiologia(@|%40)clinica\.test/events/evt-1$";
+pub(super) const EVENT: &str = r"^/calendar/v3/calendars/agenda-cardiologia(@|%40)clinica\.test/events/evt-1$";
 const TOKEN: &str = "ya29.test-access-token";
 
 /// A fake Google with a token endpoint; `tag` names this test's environment variables.
-async fn google(tag: &str, timeout_seconds: u64) -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
+pub(super) async fn google(tag: &str, timeout_seconds: u64) -> (MockServer, Arc<clinicflow::flow::bot::Bot>) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/token"))
@@ -53,7 +53,7 @@ async fn google(tag: &str, timeout_seconds: u64) -> (MockServer, Arc<clinicflow:
 }
 
 /// freeBusy answering with these busy intervals (UTC).
-async fn busy(server: &MockServer, intervals: &[(&str, &str)]) {
+pub(super) async fn busy(server: &MockServer, intervals: &[(&str, &str)]) {
     let busy: Vec<Value> = intervals.iter().map(|(s, e)| json!({ "start": s, "end": e })).collect();
     Mock::given(method("POST"))
         .and(path("/calendar/v3/freeBusy"))
@@ -73,7 +73,7 @@ async fn busy(server: &MockServer, intervals: &[(&str, &str)]) {
 
 /// events.insert echoing the event with id evt-1; events.list for the check after it
 /// (nothing else there); patch and delete.
-async fn events(server: &MockServer) {
+pub(super) async fn events(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path_regex(EVENTS))
         .respond_with(|req: &wiremock::Request| {
@@ -107,7 +107,7 @@ async fn events(server: &MockServer) {
 }
 
 /// The JSON bodies of the requests `method` made to paths matching `re`.
-async fn bodies(server: &MockServer, method: &str, re: &str) -> Vec<Value> {
+pub(super) async fn bodies(server: &MockServer, method: &str, re: &str) -> Vec<Value> {
     let re = regex::Regex::new(re).expect("regex");
     server
         .received_requests()
@@ -617,4 +617,71 @@ async fn a_booking_turn_that_lost_a_race_leaves_no_event_of_its_first_attempt() 
             .map(|e| e.id),
         Some("evt-1".to_string())
     );
+}
+
+#[tokio::test]
+async fn a_change_made_in_the_calendar_is_emailed_to_a_patient_who_gave_an_address() {
+    let (server, bot) = google("MAIL", 5).await;
+    busy(&server, &[]).await;
+    events(&server).await;
+    let smtp = crate::support::smtp::FakeSmtp::start().await;
+    let service = Arc::new(
+        service(bot)
+            .await
+            .with_mailer(Some(crate::support::smtp::mailer(&smtp))),
+    );
+    let out = book(&service, "10:00", Some("maria@example.com")).await;
+    assert_eq!(out["ok"], true, "{out}");
+    let id = out["appointment"]["id"].as_str().expect("id").to_string();
+    let app = app(service.clone());
+    let ours = |status: &str, start: &str, end: &str| {
+        json!({ "id": "evt-1", "status": status,
+                "start": { "dateTime": start }, "end": { "dateTime": end },
+                "extendedProperties": { "private": { "clinicflow_appointment": id } } })
+    };
+    Mock::given(method("GET"))
+        .and(path_regex(EVENTS))
+        .and(query_param("showDeleted", "true"))
+        .and(query_param_is_missing("syncToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [ours("confirmed", "2026-11-26T11:00:00-03:00", "2026-11-26T11:30:00-03:00")],
+            "nextSyncToken": "mail-1"
+        })))
+        .mount(&server)
+        .await;
+    let (status, body) = notify(&app, "channel-secret-MAIL").await;
+    assert_eq!((status, body["applied"].clone()), (200, json!(1)), "{body}");
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, vec!["maria@example.com".to_string()]);
+    let subject = mail.subject();
+    assert!(
+        subject.starts_with("Turno cambiado: Cardiología, ahora el jueves 26 de noviembre a las 11:00"),
+        "{subject}"
+    );
+    assert!(
+        mail.body().contains("del jueves 26 de noviembre a las 10:00"),
+        "{}",
+        mail.body()
+    );
+
+    feed(
+        &server,
+        "mail-1",
+        json!([ours(
+            "cancelled",
+            "2026-11-26T11:00:00-03:00",
+            "2026-11-26T11:30:00-03:00"
+        )]),
+        "mail-2",
+    )
+    .await;
+    let (status, body) = notify(&app, "channel-secret-MAIL").await;
+    assert_eq!((status, body["applied"].clone()), (200, json!(1)), "{body}");
+    let mail = smtp.next_mail().await;
+    assert!(
+        mail.subject().starts_with("Turno cancelado: Cardiología"),
+        "{}",
+        mail.subject()
+    );
+    assert!(smtp.try_mail().await.is_none());
 }

@@ -5,6 +5,8 @@
 
 mod calcom;
 mod calendly;
+mod erase;
+mod forget;
 mod google;
 
 use std::sync::Arc;

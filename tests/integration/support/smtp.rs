@@ -40,26 +40,32 @@ impl Mail {
         value
     }
 
-    /// The subject, RFC 2047 encoded words (`=?utf-8?b?…?=`, what lettre writes) decoded.
+    /// The subject, RFC 2047 encoded words (`=?utf-8?b?…?=`, what lettre writes) decoded:
+    /// the space between two encoded words is not part of the text, any other is.
     pub fn subject(&self) -> String {
         let raw = self.header("Subject").unwrap_or_default();
-        raw.split_whitespace()
-            .map(|word| {
-                let lower = word.to_ascii_lowercase();
-                match lower.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?=")) {
-                    Some(_) => {
-                        let b64 = &word[10..word.len() - 2];
-                        let bytes = base64::engine::general_purpose::STANDARD
-                            .decode(b64)
-                            .expect("base64 word");
-                        String::from_utf8(bytes).expect("utf-8 word")
-                    }
-                    None => format!("{word} "),
+        let mut out = String::new();
+        let mut after_encoded = false;
+        for word in raw.split_whitespace() {
+            let lower = word.to_ascii_lowercase();
+            let encoded = lower.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?="));
+            let text = match encoded {
+                Some(_) => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(&word[10..word.len() - 2])
+                        .expect("base64 word");
+                    String::from_utf8(bytes).expect("utf-8 word")
                 }
-            })
-            .collect::<String>()
-            .trim()
-            .to_string()
+                None => word.to_string(),
+            };
+            let joined = after_encoded && encoded.is_some();
+            if !out.is_empty() && !joined {
+                out.push(' ');
+            }
+            out.push_str(&text);
+            after_encoded = encoded.is_some();
+        }
+        out.trim().to_string()
     }
 
     /// The body, its transfer encoding undone.
@@ -196,4 +202,17 @@ async fn session(socket: tokio::net::TcpStream, tx: mpsc::UnboundedSender<Mail>)
 
 async fn reply(w: &mut tokio::net::tcp::OwnedWriteHalf, s: &str) {
     let _ = w.write_all(s.as_bytes()).await;
+}
+
+/// A mailer that sends to `smtp` as `Clínica San Rafael <turnos@example.com>`.
+pub fn mailer(smtp: &FakeSmtp) -> std::sync::Arc<clinicflow::email::Mailer> {
+    let vars = [
+        ("CLINICFLOW_SMTP_URL", smtp.url()),
+        (
+            "CLINICFLOW_SMTP_FROM",
+            "Clínica San Rafael <turnos@example.com>".to_string(),
+        ),
+    ];
+    let mailer = clinicflow::email::Mailer::from_vars(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+    Arc::new(mailer.expect("settings").expect("a mailer"))
 }
