@@ -1,20 +1,22 @@
 //! Logging staff in: session cookies (HttpOnly, SameSite=Strict, Secure behind HTTPS), a CSRF
 //! token per session checked on every form, and a lockout after repeated wrong passwords.
 //!
-//! Sessions live in memory: a restart logs everybody out, and with several replicas a
-//! sticky load balancer (or one console replica) is needed. See docs/design-notes.md.
+//! Sessions and failed-login counters live in the database (src/store/staff_sessions.rs), so
+//! a restart logs nobody out and any replica serves any request.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
 
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Redirect};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, handler};
 use serde::Deserialize;
 
+use super::Page;
 use super::accounts::Role;
-use super::{Console, Page};
 use crate::api::AppState;
+use crate::store::{StaffSession, Store};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "cf_session";
@@ -26,20 +28,6 @@ const IDLE: Duration = Duration::from_secs(8 * 3600);
 pub const MAX_FAILURES: u32 = 5;
 /// How long a locked name stays locked.
 pub const LOCK: Duration = Duration::from_secs(15 * 60);
-
-#[derive(Debug, Clone)]
-pub(super) struct StaffSession {
-    pub name: String,
-    pub role: Role,
-    pub csrf: String,
-    pub seen: Instant,
-}
-
-#[derive(Debug, Default)]
-pub(super) struct Failures {
-    count: u32,
-    locked_until: Option<Instant>,
-}
 
 /// The member of staff making a request (a valid session cookie). Pages that need one
 /// take it as an argument; without it the browser is sent to the login page.
@@ -80,64 +68,68 @@ impl<'a> FromRequest<'a> for Staff {
         let state = req
             .data::<AppState>()
             .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
-        let found = cookie(req, SESSION_COOKIE).and_then(|token| state.console.session(&token));
+        let found = match cookie(req, SESSION_COOKIE) {
+            Some(token) => session(&state.service.store, &token).await,
+            None => None,
+        };
         found.ok_or_else(|| poem::Error::from_response(Redirect::see_other("/console/login").into_response()))
     }
 }
 
-impl Console {
-    pub(super) fn session(&self, token: &str) -> Option<Staff> {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        sessions.retain(|_, s| now.duration_since(s.seen) < IDLE);
-        let s = sessions.get_mut(token)?;
-        s.seen = now;
-        Some(Staff {
-            name: s.name.clone(),
-            role: s.role,
-            csrf: s.csrf.clone(),
-        })
-    }
+/// The staff behind a session token, if it is live (used within [`IDLE`]). A database that
+/// does not answer logs nobody in.
+async fn session(store: &Store, token: &str) -> Option<Staff> {
+    let now = Timestamp::now();
+    let found = store.staff_session(token, now, idle_cutoff(now)).await;
+    let s = found
+        .map_err(|e| tracing::warn!("console: cannot read a session: {e}"))
+        .ok()??;
+    let role = match s.role.as_str() {
+        "admin" => Role::Admin,
+        "receptionist" => Role::Receptionist,
+        _ => return None,
+    };
+    Some(Staff {
+        name: s.name,
+        role,
+        csrf: s.csrf,
+    })
+}
 
-    /// Whether the name is locked now (too many wrong passwords lately).
-    fn locked(&self, name: &str) -> bool {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures
-            .get(name)
-            .and_then(|f| f.locked_until)
-            .is_some_and(|until| Instant::now() < until)
-    }
+fn idle_cutoff(now: Timestamp) -> Timestamp {
+    now.checked_sub(SignedDuration::try_from(IDLE).unwrap_or_default())
+        .unwrap_or(now)
+}
 
-    fn failed(&self, name: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let f = failures.entry(name.to_string()).or_default();
-        if f.locked_until.is_some_and(|until| Instant::now() >= until) {
-            *f = Failures::default();
+/// Whether the name is locked now (too many wrong passwords lately). A database that does
+/// not answer counts as locked: no password is tried without the count.
+async fn locked(store: &Store, name: &str) -> bool {
+    store.login_locked(name, Timestamp::now()).await.unwrap_or(true)
+}
+
+async fn failed(store: &Store, name: &str) {
+    let lock = SignedDuration::try_from(LOCK).unwrap_or_default();
+    if let Err(e) = store.login_failed(name, Timestamp::now(), MAX_FAILURES, lock).await {
+        tracing::warn!("console: cannot count a failed login: {e}");
+    }
+}
+
+/// A new session for `name`; None when it cannot be stored.
+async fn logged_in(store: &Store, name: &str, role: Role) -> Option<String> {
+    let _ = store.login_cleared(name).await;
+    let token = random_token();
+    let session = StaffSession {
+        name: name.to_string(),
+        role: role.as_str().to_string(),
+        csrf: random_token(),
+    };
+    let now = Timestamp::now();
+    match store.open_staff_session(&token, &session, now, idle_cutoff(now)).await {
+        Ok(()) => Some(token),
+        Err(e) => {
+            tracing::warn!("console: cannot store a session: {e}");
+            None
         }
-        f.count += 1;
-        if f.count >= MAX_FAILURES {
-            f.locked_until = Some(Instant::now() + LOCK);
-        }
-    }
-
-    fn logged_in(&self, name: &str, role: Role) -> String {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
-        let token = random_token();
-        let session = StaffSession {
-            name: name.to_string(),
-            role,
-            csrf: random_token(),
-            seen: Instant::now(),
-        };
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(token.clone(), session);
-        token
-    }
-
-    fn logout(&self, token: &str) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(token);
     }
 }
 
@@ -175,7 +167,8 @@ pub(super) async fn login(state: Data<&AppState>, req: &Request, form: Form<Logi
         return login_form(&state, req, Some(msg), StatusCode::FORBIDDEN);
     }
     let name = form.name.trim().to_string();
-    if state.console.locked(&name) {
+    let store = &state.service.store;
+    if locked(store, &name).await {
         let msg = super::i18n::text(lang, "locked");
         return login_form(&state, req, Some(msg), StatusCode::TOO_MANY_REQUESTS);
     }
@@ -188,7 +181,10 @@ pub(super) async fn login(state: Data<&AppState>, req: &Request, form: Form<Logi
         .flatten();
     match found {
         Some(role) => {
-            let token = state.console.logged_in(&name, role);
+            let Some(token) = logged_in(store, &name, role).await else {
+                let msg = super::i18n::text(lang, "unavailable");
+                return login_form(&state, req, Some(msg), StatusCode::SERVICE_UNAVAILABLE);
+            };
             tracing::info!(role = role.as_str(), "staff logged in to the console");
             let mut resp = Redirect::see_other("/console/inbox").into_response();
             set_cookie(&mut resp, req, &state, SESSION_COOKIE, &token, None);
@@ -196,9 +192,9 @@ pub(super) async fn login(state: Data<&AppState>, req: &Request, form: Form<Logi
             resp
         }
         None => {
-            state.console.failed(&name);
+            failed(store, &name).await;
             tracing::warn!("a console login failed");
-            let key = if state.console.locked(&name) {
+            let key = if locked(store, &name).await {
                 "locked"
             } else {
                 "bad_login"
@@ -220,15 +216,17 @@ pub(super) struct CsrfOnly {
 }
 
 #[handler]
-pub(super) fn logout(
+pub(super) async fn logout(
     state: Data<&AppState>,
     req: &Request,
     staff: Staff,
     form: Form<CsrfOnly>,
 ) -> poem::Result<Response> {
     staff.check_csrf(&form.0.csrf)?;
-    if let Some(token) = cookie(req, SESSION_COOKIE) {
-        state.console.logout(&token);
+    if let Some(token) = cookie(req, SESSION_COOKIE)
+        && let Err(e) = state.service.store.close_staff_session(&token).await
+    {
+        tracing::warn!("console: cannot close a session: {e}");
     }
     let mut resp = Redirect::see_other("/console/login").into_response();
     set_cookie(&mut resp, req, &state, SESSION_COOKIE, "", Some(0));
@@ -283,8 +281,4 @@ pub(super) fn random_token() -> String {
 
 fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-pub(super) fn empty_failures() -> HashMap<String, Failures> {
-    HashMap::new()
 }

@@ -23,6 +23,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Too many failed attempts: this user is locked for 15 minutes.",
     ),
     (
+        "unavailable",
+        "No se pudo iniciar la sesión porque la base de datos no responde. Intente de nuevo en un momento.",
+        "Could not log you in because the database does not answer. Try again in a moment.",
+    ),
+    (
         "csrf_refused",
         "El formulario venció o no salió de esta consola: recargue la página e intente de nuevo.",
         "The form expired or did not come from this console: reload the page and try again.",

@@ -15,7 +15,6 @@ mod i18n;
 mod inbox;
 pub mod widget;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -30,11 +29,10 @@ use crate::lang::Lang;
 pub use accounts::{Account, Accounts, Role};
 pub use auth::{LOCK, MAX_FAILURES, Staff};
 
-/// The console's own state: accounts, logged-in sessions, failed logins, page templates.
+/// The console's own state: accounts and page templates (sessions and failed logins are in
+/// the database, src/store/staff_sessions.rs).
 pub struct Console {
     accounts: Mutex<Arc<Accounts>>,
-    sessions: Mutex<HashMap<String, auth::StaffSession>>,
-    failures: Mutex<HashMap<String, auth::Failures>>,
     pages: Environment<'static>,
     /// Mark cookies `Secure` even when no proxy says the request came over HTTPS.
     pub secure_cookies: bool,
@@ -74,8 +72,6 @@ impl Console {
         }
         Console {
             accounts: Mutex::new(Arc::new(accounts)),
-            sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(auth::empty_failures()),
             pages,
             secure_cookies: false,
             accounts_file: None,

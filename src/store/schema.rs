@@ -108,6 +108,18 @@ DEFINE FIELD IF NOT EXISTS taken_by ON escalation TYPE option<string>;
 DEFINE INDEX IF NOT EXISTS escalation_status ON escalation FIELDS status, created_at;
 DEFINE INDEX IF NOT EXISTS escalation_session ON escalation FIELDS session;
 
+-- The console's logins (src/store/staff_sessions.rs): sessions keyed by a hash of the
+-- cookie, failed-login counters and locks keyed by the login name.
+DEFINE TABLE IF NOT EXISTS staff_session SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS name ON staff_session TYPE string;
+DEFINE FIELD IF NOT EXISTS role ON staff_session TYPE string;
+DEFINE FIELD IF NOT EXISTS csrf ON staff_session TYPE string;
+DEFINE FIELD IF NOT EXISTS seen_at ON staff_session TYPE string;
+DEFINE INDEX IF NOT EXISTS staff_session_seen ON staff_session FIELDS seen_at;
+DEFINE TABLE IF NOT EXISTS login_failure SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS count ON login_failure TYPE int DEFAULT 0;
+DEFINE FIELD IF NOT EXISTS locked_until ON login_failure TYPE option<string>;
+
 DEFINE TABLE IF NOT EXISTS processed SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS session ON processed TYPE string;
 DEFINE FIELD IF NOT EXISTS reply ON processed TYPE any;

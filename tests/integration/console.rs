@@ -51,6 +51,14 @@ impl Browser {
         }
     }
 
+    /// The same browser (its cookies) talking to another server, e.g. another replica.
+    pub fn to(&self, state: AppState) -> Browser {
+        Browser {
+            ep: api::app(state).boxed(),
+            cookies: Mutex::new(self.cookies.lock().expect("jar").clone()),
+        }
+    }
+
     async fn send(&self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Page {
         let mut req = Request::builder().method(method).uri_str(path);
         let jar = self.cookies.lock().expect("jar").clone();
@@ -297,4 +305,28 @@ async fn the_flows_page_is_for_admins_and_draws_every_flow() {
         "logged out"
     );
     assert_eq!(admin.get("/console/assets/htmx.min.js").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sessions_and_lockouts_hold_across_replicas_on_one_database() {
+    // Two replicas: one service and database, each with its own console (its own memory).
+    let a = demo_twilio().await.with_console(Console::new(accounts()));
+    let b = a.clone().with_console(Console::new(accounts()));
+    let on_a = Browser::new(a.clone());
+    assert_eq!(on_a.login("root", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let on_b = on_a.to(b.clone());
+    let page = on_b.get("/console/flows").await;
+    assert_eq!(page.status, StatusCode::OK, "the session made on A is known to B");
+    // Logging out on B ends the session on A too.
+    on_b.post("/console/logout", &[("csrf", &page.csrf())]).await;
+    assert_eq!(on_a.get("/console/flows").await.status, StatusCode::SEE_OTHER);
+
+    // Wrong passwords spread over both replicas still lock the name.
+    let (x, y) = (Browser::new(a), Browser::new(b));
+    for i in 0..MAX_FAILURES {
+        let on = if i % 2 == 0 { &x } else { &y };
+        on.login("ana", "wrong password").await;
+    }
+    assert_eq!(x.login("ana", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(y.login("ana", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
 }
