@@ -4,13 +4,23 @@
 //! can mount it per clinic unchanged.
 //!
 //! `accounts` staff and passwords · `auth` sessions, CSRF, lockout · `inbox` handoffs ·
-//! `flows` the flows in force and the last reload · `i18n` the console's texts.
+//! `flows` the flows in force and the last reload · `i18n` the console's texts ·
+//! `agenda` + `agenda_slots` the day's appointments, booking, moving, attendance ·
+//! `conversations` search and one conversation's turns · `dashboard` + `chart` figures per
+//! day as inline SVG · `view` what those pages share · `i18n_pages` their texts.
 
 pub mod accounts;
+mod agenda;
+mod agenda_slots;
 mod auth;
+mod chart;
+mod conversations;
+pub mod dashboard;
 mod flows;
 mod i18n;
+mod i18n_pages;
 mod inbox;
+mod view;
 pub mod widget;
 
 use std::collections::HashMap;
@@ -54,6 +64,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("inbox_list.html", include_str!("templates/inbox_list.html")),
     ("escalation.html", include_str!("templates/escalation.html")),
     ("flows.html", include_str!("templates/flows.html")),
+    ("agenda.html", include_str!("templates/agenda.html")),
+    ("agenda_book.html", include_str!("templates/agenda_book.html")),
+    ("agenda_move.html", include_str!("templates/agenda_move.html")),
+    ("conversations.html", include_str!("templates/conversations.html")),
+    ("conversation.html", include_str!("templates/conversation.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
 ];
 
 impl Console {
@@ -228,6 +244,17 @@ pub fn routes() -> impl poem::Endpoint<Output = Response> {
         .at("/inbox/:id/resolve", post(inbox::resolve))
         .at("/events", get(inbox::events))
         .at("/flows", get(flows::page))
+        .at("/agenda", get(agenda::page))
+        .at("/agenda/book", get(agenda_slots::book_form).post(agenda_slots::book))
+        .at("/agenda/:id/cancel", post(agenda::cancel))
+        .at("/agenda/:id/mark", post(agenda::mark))
+        .at(
+            "/agenda/:id/move",
+            get(agenda_slots::move_form).post(agenda_slots::move_to),
+        )
+        .at("/conversations", get(conversations::list))
+        .at("/conversations/:id", get(conversations::show))
+        .at("/dashboard", get(dashboard::page))
         .at("/assets/:name", get(assets))
         .around(remember_lang)
         // The console answers its own errors (a redirect to the login page keeps its
