@@ -21,8 +21,8 @@ use crate::store::{Appointment, AppointmentStatus};
 /// As many free times as one day can have in the demo clinic, and then some.
 const LIMIT: u64 = 64;
 
-/// The free times `find_availability` offers from `date`, grouped by day, and why none is
-/// on `date` itself when none is.
+/// The free times `find_availability` offers on `date` (or, when it has none, on the first
+/// day after it that has some), and why none is on `date` itself when none is.
 async fn free_times(
     state: &AppState,
     lang: Lang,
@@ -55,6 +55,8 @@ async fn free_times(
             }
         }
     }
+    // The day asked for, or else the first one after it with free times.
+    days.truncate(1);
     let why = match result["reason"].as_str() {
         // The day has free times (listed): nothing to explain.
         Some("no_time") | None => None,

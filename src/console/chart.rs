@@ -34,7 +34,16 @@ pub fn chart(kind: Kind, title: &str, labels: &[String], series: &[Series]) -> S
         .iter()
         .flat_map(|s| s.values.iter().copied())
         .fold(0.0_f64, f64::max);
-    let top = nice_ceiling(max);
+    let counts = series
+        .iter()
+        .flat_map(|s| s.values.iter())
+        .all(|v| (v - v.round()).abs() < 1e-9);
+    // Counts get whole grid values (0, 1, 2, 3, 4 rather than 0, 1.25, 2.5…).
+    let top = if counts {
+        nice_ceiling(max / 4.0).ceil().max(1.0) * 4.0
+    } else {
+        nice_ceiling(max)
+    };
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let n = labels.len().max(1);
@@ -221,6 +230,19 @@ mod tests {
         assert_eq!(nice_ceiling(230.0), 250.0);
         assert_eq!(nice_ceiling(0.003), 0.005);
         assert_eq!(number(3.0), "3");
+        let counts = chart(
+            Kind::Bars,
+            "t",
+            &["a".into()],
+            &[Series {
+                name: "n",
+                values: vec![5.0],
+            }],
+        );
+        assert!(
+            counts.contains(">8</text>") && counts.contains(">2</text>"),
+            "whole steps: {counts}"
+        );
         assert_eq!(number(0.01234), "0.0123");
     }
 }

@@ -99,3 +99,57 @@ async fn a_receptionist_answers_a_whatsapp_handoff_in_chromium() {
         assert!(artifacts.join(format!("{shot}.png")).exists(), "screenshot {shot}");
     }
 }
+
+/// Serves `state` on 127.0.0.1:0, runs the playwright script `script` of tests/browser
+/// against it (screenshots into target/browser-artifacts), and stops the server.
+async fn run_script(state: clinicflow::api::AppState, script: &str) -> std::process::Output {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::run(listener, state, async {
+        stopped.await.ok();
+    }));
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(format!("http://{addr}"))
+        .current_dir(root().join("tests/browser"))
+        .env("ARTIFACTS", root().join("target/browser-artifacts"))
+        .env("STAFF_PASSWORD", PASSWORD)
+        .output()
+        .await
+        .expect("node (install Node.js; .ci/run does)");
+    let _ = stop.send(());
+    let _ = server.await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receptionist_books_and_cancels_and_an_admin_reads_the_dashboard_in_chromium() {
+    if std::env::var("CLINICFLOW_BROWSER_TESTS").is_err() {
+        eprintln!(
+            "\n*** SKIPPED browser::a_receptionist_books_and_cancels_and_an_admin_reads_the_dashboard_in_chromium: \
+             set CLINICFLOW_BROWSER_TESTS=1 (with chromium and `npm ci` in tests/browser; .ci/run does) ***\n"
+        );
+        return;
+    }
+    let state = crate::pages::seeded().await;
+    let out = run_script(state.clone(), "pages.mjs").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("\"done\":true"), "{stdout}");
+    let filter = clinicflow::store::AppointmentFilter {
+        document: Some("28555666".into()),
+        ..Default::default()
+    };
+    let rosa = state.service.store.list_appointments(&filter).await.expect("list");
+    assert_eq!(
+        rosa.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [clinicflow::store::AppointmentStatus::Cancelled],
+        "booked and cancelled through the agenda"
+    );
+    let artifacts = root().join("target/browser-artifacts");
+    for shot in ["agenda", "agenda_book", "dashboard", "conversations", "conversation"] {
+        assert!(artifacts.join(format!("{shot}.png")).exists(), "screenshot {shot}");
+    }
+}
