@@ -378,3 +378,111 @@ mod tests {
         );
     }
 }
+
+/// `cargo test --lib store::stats::measure -- --ignored --nocapture`: the dashboard and the
+/// conversation search on `bench --large-db 0.1` (100,000 turns, 10,000 appointments, 5,000
+/// sessions, all months old) plus 20,000 turns of the last 14 days.
+#[cfg(test)]
+mod measure {
+    use std::time::Instant;
+
+    use super::super::testing::mem;
+    use crate::store::ConversationQuery;
+    use serde_json::json;
+
+    /// `MEASURE_FACTOR` (default 0.1) scales the seeded database.
+    fn factor() -> f64 {
+        std::env::var("MEASURE_FACTOR")
+            .ok()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0.1)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement (about a minute): run it by name"]
+    async fn measure_on_a_large_database() {
+        let store = mem().await;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bot = crate::flow::compile::compile_dir(dir).unwrap();
+        let seeded = crate::cli::bench_large::seed(&store, &bot, factor()).await.unwrap();
+        let recent: Vec<serde_json::Value> = (0..20_000)
+            .map(|i| {
+                let at = jiff::Timestamp::from_second(1_763_900_000 + i * 60).unwrap();
+                let mut row = json!({
+                    "session": format!("recent-{}", i / 10), "seq": i % 10 + 1,
+                    "at": super::fmt_instant(at), "input": "hola", "replies": ["x"],
+                    "state_before": "idle", "state_after": "book_appointment.details",
+                    "latency_us": 900, "llm_calls": [], "effects": [],
+                });
+                if i % 10 == 0 {
+                    row["llm_tokens"] = json!(300);
+                    row["llm_calls"] = json!([{ "purpose": "nlu", "tokens_in": 250, "tokens_out": 50, "latency_ms": 400, "outcome": "ok" }]);
+                }
+                row
+            })
+            .collect();
+        for chunk in recent.chunks(2_000) {
+            store
+                .client()
+                .query("INSERT INTO turn $rows RETURN NONE")
+                .bind(json!({ "rows": chunk }))
+                .await
+                .unwrap()
+                .check()
+                .unwrap();
+        }
+        println!("seeded in {seeded:?}");
+        let tz = jiff::tz::TimeZone::get("America/Argentina/Buenos_Aires").unwrap();
+        let (first, last) = ("2025-11-10".parse().unwrap(), "2025-12-07".parse().unwrap());
+        for _ in 0..3 {
+            let t = Instant::now();
+            let stats = store.stats(first, last, &tz).await.unwrap();
+            let n: u64 = stats.days.iter().map(|d| d.conversations).sum();
+            println!("stats, 28 days: {:?} ({n} conversations)", t.elapsed());
+        }
+        let vars = json!({ "from": "2025-11-10T03:00:00.000Z", "to": "2025-12-08T03:00:00.000Z" });
+        for sql in super::AGGREGATES.split(";\n").filter(|s| !s.trim().is_empty()) {
+            let t = Instant::now();
+            store.run(sql, vars.clone()).await.unwrap();
+            let head: String = sql.trim().chars().take(90).collect();
+            println!("  {:?}  {head}", t.elapsed());
+        }
+        for (what, q) in [
+            (
+                "newest 25",
+                ConversationQuery {
+                    limit: 25,
+                    ..Default::default()
+                },
+            ),
+            (
+                "by channel",
+                ConversationQuery {
+                    channel: Some("api".into()),
+                    limit: 25,
+                    ..Default::default()
+                },
+            ),
+            (
+                "by phone (no match: whole table)",
+                ConversationQuery {
+                    phone: Some("5491100".into()),
+                    limit: 25,
+                    ..Default::default()
+                },
+            ),
+            (
+                "by document",
+                ConversationQuery {
+                    document: Some("h7".into()),
+                    limit: 25,
+                    ..Default::default()
+                },
+            ),
+        ] {
+            let t = Instant::now();
+            let rows = store.search_conversations(&q).await.unwrap();
+            println!("search {what}: {:?} ({} rows)", t.elapsed(), rows.len());
+        }
+    }
+}
