@@ -19,10 +19,12 @@ use crate::engine::session::{Session, Slots};
 use crate::flow::bot::Bot;
 use crate::store::{Store, StoreError};
 
+mod agenda;
 mod calls;
 mod conversation;
 mod mail;
 mod turn;
+pub use agenda::{Attendance, MarkRefusal};
 pub use calls::{CALL_END, CALL_START, CallEnd, CallSummary};
 pub use mail::previous_of;
 

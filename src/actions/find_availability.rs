@@ -1,4 +1,4 @@
-//! `find_availability {specialty, date, time?, window?, professional?}`
+//! `find_availability {specialty, date, time?, window?, professional?, limit?}`
 //!
 //! → `{ ok, available, specialty, date, time, professional, alternatives: [{date, time,
 //! professional}], reason? }`. `ok` is false only for unusable arguments (`missing_specialty`,
@@ -10,7 +10,8 @@
 //! `too_far` (after `last_day`, the clinic's `booking_horizon_days` from today);
 //! without a time: `no_time` (the day has free slots, listed as alternatives) or `no_slots`
 //! (it has none). Alternatives: up to 3 free slots, that day
-//! first (closest in time to the one asked for), then the following days.
+//! first (closest in time to the one asked for), then the following days; `limit` (1 to 64)
+//! asks for more (the console's agenda lists a day's free times with it).
 //!
 //! `window: {from, to}` (a preference, "a la tarde") applies when there is no time: the
 //! alternatives are free times inside it (that day, then the following ones, up to the
@@ -98,6 +99,18 @@ fn unusable(reason: &str) -> Value {
     refuse_with(reason, json!({ "available": false, "alternatives": [] }))
 }
 
+/// Most alternatives a `limit` may ask for (the console's agenda lists a whole day).
+const MAX_LIMIT: usize = 64;
+
+/// `limit`: how many alternatives (1 to [`MAX_LIMIT`]); 3 when absent or unusable.
+fn limit_arg(args: &Args) -> usize {
+    args.get("limit")
+        .and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .unwrap_or(MAX_ALTERNATIVES)
+}
+
 pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
     let specialty = match specialty_arg(ctx.clinic, args) {
         Ok(s) => s,
@@ -118,6 +131,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         Arg::Missing => None,
         Arg::Invalid => return Ok(unusable("invalid_window")),
     };
+    let n = limit_arg(args);
     let pros = match professionals_arg(specialty, args, None) {
         Ok(p) => p,
         Err(refusal) => return Ok(refusal),
@@ -163,8 +177,8 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     }
     let Some(time) = time else {
         let mut alternatives = match window {
-            Some(w) => finder.alternatives_within(date, w, MAX_ALTERNATIVES),
-            None => finder.alternatives(date, None, MAX_ALTERNATIVES),
+            Some(w) => finder.alternatives_within(date, w, n),
+            None => finder.alternatives(date, None, n),
         };
         let reason = if date < now.date() {
             "past"
@@ -174,7 +188,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             "no_time"
         } else if let Some(w) = window.filter(|_| alternatives.is_empty()) {
             // Nothing free inside the window up to the horizon: the nearest outside it.
-            alternatives = finder.nearest_to_window(date, w, MAX_ALTERNATIVES);
+            alternatives = finder.nearest_to_window(date, w, n);
             "outside_window"
         } else {
             "no_slots"
@@ -189,7 +203,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     Ok(match judge(&finder, date, time) {
         Verdict::Free(free) => answer(true, free.first().map(|p| p.name.clone()), json!([]), None),
         Verdict::Refused(reason) => {
-            let alternatives = finder.alternatives(date, Some(time), MAX_ALTERNATIVES);
+            let alternatives = finder.alternatives(date, Some(time), n);
             answer(false, requested_professional, alts_json(&alternatives), Some(reason))
         }
     })

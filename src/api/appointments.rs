@@ -57,7 +57,8 @@ struct AppointmentOut {
     patient_name: String,
     document: String,
     coverage: Option<String>,
-    /// `booked` or `cancelled`.
+    /// `booked`, `cancelled`, `attended` or `no_show` (the last two marked by staff in the
+    /// console's agenda).
     status: String,
     channel: String,
     user: String,
@@ -67,6 +68,9 @@ struct AppointmentOut {
     cancelled_at: Option<String>,
     /// When the patient confirmed they will come (answering a reminder).
     confirmed_at: Option<String>,
+    /// When staff marked it `attended` or `no_show`, and who.
+    marked_at: Option<String>,
+    marked_by: Option<String>,
 }
 
 impl From<Appointment> for AppointmentOut {
@@ -79,6 +83,8 @@ impl From<Appointment> for AppointmentOut {
             created_at: a.created_at.to_string(),
             cancelled_at: a.cancelled_at.map(|t| t.to_string()),
             confirmed_at: a.confirmed_at.map(|t| t.to_string()),
+            marked_at: a.marked_at.map(|t| t.to_string()),
+            marked_by: a.marked_by,
             id: a.id,
             specialty: a.specialty,
             professional: a.professional,
@@ -173,6 +179,8 @@ impl From<Reminder> for ReminderOut {
 enum AppointmentStatusParam {
     Booked,
     Cancelled,
+    Attended,
+    NoShow,
 }
 
 #[derive(Enum, Clone, Copy)]
@@ -313,6 +321,8 @@ impl Api {
             status: status.0.map(|s| match s {
                 AppointmentStatusParam::Booked => AppointmentStatus::Booked,
                 AppointmentStatusParam::Cancelled => AppointmentStatus::Cancelled,
+                AppointmentStatusParam::Attended => AppointmentStatus::Attended,
+                AppointmentStatusParam::NoShow => AppointmentStatus::NoShow,
             }),
             limit: Some(super::limit(limit.0)?),
             ..Default::default()

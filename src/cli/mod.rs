@@ -2,7 +2,7 @@
 
 pub mod bench;
 mod bench_http;
-mod bench_large;
+pub(crate) mod bench_large;
 pub mod bench_replicas;
 mod chat;
 pub mod eval;

@@ -207,10 +207,15 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("other_lang", "en", "es"),
 ];
 
+/// This table and those of other pages.
+fn every() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    TEXTS.iter().chain(super::i18n_pages::TEXTS)
+}
+
 /// Every text in `lang`, as a template value (`t.inbox`).
 pub fn all(lang: Lang) -> Value {
     let mut m = Map::new();
-    for (key, es, en) in TEXTS {
+    for (key, es, en) in every() {
         let v = match lang {
             Lang::Es => es,
             Lang::En => en,
@@ -222,8 +227,7 @@ pub fn all(lang: Lang) -> Value {
 
 /// One text in `lang` (the key itself when unknown, which a test would catch).
 pub fn text(lang: Lang, key: &str) -> &'static str {
-    TEXTS
-        .iter()
+    every()
         .find(|(k, ..)| *k == key)
         .map(|(_, es, en)| match lang {
             Lang::Es => *es,
@@ -236,8 +240,11 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
 mod tests {
     #[test]
     fn every_text_is_written_in_both_languages_once() {
-        let mut keys: Vec<&str> = super::TEXTS.iter().map(|(k, ..)| *k).collect();
-        assert!(super::TEXTS.iter().all(|(_, es, en)| !es.is_empty() && !en.is_empty()));
+        let mut keys: Vec<&str> = super::every().map(|(k, ..)| *k).collect();
+        assert!(super::every().all(|(_, es, en)| !es.is_empty() && !en.is_empty()));
+        for r in super::super::i18n_pages::REASONS {
+            assert!(keys.contains(&format!("reason_{r}").as_str()), "no words for {r}");
+        }
         keys.sort_unstable();
         let n = keys.len();
         keys.dedup();

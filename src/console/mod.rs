@@ -5,14 +5,24 @@
 //!
 //! `accounts` staff and passwords · `auth` sessions, CSRF, lockout · `inbox` handoffs ·
 //! `flows` the flows in force and the last reload · `editor` the file editor (history,
-//! diff, rollback; through `crate::editor`) · `i18n` the console's texts.
+//! diff, rollback; through `crate::editor`) · `i18n` the console's texts ·
+//! `agenda` + `agenda_slots` the day's appointments, booking, moving, attendance ·
+//! `conversations` search and one conversation's turns · `dashboard` + `chart` figures per
+//! day as inline SVG · `view` what those pages share · `i18n_pages` their texts.
 
 pub mod accounts;
+mod agenda;
+mod agenda_slots;
 mod auth;
 mod editor;
+mod chart;
+mod conversations;
+pub mod dashboard;
 mod flows;
 mod i18n;
+mod i18n_pages;
 mod inbox;
+mod view;
 pub mod widget;
 
 use std::path::PathBuf;
@@ -58,6 +68,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("editor.html", include_str!("templates/editor.html")),
     ("editor_problems.html", include_str!("templates/editor_problems.html")),
     ("editor_history.html", include_str!("templates/editor_history.html")),
+    ("agenda.html", include_str!("templates/agenda.html")),
+    ("agenda_book.html", include_str!("templates/agenda_book.html")),
+    ("agenda_move.html", include_str!("templates/agenda_move.html")),
+    ("conversations.html", include_str!("templates/conversations.html")),
+    ("conversation.html", include_str!("templates/conversation.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
 ];
 
 impl Console {
@@ -236,6 +252,17 @@ pub fn routes() -> impl poem::Endpoint<Output = Response> {
         .at("/editor/file", get(editor::open).post(editor::submit))
         .at("/editor/history", get(editor::history))
         .at("/editor/rollback", post(editor::rollback))
+        .at("/agenda", get(agenda::page))
+        .at("/agenda/book", get(agenda_slots::book_form).post(agenda_slots::book))
+        .at("/agenda/:id/cancel", post(agenda::cancel))
+        .at("/agenda/:id/mark", post(agenda::mark))
+        .at(
+            "/agenda/:id/move",
+            get(agenda_slots::move_form).post(agenda_slots::move_to),
+        )
+        .at("/conversations", get(conversations::list))
+        .at("/conversations/:id", get(conversations::show))
+        .at("/dashboard", get(dashboard::page))
         .at("/assets/:name", get(assets))
         .around(remember_lang)
         // The console answers its own errors (a redirect to the login page keeps its

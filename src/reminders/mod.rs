@@ -288,6 +288,7 @@ async fn try_handle(
     let skip = match &appointment {
         None => Some("appointment not found"),
         Some(a) if a.status == AppointmentStatus::Cancelled => Some("appointment cancelled"),
+        Some(a) if a.status != AppointmentStatus::Booked => Some("appointment already marked by staff"),
         Some(a) if a.starts_at <= now => Some("appointment already started"),
         Some(_) if superseded(store, r, now).await? => Some("a later reminder of the appointment is due"),
         Some(_) => None,

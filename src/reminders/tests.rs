@@ -60,6 +60,8 @@ fn appointment(date: &str) -> Appointment {
         created_at: ts("2026-11-20T12:00:00Z"),
         cancelled_at: None,
         confirmed_at: None,
+        marked_at: None,
+        marked_by: None,
         slot_key: "k".into(),
     }
 }

@@ -18,6 +18,10 @@ use super::{PLAIN_ID, SLOT_TAKEN, Store, StoreError, rows, to_doc};
 pub enum AppointmentStatus {
     Booked,
     Cancelled,
+    /// The patient came (marked by staff from the agenda).
+    Attended,
+    /// The patient did not come (marked by staff from the agenda).
+    NoShow,
 }
 
 impl AppointmentStatus {
@@ -25,6 +29,8 @@ impl AppointmentStatus {
         match self {
             AppointmentStatus::Booked => "booked",
             AppointmentStatus::Cancelled => "cancelled",
+            AppointmentStatus::Attended => "attended",
+            AppointmentStatus::NoShow => "no_show",
         }
     }
 
@@ -32,6 +38,8 @@ impl AppointmentStatus {
         match s.trim().to_ascii_lowercase().as_str() {
             "booked" => Some(AppointmentStatus::Booked),
             "cancelled" | "canceled" => Some(AppointmentStatus::Cancelled),
+            "attended" => Some(AppointmentStatus::Attended),
+            "no_show" | "noshow" | "no-show" => Some(AppointmentStatus::NoShow),
             _ => None,
         }
     }
@@ -100,6 +108,11 @@ pub struct Appointment {
     /// When the patient confirmed they will come (answering a reminder).
     #[serde(default, with = "super::time::opt_instant", skip_serializing_if = "Option::is_none")]
     pub confirmed_at: Option<Timestamp>,
+    /// When staff marked it attended or no-show, and who.
+    #[serde(default, with = "super::time::opt_instant", skip_serializing_if = "Option::is_none")]
+    pub marked_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marked_by: Option<String>,
     pub slot_key: String,
 }
 
@@ -149,6 +162,8 @@ impl Store {
             created_at: new.created_at,
             cancelled_at: None,
             confirmed_at: None,
+            marked_at: None,
+            marked_by: None,
             slot_key: new.slot.key(),
         };
         // The unique index is the guard; the check before it refuses a taken slot without
@@ -254,6 +269,42 @@ impl Store {
         Ok(decode_appointments(&mut resp, 0)?.into_iter().next())
     }
 
+    /// Marks an appointment that was booked (or already marked) as attended or no-show, and
+    /// cancels its pending reminders, in one transaction; the slot stays held. `None` when
+    /// there is no such appointment, or it was cancelled.
+    pub async fn mark_appointment(
+        &self,
+        id: &str,
+        status: AppointmentStatus,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Option<Appointment>, StoreError> {
+        if !matches!(status, AppointmentStatus::Attended | AppointmentStatus::NoShow) {
+            return Err(StoreError::Query("only attended or no_show can be marked".into()));
+        }
+        let sql = format!(
+            "BEGIN TRANSACTION;
+             IF (SELECT VALUE status FROM ONLY type::record('appointment', $id)) NOT IN $markable {{
+                 THROW '{NOT_BOOKED}'
+             }};
+             UPDATE reminder SET status = 'cancelled', lease_until = NONE, lease_owner = NONE
+                 WHERE appointment = $id AND status = 'pending' RETURN NONE;
+             UPDATE type::record('appointment', $id)
+                 SET status = $status, marked_at = $now, marked_by = $by
+                 WHERE status IN $markable RETURN {PLAIN_ID};
+             COMMIT TRANSACTION;"
+        );
+        let vars = json!({
+            "id": id, "status": status.as_str(), "by": by, "now": fmt_instant(now),
+            "markable": ["booked", "attended", "no_show"],
+        });
+        match self.run_retry(&sql, vars).await {
+            Ok(mut resp) => Ok(decode_appointments(&mut resp, 3)?.into_iter().next()),
+            Err(e) if thrown(&e, NOT_BOOKED) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Moves a booked appointment to `to` and its pending reminders with it (a reminder whose
     /// new due time has already passed is cancelled), all in one transaction: if the new slot
     /// is taken (`StoreError::SlotTaken`) nothing changes. `None` when there is no booked
@@ -348,7 +399,8 @@ impl Store {
             .collect())
     }
 
-    /// Every booked (professional, date, time) of `professionals` with `from <= date <= to`,
+    /// Every held (professional, date, time) — booked, attended or no-show — of `professionals`
+    /// with `from <= date <= to`,
     /// in one round trip. Each professional's bookings are a range of the UNIQUE `slot_key`
     /// index ("professional|date|time" sorts by professional, then date, then time; a
     /// cancelled key starts with "cancelled:"), so the cost follows the rows returned, not
@@ -367,7 +419,7 @@ impl Store {
         for (i, p) in professionals.iter().enumerate() {
             sql.push_str(&format!(
                 "SELECT professional, date, time FROM appointment
-                 WHERE slot_key >= $lo{i} AND slot_key <= $hi{i} AND status = 'booked';"
+                 WHERE slot_key >= $lo{i} AND slot_key <= $hi{i} AND status != 'cancelled';"
             ));
             // "~" sorts after every digit and ":" of a time.
             vars.insert(format!("lo{i}"), json!(format!("{p}|{}", fmt_date(from))));

@@ -217,3 +217,66 @@ async fn reschedule_is_atomic() {
         .unwrap();
     assert_eq!(gone, None);
 }
+
+#[tokio::test]
+async fn attendance_is_marked_keeps_the_slot_and_stops_the_reminders() {
+    let store = mem().await;
+    let a = store
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "09:00"), "30111222"))
+        .await
+        .unwrap();
+    let reminder = crate::store::NewReminder {
+        appointment: a.id.clone(),
+        session: "s1".into(),
+        channel: "whatsapp".into(),
+        user: "whatsapp:+5491100000000".into(),
+        kind: "2h".into(),
+        offset_minutes: 120,
+        due_at: "2025-06-10T10:00:00Z".parse().unwrap(),
+        created_at: now(),
+    };
+    store.create_reminder(&reminder).await.unwrap();
+    let marked = store
+        .mark_appointment(&a.id, AppointmentStatus::NoShow, "ana", now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (marked.status, marked.marked_by.as_deref(), marked.marked_at),
+        (AppointmentStatus::NoShow, Some("ana"), Some(now()))
+    );
+    let reminders = store.reminders_of(&a.id).await.unwrap();
+    assert_eq!(reminders[0].status, crate::store::ReminderStatus::Cancelled);
+    // Still holds its slot, and a mark can be corrected.
+    let date: Date = "2025-06-10".parse().unwrap();
+    assert_eq!(store.booked_slots("Dr. Juan Pérez", date).await.unwrap().len(), 1);
+    let fixed = store
+        .mark_appointment(&a.id, AppointmentStatus::Attended, "ana", now())
+        .await
+        .unwrap();
+    assert_eq!(fixed.map(|a| a.status), Some(AppointmentStatus::Attended));
+    // Only attendance can be marked, and not on a cancelled appointment.
+    assert!(
+        store
+            .mark_appointment(&a.id, AppointmentStatus::Cancelled, "ana", now())
+            .await
+            .is_err()
+    );
+    let b = store
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "09:30"), "30111222"))
+        .await
+        .unwrap();
+    store.cancel_appointment(&b.id, now()).await.unwrap();
+    let refused = store
+        .mark_appointment(&b.id, AppointmentStatus::Attended, "ana", now())
+        .await
+        .unwrap();
+    assert_eq!(refused, None);
+    assert_eq!(
+        store
+            .mark_appointment("nope", AppointmentStatus::Attended, "ana", now())
+            .await
+            .unwrap(),
+        None
+    );
+}

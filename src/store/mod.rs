@@ -11,6 +11,7 @@
 //! record ids are exposed as their plain key (`abc`, not `appointment:abc`).
 
 mod appointments;
+mod browse;
 mod calendar_events;
 mod connect;
 mod escalations;
@@ -25,6 +26,7 @@ mod schema;
 mod sealed;
 mod sessions;
 mod staff_sessions;
+mod stats;
 pub mod time;
 mod turns;
 mod txn;
@@ -38,6 +40,7 @@ use surrealdb::engine::any::Any;
 use surrealdb::types::QueryError;
 
 pub use appointments::{Appointment, AppointmentFilter, AppointmentStatus, NewAppointment, Slot};
+pub use browse::{ConversationQuery, ConversationRow, browse_window};
 pub use connect::{DEFAULT_DB, DEFAULT_NS, DEFAULT_URL};
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use file_versions::{FileVersion, NewFileVersion, VersionKind};
@@ -47,6 +50,7 @@ pub use patients::{AuditEntry, Erased, PatientData};
 pub use processed::Processed;
 pub use reminders::{NewReminder, Reminder, ReminderStatus};
 pub use staff_sessions::StaffSession;
+pub use stats::{DayStats, DropOff, SOURCES as STATS_QUERIES, Stats};
 pub use turns::{LlmCall, TurnRecord};
 pub use txn::{Fault, FaultHook};
 pub use verifications::{PendingCode, Verification};

@@ -24,6 +24,9 @@ DEFINE FIELD IF NOT EXISTS channel ON session TYPE string;
 DEFINE FIELD IF NOT EXISTS user ON session TYPE string;
 DEFINE FIELD IF NOT EXISTS updated_at ON session TYPE string;
 DEFINE INDEX IF NOT EXISTS session_updated ON session FIELDS updated_at;
+-- The console's conversation search: by channel, by the verified patient (document hash).
+DEFINE INDEX IF NOT EXISTS session_channel ON session FIELDS channel, updated_at;
+DEFINE INDEX IF NOT EXISTS session_patient ON session FIELDS patient;
 
 DEFINE TABLE IF NOT EXISTS turn SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS session ON turn TYPE string;
@@ -43,6 +46,8 @@ DEFINE FIELD IF NOT EXISTS problems ON turn TYPE option<array<string>>;
 DEFINE INDEX IF NOT EXISTS turn_session_seq ON turn FIELDS session, seq UNIQUE;
 -- The retention sweep deletes by age.
 DEFINE INDEX IF NOT EXISTS turn_at ON turn FIELDS at;
+-- Conversations started per day: their first turn (the dashboard).
+DEFINE INDEX IF NOT EXISTS turn_seq_at ON turn FIELDS seq, at;
 
 DEFINE TABLE IF NOT EXISTS appointment SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS specialty ON appointment TYPE string;
@@ -58,7 +63,11 @@ DEFINE FIELD IF NOT EXISTS document ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS document_hash ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS coverage ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS email ON appointment TYPE option<string>;
-DEFINE FIELD IF NOT EXISTS status ON appointment TYPE string ASSERT $value IN ['booked', 'cancelled'];
+-- OVERWRITE: databases made before attended / no_show had the shorter list.
+DEFINE FIELD OVERWRITE status ON appointment TYPE string ASSERT $value IN ['booked', 'cancelled', 'attended', 'no_show'];
+-- When staff marked it attended or no-show in the agenda, and who (a staff name).
+DEFINE FIELD IF NOT EXISTS marked_at ON appointment TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS marked_by ON appointment TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS channel ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS user ON appointment TYPE string;
 DEFINE FIELD IF NOT EXISTS session ON appointment TYPE string;
@@ -73,6 +82,9 @@ DEFINE INDEX IF NOT EXISTS appointment_slot ON appointment FIELDS slot_key UNIQU
 DEFINE INDEX IF NOT EXISTS appointment_document_hash ON appointment FIELDS document_hash, starts_at;
 DEFINE INDEX IF NOT EXISTS appointment_date ON appointment FIELDS date, professional;
 DEFINE INDEX IF NOT EXISTS appointment_session ON appointment FIELDS session;
+-- The console's dashboard counts by day (src/store/stats.rs).
+DEFINE INDEX IF NOT EXISTS appointment_created ON appointment FIELDS created_at;
+DEFINE INDEX IF NOT EXISTS appointment_cancelled ON appointment FIELDS cancelled_at;
 
 DEFINE TABLE IF NOT EXISTS reminder SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS appointment ON reminder TYPE string;
@@ -91,6 +103,7 @@ DEFINE FIELD IF NOT EXISTS created_at ON reminder TYPE string;
 DEFINE FIELD IF NOT EXISTS sent_at ON reminder TYPE option<string>;
 DEFINE INDEX IF NOT EXISTS reminder_due ON reminder FIELDS status, due_at;
 DEFINE INDEX IF NOT EXISTS reminder_appointment ON reminder FIELDS appointment, kind UNIQUE;
+DEFINE INDEX IF NOT EXISTS reminder_sent ON reminder FIELDS sent_at;
 
 DEFINE TABLE IF NOT EXISTS escalation SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS session ON escalation TYPE string;
@@ -107,6 +120,7 @@ DEFINE FIELD IF NOT EXISTS transcript ON escalation TYPE array<object> FLEXIBLE;
 DEFINE FIELD IF NOT EXISTS taken_by ON escalation TYPE option<string>;
 DEFINE INDEX IF NOT EXISTS escalation_status ON escalation FIELDS status, created_at;
 DEFINE INDEX IF NOT EXISTS escalation_session ON escalation FIELDS session;
+DEFINE INDEX IF NOT EXISTS escalation_created ON escalation FIELDS created_at;
 
 -- The console's logins (src/store/staff_sessions.rs): sessions keyed by a hash of the
 -- cookie, failed-login counters and locks keyed by the login name.

@@ -304,3 +304,27 @@ async fn the_widget_books_from_another_allowed_origin_and_is_refused_elsewhere_i
         assert!(artifact(shot).exists(), "screenshot {shot}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receptionist_books_and_cancels_and_an_admin_reads_the_dashboard_in_chromium() {
+    if skipped("a_receptionist_books_and_cancels_and_an_admin_reads_the_dashboard_in_chromium") {
+        return;
+    }
+    let state = crate::pages::seeded().await;
+    let (addr, stop) = serve(state.clone()).await;
+    node("pages.mjs", &[format!("http://{addr}")], &[("STAFF_PASSWORD", PASSWORD)]).await;
+    stop.stop().await;
+    let filter = clinicflow::store::AppointmentFilter {
+        document: Some("28555666".into()),
+        ..Default::default()
+    };
+    let rosa = state.service.store.list_appointments(&filter).await.expect("list");
+    assert_eq!(
+        rosa.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [clinicflow::store::AppointmentStatus::Cancelled],
+        "booked and cancelled through the agenda"
+    );
+    for shot in ["agenda", "agenda_book", "dashboard", "conversations", "conversation"] {
+        assert!(artifact(shot).exists(), "screenshot {shot}");
+    }
+}

@@ -17,6 +17,7 @@ mod identity;
 mod llm;
 mod loops;
 mod outbox;
+mod pages;
 mod patients;
 mod reload;
 mod reminders;
