@@ -312,7 +312,12 @@ async fn a_receptionist_books_and_cancels_and_an_admin_reads_the_dashboard_in_ch
     }
     let state = crate::pages::seeded().await;
     let (addr, stop) = serve(state.clone()).await;
-    node("pages.mjs", &[format!("http://{addr}")], &[("STAFF_PASSWORD", PASSWORD)]).await;
+    node(
+        "pages.mjs",
+        &[format!("http://{addr}")],
+        &[("STAFF_PASSWORD", PASSWORD)],
+    )
+    .await;
     stop.stop().await;
     let filter = clinicflow::store::AppointmentFilter {
         document: Some("28555666".into()),
