@@ -57,7 +57,6 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("specialty", "Especialidad", "Specialty"),
     ("professional", "Profesional", "Professional"),
     ("status", "Estado", "Status"),
-    ("actions", "Acciones", "Actions"),
     ("status_booked", "Reservado", "Booked"),
     ("status_cancelled", "Cancelado", "Cancelled"),
     ("status_attended", "Asistió", "Attended"),
