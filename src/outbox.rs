@@ -15,7 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::outbound::Sender;
+use crate::outbound::{OutboundKind, Sender};
 use crate::store::{OutboxRow, Store, StoreError};
 
 /// How often the worker looks for rows to deliver.
@@ -28,8 +28,27 @@ pub const BATCH: usize = 16;
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries tried before a row is given up.
 pub const MAX_ATTEMPTS: u32 = 5;
-/// First retry delay; doubled on each further attempt.
+/// First retry delay; doubled on each further attempt. A reminder waits longer
+/// ([`crate::reminders::FIRST_RETRY`]), and is never retried at or after its appointment.
 const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(10);
+
+/// When to try `row` again after its `attempts`-th failed delivery; `None` to give up.
+pub fn retry_time(row: &OutboxRow, attempts: u32, now: Timestamp) -> Option<Timestamp> {
+    if attempts >= MAX_ATTEMPTS {
+        return None;
+    }
+    let first = match row.message.kind {
+        OutboundKind::Reminder => crate::reminders::FIRST_RETRY,
+        _ => FIRST_RETRY,
+    };
+    let at = now
+        .checked_add(first * (1i32 << attempts.saturating_sub(1).min(16)))
+        .ok()?;
+    match row.deadline {
+        Some(deadline) if at >= deadline => None,
+        _ => Some(at),
+    }
+}
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +80,9 @@ pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now
                     tally.sent += 1;
                     store.outbox_sent(row, id.as_deref(), at).await
                 }
-                Ok(Err(e)) => failed(store, row, &e.message, e.permanent, at, &mut tally).await,
-                Err(_) => failed(store, row, "the channel did not answer in time", false, at, &mut tally).await,
+                // Retries count from the claim, so a policy's times hold to the second.
+                Ok(Err(e)) => failed(store, row, &e.message, e.permanent, now, &mut tally).await,
+                Err(_) => failed(store, row, "the channel did not answer in time", false, now, &mut tally).await,
             }
         };
         match recorded {
@@ -91,7 +111,7 @@ async fn failed(
     tally: &mut Tally,
 ) -> Result<bool, StoreError> {
     let attempts = row.attempts + 1;
-    let retry_at = (!permanent && attempts < MAX_ATTEMPTS).then(|| now + FIRST_RETRY * 2i32.pow(attempts - 1));
+    let retry_at = retry_time(row, attempts, now).filter(|_| !permanent);
     match retry_at {
         Some(_) => tally.retrying += 1,
         None => tally.given_up += 1,
@@ -103,7 +123,21 @@ async fn failed(
 
 /// One pass at `now`: claims due rows as `owner` and delivers them.
 pub async fn run_once(store: &Store, sender: &dyn Sender, owner: &str, now: Timestamp) -> Result<Tally, StoreError> {
-    let rows = store.claim_outbox(now, LEASE, owner, BATCH, None).await?;
+    pass(store, sender, owner, now, false).await
+}
+
+/// [`run_once`]; with `reminders_only`, rows that deliver a reminder only (the reminder
+/// scheduler's retries).
+pub async fn pass(
+    store: &Store,
+    sender: &dyn Sender,
+    owner: &str,
+    now: Timestamp,
+    reminders_only: bool,
+) -> Result<Tally, StoreError> {
+    let rows = store
+        .claim_outbox_where(now, LEASE, owner, BATCH, None, reminders_only)
+        .await?;
     Ok(deliver(store, sender, &rows, now).await)
 }
 

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::args::{Args, normalize_document, refuse, text};
 use super::{ActionContext, ActionError};
 use crate::identity::{code_hash, document_hash, new_code, same_contact};
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, OutboundKind};
 use crate::store::{Appointment, AppointmentFilter, PendingCode, Verification};
 
 /// What `verify_patient` did.
@@ -148,7 +148,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Verified
         channel: a.channel.clone(),
         user: a.user.clone(),
         text: code_message(ctx, &code),
-        kind: "verification".into(),
+        kind: OutboundKind::Verification,
         appointment: None,
         template: None,
         by: None,

@@ -232,6 +232,10 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Store(e) => e.into(),
             ServiceError::Delivery(detail) => ApiError::Delivery(detail.to_string()),
+            ServiceError::ClaimLost => ApiError::Conflict {
+                code: "claim_lost".into(),
+                message: "another worker took the message over; nothing was stored".into(),
+            },
             ServiceError::IdReused => ApiError::Unprocessable(
                 "this Idempotency-Key was already used on this conversation for a different message; \
                  send a new key with a new message (a retry must repeat the same body)"

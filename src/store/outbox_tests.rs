@@ -2,6 +2,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::super::testing::mem;
 use super::*;
+use crate::outbound::OutboundKind;
 
 fn msg(text: &str) -> Outbound {
     Outbound {
@@ -9,7 +10,7 @@ fn msg(text: &str) -> Outbound {
         channel: "sms".into(),
         user: "+5491100000000".into(),
         text: text.into(),
-        kind: "code".into(),
+        kind: OutboundKind::Verification,
         ..Default::default()
     }
 }
