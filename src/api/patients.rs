@@ -101,7 +101,6 @@ impl Api {
         let now = clock(&state, None)?;
         let erased = state
             .service
-            .store
             .erase_patient(&doc, &document_hash(&doc), "api", now.timestamp())
             .await?;
         tracing::info!(

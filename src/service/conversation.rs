@@ -252,6 +252,23 @@ impl Service {
         Ok(ids)
     }
 
+    /// Erases everything stored about one patient (src/store/patients.rs) and drops their
+    /// conversations from the hot-session cache, so no turn of this process brings an erased
+    /// session back from memory.
+    pub async fn erase_patient(
+        &self,
+        document: &str,
+        document_hash: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<crate::store::Erased, ServiceError> {
+        let erased = self.store.erase_patient(document, document_hash, actor, now).await?;
+        for id in &erased.conversations {
+            self.forget(id);
+        }
+        Ok(erased)
+    }
+
     /// Starts a conversation over (no active flow, slots, handover or failures), keeping its
     /// turn log and counter (log positions are unique per conversation). Waits for a turn in
     /// progress instead of racing it. Returns false when the conversation does not exist.

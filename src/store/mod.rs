@@ -94,12 +94,19 @@ impl std::fmt::Debug for Store {
 const RETRIES: u32 = 8;
 
 impl Store {
-    /// Connects to `url` and defines the schema (idempotent). Schemes: `mem://`,
+    /// Connects to `url` (waiting up to 30 s for a server that is starting) and defines the
+    /// schema (idempotent). Schemes: `mem://`,
     /// `surrealkv://path`, `rocksdb://path` (cargo feature `rocksdb`), `ws://` / `wss://`
     /// (`ws://user:pass@host:port`, or SURREAL_USER / SURREAL_PASS). Query parameters
     /// `ns` and `db` pick the namespace and database (default `clinicflow` / `main`).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let db = connect::open(url).await?;
+        Self::connect_waiting(url, connect::START_WAIT).await
+    }
+
+    /// [`Store::connect`], waiting up to `wait` for a server that is still starting
+    /// (connection refused, 503).
+    pub async fn connect_waiting(url: &str, wait: Duration) -> Result<Store, StoreError> {
+        let db = connect::open(url, wait).await?;
         schema::define(&db).await?;
         let store = Store {
             db,
