@@ -294,7 +294,7 @@ mod tests {
         let url = format!("ws://root:root@127.0.0.1:{port}");
         let started = std::time::Instant::now();
         let wait = Duration::from_millis(700);
-        let err = open(&url, wait).await.err().expect("nothing listens");
+        let err = open(&url, wait).await.expect_err("nothing listens");
         assert!(matches!(&err, StoreError::Connect(m) if starting(m)), "{err}");
         let took = started.elapsed();
         assert!(
