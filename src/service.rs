@@ -119,8 +119,6 @@ impl TurnResponse {
 pub enum ServiceError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the message could not be delivered: {0}")]
-    Delivery(crate::outbound::DeliveryError),
     /// A reminder's claim was taken over (or the reminder cancelled) before it was queued:
     /// nothing of it was stored.
     #[error("the reminder's lease was lost before it was queued")]

@@ -246,7 +246,6 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Store(e) => e.into(),
-            ServiceError::Delivery(detail) => ApiError::Delivery(detail.to_string()),
             ServiceError::ClaimLost => ApiError::Conflict {
                 code: "claim_lost".into(),
                 message: "another worker took the message over; nothing was stored".into(),
