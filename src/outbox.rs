@@ -64,7 +64,18 @@ pub struct Tally {
 
 /// Delivers `rows` (just claimed at `now` by the caller) through `sender`.
 pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now: Timestamp) -> Tally {
+    deliver_reporting(store, sender, rows, now).await.0
+}
+
+/// [`deliver`], also saying which rows the channel took (and whose `sent` was recorded).
+pub async fn deliver_reporting<'r>(
+    store: &Store,
+    sender: &dyn Sender,
+    rows: &'r [OutboxRow],
+    now: Timestamp,
+) -> (Tally, Vec<&'r OutboxRow>) {
     let mut tally = Tally::default();
+    let mut sent = Vec::new();
     let claimed_at = tokio::time::Instant::now();
     // A delivery may start only while it can end before the lease does.
     let budget = LEASE.unsigned_abs().saturating_sub(DELIVERY_TIMEOUT * 2);
@@ -78,7 +89,11 @@ pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now
             match tokio::time::timeout(DELIVERY_TIMEOUT, sender.deliver_with_id(&row.message)).await {
                 Ok(Ok(id)) => {
                     tally.sent += 1;
-                    store.outbox_sent(row, id.as_deref(), at).await
+                    let recorded = store.outbox_sent(row, id.as_deref(), at).await;
+                    if matches!(recorded, Ok(true)) {
+                        sent.push(row);
+                    }
+                    recorded
                 }
                 // Retries count from the claim, so a policy's times hold to the second.
                 Ok(Err(e)) => failed(store, row, &e.message, e.permanent, now, &mut tally).await,
@@ -99,7 +114,7 @@ pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now
     ] {
         metrics::counter!("clinicflow_outbox_total", "outcome" => outcome).increment(n as u64);
     }
-    tally
+    (tally, sent)
 }
 
 async fn failed(

@@ -200,7 +200,14 @@ pub async fn sweep(
     if !stop() {
         // First the reminders whose delivery failed: they wait in the outbox for their retry
         // time (src/outbox.rs applies the reminders' policy to their rows).
-        let retried = crate::outbox::pass(&service.store, sender, owner, now, true).await?;
+        let rows = service
+            .store
+            .claim_outbox_where(now, crate::outbox::LEASE, owner, BATCH, None, true)
+            .await?;
+        let (retried, sent) = crate::outbox::deliver_reporting(&service.store, sender, &rows, now).await;
+        for row in sent {
+            email_after_retry(service, row, now).await;
+        }
         tally.sent += retried.sent;
         tally.retrying += retried.retrying;
         tally.given_up += retried.given_up;
@@ -340,6 +347,30 @@ async fn try_handle(
         Delivery::Queued => Outcome::Retrying,
         Delivery::Refused => Outcome::GivenUp,
     })
+}
+
+/// The email of a reminder the channel took on a retry (the first try emails in
+/// [`try_handle`]): it goes with the channel's reminder, never instead of it. Best effort.
+async fn email_after_retry(service: &Service, row: &crate::store::OutboxRow, now: Timestamp) {
+    let (Some(id), Some(appointment)) = (&row.reminder, row.message.appointment.as_ref()) else {
+        return;
+    };
+    let Some(appointment_id) = appointment["id"].as_str() else {
+        return;
+    };
+    let store = &service.store;
+    let (Ok(Some(a)), Ok(reminders)) = (
+        store.get_appointment(appointment_id).await,
+        store.reminders_of(appointment_id).await,
+    ) else {
+        return;
+    };
+    let Some(r) = reminders.iter().find(|r| &r.id == id) else {
+        return;
+    };
+    let bot = service.bot();
+    let session = store.load_session(&r.session).await.ok().flatten();
+    service.email_reminder(&bot, &a, r, session.as_ref(), &now.to_zoned(bot.clinic.tz.clone()));
 }
 
 /// True when another reminder of the same appointment, due later than `r`, is due by `now`

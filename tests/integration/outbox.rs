@@ -258,12 +258,16 @@ async fn a_reminder_is_delivered_once_when_two_replicas_claim_it_concurrently() 
         ..Default::default()
     });
     let due = local("2026-11-25T10:00");
+    // One clock for both: each step starts together on both replicas (the simulated time
+    // of one replica must not run a lease ahead of the other's).
+    let barrier = Arc::new(tokio::sync::Barrier::new(replicas.len()));
     let mut tasks = Vec::new();
     for (r, service) in replicas.iter().enumerate() {
-        let (service, sender) = (service.clone(), sender.clone());
+        let (service, sender, barrier) = (service.clone(), sender.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             let owner = format!("replica-{r}");
             for step in [0, 0, 31, 31, 61, 400] {
+                barrier.wait().await;
                 let at = due + SignedDuration::from_secs(step);
                 clinicflow::reminders::run_once(&service, sender.as_ref(), &owner, at)
                     .await
