@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::outbound::{OutboundKind, Sender};
-use crate::store::{OutboxRow, Store, StoreError};
+use crate::store::{OutboxRow, Rows, Store, StoreError};
 
 /// How often the worker looks for rows to deliver.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -136,22 +136,12 @@ async fn failed(
     store.outbox_failed(row, &error, retry_at).await
 }
 
-/// One pass at `now`: claims due rows as `owner` and delivers them.
+/// One pass at `now`: claims due rows as `owner` and delivers them. Rows that deliver a
+/// reminder are the reminder scheduler's (`reminders::sweep` starts with them, on every
+/// replica): it also emails the reminder once the channel took it.
 pub async fn run_once(store: &Store, sender: &dyn Sender, owner: &str, now: Timestamp) -> Result<Tally, StoreError> {
-    pass(store, sender, owner, now, false).await
-}
-
-/// [`run_once`]; with `reminders_only`, rows that deliver a reminder only (the reminder
-/// scheduler's retries).
-pub async fn pass(
-    store: &Store,
-    sender: &dyn Sender,
-    owner: &str,
-    now: Timestamp,
-    reminders_only: bool,
-) -> Result<Tally, StoreError> {
     let rows = store
-        .claim_outbox_where(now, LEASE, owner, BATCH, None, reminders_only)
+        .claim_outbox_where(now, LEASE, owner, BATCH, None, Rows::NotReminders)
         .await?;
     Ok(deliver(store, sender, &rows, now).await)
 }

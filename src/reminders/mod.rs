@@ -19,9 +19,9 @@
 //!   `sent`; or, when the channel refuses or does not answer within [`DELIVERY_TIMEOUT`],
 //!   still pending with a retry time (30 s, 1 min, 2 min, 4 min…), and `failed` after
 //!   [`MAX_ATTEMPTS`], on a refusal for good, or when the next try would come after the
-//!   appointment has started. The retries are outbox rows: each pass of the scheduler ends
-//!   with an outbox pass over reminder rows, and the outbox worker of any replica sends
-//!   them too. Cancelling or moving the appointment cancels a row not yet sent.
+//!   appointment has started. The retries are outbox rows: each pass of the scheduler (on
+//!   any replica) starts with an outbox pass over reminder rows, which the bare outbox worker
+//!   leaves to it. Cancelling or moving the appointment cancels a row not yet sent.
 //! - once the channel took it, emails the same reminder when the patient gave an address
 //!   and email is configured (`prompts/<lang>/email_reminder.j2`, src/email.rs).
 //!
@@ -202,7 +202,14 @@ pub async fn sweep(
         // time (src/outbox.rs applies the reminders' policy to their rows).
         let rows = service
             .store
-            .claim_outbox_where(now, crate::outbox::LEASE, owner, BATCH, None, true)
+            .claim_outbox_where(
+                now,
+                crate::outbox::LEASE,
+                owner,
+                BATCH,
+                None,
+                crate::store::Rows::Reminders,
+            )
             .await?;
         let (retried, sent) = crate::outbox::deliver_reporting(&service.store, sender, &rows, now).await;
         for row in sent {

@@ -41,7 +41,7 @@ pub use connect::{DEFAULT_DB, DEFAULT_NS, DEFAULT_URL};
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use lease::Fence;
 pub use messages::{MessageRecord, status_rank};
-pub use outbox::{OutboxRow, OutboxStatus, ReminderLink};
+pub use outbox::{OutboxRow, OutboxStatus, ReminderLink, Rows};
 pub use patients::{AuditEntry, Erased, PatientData};
 pub use processed::Processed;
 pub use reminders::{NewReminder, Reminder, ReminderStatus};

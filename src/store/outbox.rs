@@ -78,6 +78,16 @@ impl OutboxRow {
     }
 }
 
+/// Which outbox rows a claim looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    All,
+    /// Rows that deliver a reminder (the reminder scheduler's).
+    Reminders,
+    /// The others (the outbox worker's).
+    NotReminders,
+}
+
 /// A message's link to the reminder it delivers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReminderLink {
@@ -145,10 +155,10 @@ impl Store {
         limit: usize,
         only: Option<&[String]>,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.claim_outbox_where(now, lease, owner, limit, only, false).await
+        self.claim_outbox_where(now, lease, owner, limit, only, Rows::All).await
     }
 
-    /// [`Store::claim_outbox`]; with `reminders_only`, rows that deliver a reminder only.
+    /// [`Store::claim_outbox`], of the rows `rows` says.
     pub async fn claim_outbox_where(
         &self,
         now: Timestamp,
@@ -156,9 +166,13 @@ impl Store {
         owner: &str,
         limit: usize,
         only: Option<&[String]>,
-        reminders_only: bool,
+        rows: Rows,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let filter = if reminders_only { "AND reminder != NONE" } else { "" };
+        let filter = match rows {
+            Rows::All => "",
+            Rows::Reminders => "AND reminder != NONE",
+            Rows::NotReminders => "AND reminder = NONE",
+        };
         let pick = match only {
             Some(ids) => Pick::Only(ids),
             None => Pick::Due {
