@@ -1,6 +1,7 @@
-//! Messages the clinic sends without being asked in that turn: reminders and staff replies.
-//! A `Sender` delivers them on the patient's channel (Twilio: src/channels/twilio/sender.rs);
-//! the service records every one in the conversation's turn log.
+//! Messages the clinic sends outside a direct reply: reminders, staff replies, late replies,
+//! one-time codes, calendar notices. Every one is written to the outbox (src/store/outbox.rs)
+//! in the same transaction as its record in the turn log, and a `Sender` delivers it on the
+//! patient's channel (Twilio: src/channels/twilio/sender.rs) after the commit.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,8 +19,8 @@ pub struct Outbound {
     /// The patient's address on that channel. Personal data.
     pub user: String,
     pub text: String,
-    /// "reminder" or "staff".
-    pub kind: String,
+    /// What the message is (stored and logged as today's strings: "reminder", "staff"…).
+    pub kind: OutboundKind,
     /// For a reminder: its appointment as flows see it (the shape of `list_appointments`
     /// items), so that the patient's answer to the reminder acts on that appointment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,6 +32,42 @@ pub struct Outbound {
     /// For a staff reply: who of the staff wrote it (recorded in the turn log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+}
+
+/// What an outbound message is. Serialized as the strings the turn log (`outbound:<kind>`),
+/// the message log and the outbox always used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboundKind {
+    /// An appointment reminder (src/reminders/).
+    Reminder,
+    /// A reply written by staff (API or console inbox).
+    Staff,
+    /// The replies of a turn that ended after the channel stopped waiting for them (Twilio).
+    #[default]
+    Reply,
+    /// A one-time code to the contact on record (`verify_patient`).
+    Verification,
+    /// A change the clinic made in an external calendar, told to the patient.
+    Calendar,
+}
+
+impl OutboundKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboundKind::Reminder => "reminder",
+            OutboundKind::Staff => "staff",
+            OutboundKind::Reply => "reply",
+            OutboundKind::Verification => "verification",
+            OutboundKind::Calendar => "calendar",
+        }
+    }
+}
+
+impl std::fmt::Display for OutboundKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A Twilio Content template and the values of its placeholders ("1" → "Cardiología").

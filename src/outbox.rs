@@ -17,8 +17,8 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::outbound::Sender;
-use crate::store::{OutboxRow, Store, StoreError};
+use crate::outbound::{OutboundKind, Sender};
+use crate::store::{OutboxRow, Rows, Store, StoreError};
 
 /// How often the worker looks for rows to deliver.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -30,8 +30,27 @@ pub const BATCH: usize = 16;
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries tried before a row is given up.
 pub const MAX_ATTEMPTS: u32 = 5;
-/// First retry delay; doubled on each further attempt.
+/// First retry delay; doubled on each further attempt. A reminder waits longer
+/// ([`crate::reminders::FIRST_RETRY`]), and is never retried at or after its appointment.
 const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(10);
+
+/// When to try `row` again after its `attempts`-th failed delivery; `None` to give up.
+pub fn retry_time(row: &OutboxRow, attempts: u32, now: Timestamp) -> Option<Timestamp> {
+    if attempts >= MAX_ATTEMPTS {
+        return None;
+    }
+    let first = match row.message.kind {
+        OutboundKind::Reminder => crate::reminders::FIRST_RETRY,
+        _ => FIRST_RETRY,
+    };
+    let at = now
+        .checked_add(first * (1i32 << attempts.saturating_sub(1).min(16)))
+        .ok()?;
+    match row.deadline {
+        Some(deadline) if at >= deadline => None,
+        _ => Some(at),
+    }
+}
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +69,18 @@ pub struct Tally {
 
 /// Delivers `rows` (just claimed at `now` by the caller) through `sender`.
 pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now: Timestamp) -> Tally {
+    deliver_reporting(store, sender, rows, now).await.0
+}
+
+/// [`deliver`], also saying which rows the channel took (and whose `sent` was recorded).
+pub async fn deliver_reporting<'r>(
+    store: &Store,
+    sender: &dyn Sender,
+    rows: &'r [OutboxRow],
+    now: Timestamp,
+) -> (Tally, Vec<&'r OutboxRow>) {
     let mut tally = Tally::default();
+    let mut sent = Vec::new();
     let claimed_at = tokio::time::Instant::now();
     // A delivery may start only while it can end before the lease does.
     let budget = LEASE.unsigned_abs().saturating_sub(DELIVERY_TIMEOUT * 2);
@@ -62,15 +92,24 @@ pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now
             store.outbox_release(row).await
         } else if let Some(id) = found_sent(sender, row).await {
             tally.found += 1;
-            store.outbox_sent(row, Some(&id), at).await
+            let recorded = store.outbox_sent(row, Some(&id), at).await;
+            if matches!(recorded, Ok(true)) {
+                sent.push(row);
+            }
+            recorded
         } else {
             match tokio::time::timeout(DELIVERY_TIMEOUT, sender.deliver_with_id(&row.message)).await {
                 Ok(Ok(id)) => {
                     tally.sent += 1;
-                    store.outbox_sent(row, id.as_deref(), at).await
+                    let recorded = store.outbox_sent(row, id.as_deref(), at).await;
+                    if matches!(recorded, Ok(true)) {
+                        sent.push(row);
+                    }
+                    recorded
                 }
-                Ok(Err(e)) => failed(store, row, &e.message, e.permanent, at, &mut tally).await,
-                Err(_) => failed(store, row, "the channel did not answer in time", false, at, &mut tally).await,
+                // Retries count from the claim, so a policy's times hold to the second.
+                Ok(Err(e)) => failed(store, row, &e.message, e.permanent, now, &mut tally).await,
+                Err(_) => failed(store, row, "the channel did not answer in time", false, now, &mut tally).await,
             }
         };
         match recorded {
@@ -88,7 +127,7 @@ pub async fn deliver(store: &Store, sender: &dyn Sender, rows: &[OutboxRow], now
     ] {
         metrics::counter!("clinicflow_outbox_total", "outcome" => outcome).increment(n as u64);
     }
-    tally
+    (tally, sent)
 }
 
 async fn failed(
@@ -100,7 +139,7 @@ async fn failed(
     tally: &mut Tally,
 ) -> Result<bool, StoreError> {
     let attempts = row.attempts + 1;
-    let retry_at = (!permanent && attempts < MAX_ATTEMPTS).then(|| now + FIRST_RETRY * 2i32.pow(attempts - 1));
+    let retry_at = retry_time(row, attempts, now).filter(|_| !permanent);
     match retry_at {
         Some(_) => tally.retrying += 1,
         None => tally.given_up += 1,
@@ -130,9 +169,13 @@ async fn found_sent(sender: &dyn Sender, row: &OutboxRow) -> Option<String> {
     }
 }
 
-/// One pass at `now`: claims due rows as `owner` and delivers them.
+/// One pass at `now`: claims due rows as `owner` and delivers them. Rows that deliver a
+/// reminder are the reminder scheduler's (`reminders::sweep` starts with them, on every
+/// replica): it also emails the reminder once the channel took it.
 pub async fn run_once(store: &Store, sender: &dyn Sender, owner: &str, now: Timestamp) -> Result<Tally, StoreError> {
-    let rows = store.claim_outbox(now, LEASE, owner, BATCH, None).await?;
+    let rows = store
+        .claim_outbox_where(now, LEASE, owner, BATCH, None, Rows::NotReminders)
+        .await?;
     Ok(deliver(store, sender, &rows, now).await)
 }
 

@@ -24,9 +24,12 @@ mod calls;
 mod conversation;
 mod mail;
 mod turn;
+mod window;
 pub use agenda::{Attendance, MarkRefusal};
 pub use calls::{CALL_END, CALL_START, CallEnd, CallSummary};
+pub use conversation::Delivery;
 pub use mail::previous_of;
+pub use window::ReplyWindow;
 
 /// One incoming message.
 #[derive(Debug, Clone)]
@@ -90,6 +93,10 @@ pub struct TurnResponse {
     /// without reading the store).
     #[serde(default)]
     pub lang: crate::lang::Lang,
+    /// The outbox rows of replies queued because the channel had stopped waiting for them
+    /// (see [`ReplyWindow`]); the channel delivers them through its sender.
+    #[serde(skip)]
+    pub queued: Vec<String>,
 }
 
 impl TurnResponse {
@@ -106,6 +113,7 @@ impl TurnResponse {
             replayed: false,
             nlu_source: nlu_source.into(),
             lang: session.lang,
+            queued: Vec::new(),
         }
     }
 }
@@ -114,8 +122,10 @@ impl TurnResponse {
 pub enum ServiceError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the message could not be delivered: {0}")]
-    Delivery(crate::outbound::DeliveryError),
+    /// A reminder's claim was taken over (or the reminder cancelled) before it was queued:
+    /// nothing of it was stored.
+    #[error("the reminder's lease was lost before it was queued")]
+    ClaimLost,
     /// A message id seen before came with another request (or on another conversation).
     #[error("this message id was already used for a different request; use a new one for a new message")]
     IdReused,
@@ -257,12 +267,23 @@ impl Service {
 
     /// Runs one turn. Turns of one conversation are serialized; others run in parallel.
     pub async fn handle(&self, req: TurnRequest) -> Result<TurnResponse, ServiceError> {
+        self.handle_within(req, None).await
+    }
+
+    /// [`Service::handle`] for a channel that waits for the replies only so long: when it
+    /// closed `window` before the turn commits, the replies are queued in the outbox with the
+    /// turn (their ids in `TurnResponse::queued`) instead of returned for the channel to say.
+    pub async fn handle_within(
+        &self,
+        req: TurnRequest,
+        window: Option<ReplyWindow>,
+    ) -> Result<TurnResponse, ServiceError> {
         if req.text.chars().nth(MAX_TEXT).is_some() {
             return self.refuse_too_long(&req).await;
         }
         let id = req.session_id.clone();
         // Boxed: a turn's future is large (actions, LLM calls), and callers' stacks are not.
-        self.locked(&id, Box::pin(self.turn(req))).await
+        self.locked(&id, Box::pin(self.turn(req, window))).await
     }
 
     /// The answer to a message over [`MAX_TEXT`]: where the conversation stands, unchanged,

@@ -11,15 +11,17 @@ use crate::store::time::{fmt_date, fmt_hhmm};
 use jiff::civil::{Date, Time};
 use serde_json::{Map, Value, json};
 
+pub use crate::flow::actions::Refusal;
+
 pub(crate) type Args = Map<String, Value>;
 
 /// `{ ok: false, reason }`.
-pub(crate) fn refuse(reason: &str) -> Value {
+pub(crate) fn refuse(reason: Refusal) -> Value {
     json!({ "ok": false, "reason": reason })
 }
 
 /// `{ ok: false, reason, ...extra }`.
-pub(crate) fn refuse_with(reason: &str, extra: Value) -> Value {
+pub(crate) fn refuse_with(reason: Refusal, extra: Value) -> Value {
     let mut out = refuse(reason);
     if let (Some(out), Value::Object(extra)) = (out.as_object_mut(), extra) {
         out.extend(extra);

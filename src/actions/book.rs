@@ -13,6 +13,7 @@
 //! confirmation and reminders to it (src/email.rs), and it goes to the professional's
 //! external calendar (Calendly and Cal.com need an attendee email), when there is one.
 
+use crate::flow::actions::Refusal;
 use serde_json::{Value, json};
 
 use super::args::{Arg, Args, appointment_json, normalize_document, refuse, refuse_with, text};
@@ -23,33 +24,33 @@ use crate::store::{NewAppointment, Slot, StoreError};
 
 pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
     if text(args, "specialty").is_none() {
-        return Ok(refuse("missing_specialty"));
+        return Ok(refuse(Refusal::MissingSpecialty));
     }
     let date = match super::args::date(args, "date") {
         Arg::Ok(d) => d,
-        Arg::Missing => return Ok(refuse("missing_date")),
-        Arg::Invalid => return Ok(refuse("invalid_date")),
+        Arg::Missing => return Ok(refuse(Refusal::MissingDate)),
+        Arg::Invalid => return Ok(refuse(Refusal::InvalidDate)),
     };
     let time = match super::args::time(args, "time") {
         Arg::Ok(t) => t,
-        Arg::Missing => return Ok(refuse("missing_time")),
-        Arg::Invalid => return Ok(refuse("invalid_time")),
+        Arg::Missing => return Ok(refuse(Refusal::MissingTime)),
+        Arg::Invalid => return Ok(refuse(Refusal::InvalidTime)),
     };
     let Some(patient_name) = text(args, "patient_name") else {
-        return Ok(refuse("missing_patient_name"));
+        return Ok(refuse(Refusal::MissingPatientName));
     };
     let document = text(args, "document")
         .map(|d| normalize_document(&d))
         .unwrap_or_default();
     if document.is_empty() {
-        return Ok(refuse("missing_document"));
+        return Ok(refuse(Refusal::MissingDocument));
     }
     // Optional; a wrong one is refused rather than dropped, so the patient can correct it.
     let email = text(args, "email")
         .map(|e| e.trim().to_string())
         .filter(|e| !e.is_empty());
     if email.as_deref().is_some_and(|e| !crate::email::valid_address(e)) {
-        return Ok(refuse("invalid_email"));
+        return Ok(refuse(Refusal::InvalidEmail));
     }
     let specialty = match specialty_arg(ctx.clinic, args) {
         Ok(s) => s,
@@ -78,7 +79,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         }
     };
     let Some(at) = starts_at(ctx.clinic, date, time) else {
-        return Ok(refuse("invalid_date"));
+        return Ok(refuse(Refusal::InvalidDate));
     };
     let coverage = text(args, "coverage");
     // Why the professional's calendar did not take the booking, when it did not.
@@ -133,7 +134,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         // The calendar that refused (or is down) keeps what we learnt from it.
         _ => finder.alternatives(date, Some(time), MAX_ALTERNATIVES),
     };
-    let reason = refused.as_ref().map_or("taken", crate::calendars::refusal);
+    let reason = refused.as_ref().map_or(Refusal::Taken, crate::calendars::refusal);
     Ok(refuse_with(reason, json!({ "alternatives": alts_json(&alternatives) })))
 }
 

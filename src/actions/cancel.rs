@@ -5,6 +5,7 @@
 //! once. → `{ ok: true, appointment }` or `{ ok: false, reason }` with reason `not_found`,
 //! `missing_document` (neither id nor document) or `invalid_date`.
 
+use crate::flow::actions::Refusal;
 use serde_json::{Value, json};
 
 use super::args::{Arg, Args, appointment_json, normalize_document, refuse, text};
@@ -25,10 +26,10 @@ pub(crate) async fn find_target(
                 && document.as_ref().is_none_or(|d| *d == a.document)
                 && ctx.may_see(a)
         });
-        return Ok(found.ok_or_else(|| refuse("not_found")));
+        return Ok(found.ok_or_else(|| refuse(Refusal::NotFound)));
     }
     let Some(document) = document.filter(|d| !d.is_empty()) else {
-        return Ok(Err(refuse("missing_document")));
+        return Ok(Err(refuse(Refusal::MissingDocument)));
     };
     let filter = AppointmentFilter {
         document: Some(document),
@@ -43,14 +44,14 @@ pub(crate) async fn find_target(
         .await?
         .into_iter()
         .find(|a| ctx.may_see(a));
-    Ok(next.ok_or_else(|| refuse("not_found")))
+    Ok(next.ok_or_else(|| refuse(Refusal::NotFound)))
 }
 
 pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
     let on_date = match super::args::date(args, "date") {
         Arg::Ok(d) => Some(d),
         Arg::Missing => None,
-        Arg::Invalid => return Ok(refuse("invalid_date")),
+        Arg::Invalid => return Ok(refuse(Refusal::InvalidDate)),
     };
     let target = match find_target(ctx, args, on_date).await? {
         Ok(a) => a,
@@ -63,7 +64,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
                 crate::calendars::after_cancel(ctx.store, ctx.clinic, &a).await;
                 json!({ "ok": true, "appointment": appointment_json(&a) })
             }
-            None => refuse("not_found"),
+            None => refuse(Refusal::NotFound),
         },
     )
 }

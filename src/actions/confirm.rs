@@ -5,6 +5,7 @@
 //! fine. → `{ ok: true, appointment }` or `{ ok: false, reason }`
 //! with reason `not_found` or `missing_document`.
 
+use crate::flow::actions::Refusal;
 use serde_json::{Value, json};
 
 use super::args::{Args, appointment_json, refuse};
@@ -20,7 +21,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     Ok(
         match ctx.store.confirm_appointment(&target.id, ctx.now.timestamp()).await? {
             Some(a) => json!({ "ok": true, "appointment": appointment_json(&a) }),
-            None => refuse("not_found"),
+            None => refuse(Refusal::NotFound),
         },
     )
 }

@@ -18,6 +18,7 @@
 //! horizon); when there are none, `reason: outside_window` and the free times nearest to it.
 //! The answer echoes `window`. A time, when given, is checked as it is (an exact time wins).
 
+use crate::flow::actions::Refusal;
 use jiff::civil::{Date, Time};
 use serde_json::{Value, json};
 
@@ -31,29 +32,33 @@ use crate::store::time::{fmt_date, fmt_hhmm};
 pub(crate) enum Verdict<'a> {
     /// Free with these professionals, in preference order.
     Free(Vec<&'a Professional>),
-    Refused(&'static str),
+    Refused(Refusal),
 }
 
 /// Past, closed, nobody working, outside hours or taken, checked in that order (the first one
 /// that applies is the one worth telling the patient).
 pub(crate) fn judge<'a>(finder: &Finder<'a>, date: Date, time: Time) -> Verdict<'a> {
     match starts_at(finder.clinic, date, time) {
-        None => return Verdict::Refused("invalid_date"),
-        Some(at) if at <= finder.now => return Verdict::Refused("past"),
+        None => return Verdict::Refused(Refusal::InvalidDate),
+        Some(at) if at <= finder.now => return Verdict::Refused(Refusal::Past),
         Some(_) => {}
     }
     if date > super::slots::last_day(finder.clinic, finder.now) {
-        return Verdict::Refused("too_far");
+        return Verdict::Refused(Refusal::TooFar);
     }
     if finder.clinic.opening(date).is_empty() {
-        return Verdict::Refused("closed");
+        return Verdict::Refused(Refusal::Closed);
     }
     if finder.scheduled_at(date, time).is_empty() {
         let works_that_day = finder.pros.iter().any(|p| !grid(finder.clinic, p, date).is_empty());
-        return Verdict::Refused(if works_that_day { "outside_hours" } else { "no_slots" });
+        return Verdict::Refused(if works_that_day {
+            Refusal::OutsideHours
+        } else {
+            Refusal::NoSlots
+        });
     }
     match finder.free_at(date, time) {
-        free if free.is_empty() => Verdict::Refused("taken"),
+        free if free.is_empty() => Verdict::Refused(Refusal::Taken),
         free => Verdict::Free(free),
     }
 }
@@ -61,11 +66,11 @@ pub(crate) fn judge<'a>(finder: &Finder<'a>, date: Date, time: Time) -> Verdict<
 /// The specialty named in `args`, or the refusal to return.
 pub(crate) fn specialty_arg<'c>(clinic: &'c Clinic, args: &Args) -> Result<&'c Specialty, Value> {
     let Some(name) = text(args, "specialty") else {
-        return Err(unusable("missing_specialty"));
+        return Err(unusable(Refusal::MissingSpecialty));
     };
     find_specialty(clinic, &name).ok_or_else(|| {
         refuse_with(
-            "unknown_specialty",
+            Refusal::UnknownSpecialty,
             json!({ "available": false, "specialty": name, "alternatives": [] }),
         )
     })
@@ -82,7 +87,7 @@ pub(crate) fn professionals_arg<'c>(
         return match find_professional(specialty, &name) {
             Some(p) => Ok(vec![p]),
             None => Err(refuse_with(
-                "unknown_professional",
+                Refusal::UnknownProfessional,
                 json!({ "available": false, "professional": name, "alternatives": [] }),
             )),
         };
@@ -95,7 +100,7 @@ pub(crate) fn professionals_arg<'c>(
 }
 
 /// A refusal for arguments that cannot be searched at all.
-fn unusable(reason: &str) -> Value {
+fn unusable(reason: Refusal) -> Value {
     refuse_with(reason, json!({ "available": false, "alternatives": [] }))
 }
 
@@ -118,18 +123,18 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     };
     let date = match super::args::date(args, "date") {
         Arg::Ok(d) => d,
-        Arg::Missing => return Ok(unusable("missing_date")),
-        Arg::Invalid => return Ok(unusable("invalid_date")),
+        Arg::Missing => return Ok(unusable(Refusal::MissingDate)),
+        Arg::Invalid => return Ok(unusable(Refusal::InvalidDate)),
     };
     let time = match super::args::time(args, "time") {
         Arg::Ok(t) => Some(t),
         Arg::Missing => None,
-        Arg::Invalid => return Ok(unusable("invalid_time")),
+        Arg::Invalid => return Ok(unusable(Refusal::InvalidTime)),
     };
     let window = match super::args::window(args, "window") {
         Arg::Ok(w) => Some(w),
         Arg::Missing => None,
-        Arg::Invalid => return Ok(unusable("invalid_window")),
+        Arg::Invalid => return Ok(unusable(Refusal::InvalidWindow)),
     };
     let n = limit_arg(args);
     let pros = match professionals_arg(specialty, args, None) {
@@ -142,7 +147,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), from, None).await?;
     let requested_professional = text(args, "professional").and(finder.pros.first().map(|p| p.name.clone()));
 
-    let answer = |available: bool, professional: Option<String>, alternatives: Value, reason: Option<&str>| {
+    let answer = |available: bool, professional: Option<String>, alternatives: Value, reason: Option<Refusal>| {
         let mut out = json!({
             "ok": true,
             "available": available,
@@ -154,7 +159,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         });
         if let (Some(reason), Some(map)) = (reason, out.as_object_mut()) {
             map.insert("reason".into(), json!(reason));
-            if reason == "too_far" {
+            if reason == Refusal::TooFar {
                 map.insert("last_day".into(), json!(fmt_date(last)));
             }
         }
@@ -173,7 +178,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
 
     if date > last {
         // Beyond the booking horizon: nothing is offered, and the flow can say until when.
-        return Ok(answer(false, requested_professional, json!([]), Some("too_far")));
+        return Ok(answer(false, requested_professional, json!([]), Some(Refusal::TooFar)));
     }
     let Some(time) = time else {
         let mut alternatives = match window {
@@ -181,17 +186,17 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             None => finder.alternatives(date, None, n),
         };
         let reason = if date < now.date() {
-            "past"
+            Refusal::Past
         } else if ctx.clinic.opening(date).is_empty() {
-            "closed"
+            Refusal::Closed
         } else if alternatives.first().is_some_and(|a| a.date == date) {
-            "no_time"
+            Refusal::NoTime
         } else if let Some(w) = window.filter(|_| alternatives.is_empty()) {
             // Nothing free inside the window up to the horizon: the nearest outside it.
             alternatives = finder.nearest_to_window(date, w, n);
-            "outside_window"
+            Refusal::OutsideWindow
         } else {
-            "no_slots"
+            Refusal::NoSlots
         };
         return Ok(answer(
             false,

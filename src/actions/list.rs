@@ -4,6 +4,7 @@
 //! "booked", "cancelled" or "all". `{ ok: false, reason }` with `missing_document`,
 //! `invalid_status`.
 
+use crate::flow::actions::Refusal;
 use serde_json::{Value, json};
 
 use super::args::{Args, appointment_json, normalize_document, refuse, text};
@@ -15,14 +16,14 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         .map(|d| normalize_document(&d))
         .filter(|d| !d.is_empty())
     else {
-        return Ok(refuse("missing_document"));
+        return Ok(refuse(Refusal::MissingDocument));
     };
     let status = match text(args, "status").as_deref().map(str::to_ascii_lowercase).as_deref() {
         None => Some(AppointmentStatus::Booked),
         Some("all" | "any") => None,
         Some(s) => match AppointmentStatus::parse(s) {
             Some(s) => Some(s),
-            None => return Ok(refuse("invalid_status")),
+            None => return Ok(refuse(Refusal::InvalidStatus)),
         },
     };
     let upcoming = match args.get("upcoming") {

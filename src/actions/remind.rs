@@ -8,6 +8,7 @@
 //! where `count` is how many of the requested reminders are pending and `due_at` is local
 //! "YYYY-MM-DD HH:MM"; or `{ ok: false, reason }` with `not_found`, `invalid_duration`.
 
+use crate::flow::actions::Refusal;
 use jiff::SignedDuration;
 use serde_json::{Value, json};
 
@@ -26,22 +27,22 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
             for item in items {
                 match item.as_str() {
                     Some(s) => kinds.push(s.trim().to_string()),
-                    None => return Ok(refuse_with("invalid_duration", json!({ "value": item }))),
+                    None => return Ok(refuse_with(Refusal::InvalidDuration, json!({ "value": item }))),
                 }
             }
             kinds
         }
-        Some(other) => return Ok(refuse_with("invalid_duration", json!({ "value": other }))),
+        Some(other) => return Ok(refuse_with(Refusal::InvalidDuration, json!({ "value": other }))),
     };
     let mut offsets = Vec::new();
     for kind in &kinds {
         match parse_offset(kind) {
             Some(minutes) => offsets.push((kind.clone(), minutes)),
-            None => return Ok(refuse_with("invalid_duration", json!({ "value": kind }))),
+            None => return Ok(refuse_with(Refusal::InvalidDuration, json!({ "value": kind }))),
         }
     }
     let Some(appointment) = target(ctx, args).await? else {
-        return Ok(refuse("not_found"));
+        return Ok(refuse(Refusal::NotFound));
     };
     let now = ctx.now.timestamp();
     let mut skipped = Vec::new();

@@ -8,6 +8,7 @@
 //! `missing_date`, `missing_time`, `invalid_date`, `invalid_time`, `unknown_specialty`,
 //! `unknown_professional`, `past`, `closed`, `no_slots`, `outside_hours` or `taken`.
 
+use crate::flow::actions::Refusal;
 use serde_json::{Value, json};
 
 use super::args::{Arg, Args, appointment_json, find_specialty, refuse, refuse_with};
@@ -21,20 +22,20 @@ use crate::store::{Slot, StoreError};
 pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
     let date = match super::args::date(args, "date") {
         Arg::Ok(d) => d,
-        Arg::Missing => return Ok(refuse("missing_date")),
-        Arg::Invalid => return Ok(refuse("invalid_date")),
+        Arg::Missing => return Ok(refuse(Refusal::MissingDate)),
+        Arg::Invalid => return Ok(refuse(Refusal::InvalidDate)),
     };
     let time = match super::args::time(args, "time") {
         Arg::Ok(t) => t,
-        Arg::Missing => return Ok(refuse("missing_time")),
-        Arg::Invalid => return Ok(refuse("invalid_time")),
+        Arg::Missing => return Ok(refuse(Refusal::MissingTime)),
+        Arg::Invalid => return Ok(refuse(Refusal::InvalidTime)),
     };
     let current = match find_target(ctx, args, None).await? {
         Ok(a) => a,
         Err(refusal) => return Ok(refusal),
     };
     let Some(specialty) = find_specialty(ctx.clinic, &current.specialty) else {
-        return Ok(refuse("unknown_specialty"));
+        return Ok(refuse(Refusal::UnknownSpecialty));
     };
     let pros = match professionals_arg(specialty, args, Some(&current.professional)) {
         Ok(p) => p,
@@ -65,7 +66,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         }
     };
     let Some(at) = starts_at(ctx.clinic, date, time) else {
-        return Ok(refuse("invalid_date"));
+        return Ok(refuse(Refusal::InvalidDate));
     };
     let previous = json!({
         "date": fmt_date(current.date),
@@ -105,7 +106,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
                     continue;
                 }
             },
-            Ok(None) => return Ok(refuse("not_found")),
+            Ok(None) => return Ok(refuse(Refusal::NotFound)),
             Err(StoreError::SlotTaken) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -131,7 +132,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
         Err(_) => Vec::new(),
     };
     Ok(refuse_with(
-        "taken",
+        Refusal::Taken,
         json!({ "alternatives": alts_json(&alternatives) }),
     ))
 }

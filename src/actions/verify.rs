@@ -19,13 +19,14 @@
 //! The service performs this action with its channel sender (the code goes out through the
 //! same path as reminders) and records the verified document in the session (`patient`).
 
+use crate::flow::actions::Refusal;
 use jiff::SignedDuration;
 use serde_json::{Value, json};
 
 use super::args::{Args, normalize_document, refuse, text};
 use super::{ActionContext, ActionError};
 use crate::identity::{code_hash, document_hash, new_code, same_contact};
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, OutboundKind};
 use crate::store::{Appointment, AppointmentFilter, PendingCode, Verification};
 
 /// What `verify_patient` did.
@@ -48,7 +49,7 @@ impl Verified {
         }
     }
 
-    fn no(reason: &str, extra: Value) -> Verified {
+    fn no(reason: Refusal, extra: Value) -> Verified {
         let mut result = json!({ "ok": false, "verified": false, "reason": reason });
         if let (Some(out), Value::Object(extra)) = (result.as_object_mut(), extra) {
             out.extend(extra);
@@ -67,7 +68,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Verified
         .filter(|d| !d.is_empty())
     else {
         return Ok(Verified {
-            result: refuse("missing_document"),
+            result: refuse(Refusal::MissingDocument),
             patient: None,
             send: None,
         });
@@ -94,7 +95,7 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Verified
         .await?
         .unwrap_or_else(|| Verification::new(&hash, now));
     if record.locked_until.is_some_and(|t| t > now) {
-        return Ok(Verified::no("locked", json!({})));
+        return Ok(Verified::no(Refusal::Locked, json!({})));
     }
     if record.locked_until.is_some() {
         // The lock has run out: a fresh start.
@@ -121,17 +122,17 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Verified
             esc.insert("reason".into(), json!("identity_locked"));
             super::escalate::run(ctx, &esc).await?;
             tracing::warn!("a patient document was locked after repeated wrong verification codes");
-            return Ok(Verified::no("locked", json!({})));
+            return Ok(Verified::no(Refusal::Locked, json!({})));
         }
         ctx.store.save_verification(&record).await?;
         let left = settings.max_failures - record.failures;
-        return Ok(Verified::no("wrong_code", json!({ "attempts_left": left })));
+        return Ok(Verified::no(Refusal::WrongCode, json!({ "attempts_left": left })));
     }
 
     // No code given: issue one, unless this conversation already has one still valid (asking
     // again does not flood the patient's phone).
     if pending.is_some() {
-        return Ok(Verified::no("code_sent", json!({})));
+        return Ok(Verified::no(Refusal::CodeSent, json!({})));
     }
     let code = new_code();
     let pending = PendingCode {
@@ -142,13 +143,13 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Verified
     record.issue(pending, now);
     record.updated_at = now;
     ctx.store.save_verification(&record).await?;
-    let mut out = Verified::no("code_sent", json!({}));
+    let mut out = Verified::no(Refusal::CodeSent, json!({}));
     out.send = contact_on_record(&appointments).map(|a| Outbound {
         session: a.session.clone(),
         channel: a.channel.clone(),
         user: a.user.clone(),
         text: code_message(ctx, &code),
-        kind: "verification".into(),
+        kind: OutboundKind::Verification,
         appointment: None,
         template: None,
         by: None,

@@ -2,6 +2,7 @@
 //! shape (`{error, message}`). Errors raised outside our handlers (malformed JSON, unknown
 //! routes, bad query values) are turned into the same shape by [`from_poem`].
 
+use crate::flow::actions::Refusal;
 use poem::error::ResponseError;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
@@ -125,26 +126,40 @@ impl ApiError {
             code: reason.to_string(),
             message,
         };
-        match reason {
-            "not_found" => ApiError::not_found(what, id),
-            "taken" => conflict("that slot is already booked; GET /v1/availability lists free ones"),
-            "past" => conflict("that date and time have already passed"),
-            "closed" => conflict("the clinic is closed that day"),
-            "no_slots" => conflict("nobody of that specialty sees patients that day"),
-            "outside_hours" => conflict("that time is not a start time of any professional's schedule"),
-            "unknown_specialty" => bad(format!("the clinic has no specialty called `{}`", field("specialty"))),
-            "unknown_professional" => bad(format!(
+        let Some(refusal) = Refusal::parse(reason) else {
+            return bad(format!("refused: {reason}"));
+        };
+        match refusal {
+            Refusal::NotFound => ApiError::not_found(what, id),
+            Refusal::Taken => conflict("that slot is already booked; GET /v1/availability lists free ones"),
+            Refusal::Past => conflict("that date and time have already passed"),
+            Refusal::Closed => conflict("the clinic is closed that day"),
+            Refusal::NoSlots => conflict("nobody of that specialty sees patients that day"),
+            Refusal::OutsideHours => conflict("that time is not a start time of any professional's schedule"),
+            Refusal::UnknownSpecialty => bad(format!("the clinic has no specialty called `{}`", field("specialty"))),
+            Refusal::UnknownProfessional => bad(format!(
                 "no professional of that specialty is called `{}`",
                 field("professional")
             )),
-            "invalid_date" => bad("dates are written YYYY-MM-DD".into()),
-            "invalid_time" => bad("times are written HH:MM".into()),
-            "invalid_email" => bad("`email` is not an email address (name@example.com)".into()),
-            "invalid_duration" => bad("reminder offsets are written like 24h, 2h or 30m".into()),
-            other => match other.strip_prefix("missing_") {
-                Some(field) => bad(format!("`{field}` is required")),
-                None => bad(format!("refused: {other}")),
-            },
+            Refusal::InvalidDate => bad("dates are written YYYY-MM-DD".into()),
+            Refusal::InvalidTime => bad("times are written HH:MM".into()),
+            Refusal::InvalidEmail => bad("`email` is not an email address (name@example.com)".into()),
+            Refusal::InvalidDuration => bad("reminder offsets are written like 24h, 2h or 30m".into()),
+            Refusal::MissingDate
+            | Refusal::MissingDocument
+            | Refusal::MissingPatientName
+            | Refusal::MissingSpecialty
+            | Refusal::MissingTime => bad(format!("`{}` is required", &reason["missing_".len()..])),
+            // As the API always answered these (the flows' own words).
+            Refusal::TooFar
+            | Refusal::NoTime
+            | Refusal::OutsideWindow
+            | Refusal::CalendarUnavailable
+            | Refusal::InvalidStatus
+            | Refusal::InvalidWindow
+            | Refusal::CodeSent
+            | Refusal::Locked
+            | Refusal::WrongCode => bad(format!("refused: {reason}")),
         }
     }
 }
@@ -231,7 +246,10 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Store(e) => e.into(),
-            ServiceError::Delivery(detail) => ApiError::Delivery(detail.to_string()),
+            ServiceError::ClaimLost => ApiError::Conflict {
+                code: "claim_lost".into(),
+                message: "another worker took the message over; nothing was stored".into(),
+            },
             ServiceError::IdReused => ApiError::Unprocessable(
                 "this Idempotency-Key was already used on this conversation for a different message; \
                  send a new key with a new message (a retry must repeat the same body)"

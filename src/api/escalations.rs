@@ -11,8 +11,8 @@ use super::auth::StaffKey;
 use super::conversations::TurnLogOut;
 use super::error::ApiError;
 use super::{AppState, Tag, check_id, clock};
-use crate::outbound::Outbound;
-use crate::service::MAX_TEXT;
+use crate::outbound::{Outbound, OutboundKind};
+use crate::service::{Delivery, MAX_TEXT};
 use crate::store::{Escalation, EscalationStatus};
 
 #[derive(Object)]
@@ -86,6 +86,7 @@ struct ReplyIn {
 #[derive(Object)]
 #[oai(rename = "Delivery")]
 struct ReplyOut {
+    /// True when the channel took it; false when it is queued and retried by the outbox.
     delivered: bool,
     conversation: String,
 }
@@ -167,14 +168,24 @@ impl Api {
             channel: e.channel,
             user: e.user,
             text,
-            kind: "staff".into(),
+            kind: OutboundKind::Staff,
             by,
             ..Default::default()
         };
         let now = clock(&state, None)?;
-        state.service.send(&*state.sender, &msg, &now).await?;
+        // In the turn log and the outbox together; a channel down now is retried by the
+        // outbox worker, a refusal for good is the caller's to know.
+        let delivered = match state.service.send(&*state.sender, &msg, &now).await? {
+            Delivery::Sent => true,
+            Delivery::Queued => false,
+            Delivery::Refused => {
+                return Err(ApiError::Delivery(
+                    "the channel refused the reply (it is in the turn log, marked failed in the outbox)".into(),
+                ));
+            }
+        };
         Ok(Json(ReplyOut {
-            delivered: true,
+            delivered,
             conversation: e.session,
         }))
     }

@@ -101,10 +101,10 @@ impl Api {
     ) -> Result<Json<EraseOut>, ApiError> {
         let doc = document(&body.0)?;
         let now = clock(&state, None)?;
-        let store = &state.service.store;
         // The events of their appointments to come, read before the links go with the rest.
-        let events = crate::calendars::events_of_patient(store, &doc, now.timestamp()).await?;
-        let erased = store
+        let events = crate::calendars::events_of_patient(&state.service.store, &doc, now.timestamp()).await?;
+        let erased = state
+            .service
             .erase_patient(&doc, &document_hash(&doc), "api", now.timestamp())
             .await?;
         let (removed, left) = crate::calendars::remove_events(&state.service.bot().clinic, &events).await;

@@ -6,6 +6,7 @@
 //! linked; any failure undoes the calendar side here and the action undoes its own write, so
 //! the patient is never told "booked" for a time the calendar does not hold.
 
+use crate::flow::actions::Refusal;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -285,16 +286,16 @@ pub(crate) async fn after_move(
 }
 
 /// The reason an action answers when a calendar cannot be asked (logged here, once).
-pub(crate) fn unavailable(e: &CalendarError) -> &'static str {
+pub(crate) fn unavailable(e: &CalendarError) -> Refusal {
     tracing::warn!("calendar not available for an availability search: {e}");
-    "calendar_unavailable"
+    Refusal::CalendarUnavailable
 }
 
 /// The reason an action answers when a calendar did not take a booking or a move: `taken`
 /// when it said no (something else is there), `calendar_unavailable` when it did not answer.
-pub(crate) fn refusal(e: &CalendarError) -> &'static str {
+pub(crate) fn refusal(e: &CalendarError) -> Refusal {
     match e {
-        CalendarError::Refused(_) => "taken",
-        CalendarError::Unavailable(_) => "calendar_unavailable",
+        CalendarError::Refused(_) => Refusal::Taken,
+        CalendarError::Unavailable(_) => Refusal::CalendarUnavailable,
     }
 }

@@ -20,7 +20,7 @@ use super::{CalendarError, ProviderKind};
 use crate::email::EmailKind;
 use crate::flow::templates::format_date;
 use crate::lang::Lang;
-use crate::outbound::{Outbound, Sender};
+use crate::outbound::{Outbound, OutboundKind, Sender};
 use crate::service::Service;
 use crate::store::time::fmt_hhmm;
 use crate::store::{Appointment, AppointmentStatus, Slot, StoreError};
@@ -125,8 +125,8 @@ fn notice(a: &Appointment, what: Applied, lang: Lang) -> String {
     }
 }
 
-/// Tells the patient on the channel they booked from, in their conversation's language.
-/// A delivery failure is logged: the appointment has changed either way.
+/// Tells the patient on the channel they booked from, in their conversation's language,
+/// through the outbox. A failure is logged: the appointment has changed either way.
 async fn tell(service: &Service, sender: &dyn Sender, a: &Appointment, what: Applied, now: &Zoned) {
     let lang = service.lang_of(&a.session).await;
     let msg = Outbound {
@@ -134,13 +134,21 @@ async fn tell(service: &Service, sender: &dyn Sender, a: &Appointment, what: App
         channel: a.channel.clone(),
         user: a.user.clone(),
         text: notice(a, what, lang),
-        kind: "calendar".into(),
+        kind: OutboundKind::Calendar,
         appointment: Some(crate::actions::appointment_value(a)),
         template: None,
         by: None,
     };
-    if let Err(e) = service.send(sender, &msg, now).await {
-        tracing::warn!(session = %crate::service::redact(&a.session), "calendar change not delivered to the patient: {e}");
+    // Through the outbox: a channel down now is retried by the outbox worker.
+    match service.send(sender, &msg, now).await {
+        Ok(crate::service::Delivery::Sent | crate::service::Delivery::Queued) => {}
+        Ok(crate::service::Delivery::Refused) => tracing::warn!(
+            session = %crate::service::redact(&a.session),
+            "the channel refused the calendar change notice"
+        ),
+        Err(e) => {
+            tracing::warn!(session = %crate::service::redact(&a.session), "calendar change notice not stored: {e}")
+        }
     }
 }
 

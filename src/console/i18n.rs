@@ -71,6 +71,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("sent", "Enviado al paciente.", "Sent to the patient."),
     (
+        "queued",
+        "El canal no respondió: el mensaje quedó en cola y se reintenta solo.",
+        "The channel did not answer: the message is queued and will be retried.",
+    ),
+    (
         "not_delivered",
         "No se pudo entregar el mensaje",
         "The message could not be delivered",

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Page, Staff, State};
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, OutboundKind};
 use crate::service::{MAX_TEXT, redact};
 use crate::store::{Escalation, EscalationStatus, TurnRecord};
 
@@ -199,14 +199,23 @@ pub(super) async fn reply(
         channel: e.channel.clone(),
         user: e.user.clone(),
         text,
-        kind: "staff".into(),
+        kind: OutboundKind::Staff,
         by: Some(staff.name.clone()),
         ..Default::default()
     };
     let now = state.service.now();
-    if let Err(err) = state.service.send(&*state.sender, &msg, &now).await {
-        tracing::warn!("a staff reply was not delivered: {err}");
-        return Ok(back(&id, "not_delivered"));
+    let notice = match state.service.send(&*state.sender, &msg, &now).await {
+        Ok(crate::service::Delivery::Sent) => "sent",
+        // In the outbox: the worker retries it.
+        Ok(crate::service::Delivery::Queued) => "queued",
+        Ok(crate::service::Delivery::Refused) => "not_delivered",
+        Err(err) => {
+            tracing::warn!("a staff reply was not stored: {err}");
+            return Ok(back(&id, "not_delivered"));
+        }
+    };
+    if notice == "not_delivered" {
+        return Ok(back(&id, notice));
     }
     // Whoever answers has it.
     if e.taken_by.is_none() {
@@ -217,7 +226,7 @@ pub(super) async fn reply(
             .await
             .map_err(internal)?;
     }
-    Ok(back(&id, "sent"))
+    Ok(back(&id, notice))
 }
 
 #[derive(Deserialize)]

@@ -10,25 +10,31 @@
 //!   is gone, cancelled or has already started, or when a later reminder of the same
 //!   appointment is due too (after a long outage the patient gets the latest one only);
 //! - otherwise renders the `reminder` text of flows/global.yaml (see [`text`]) in the
-//!   conversation's language and sends it with [`Service::send`], which delivers it through the
-//!   channel [`Sender`] and records it in the turn log; then marks it `sent`;
-//! - when the channel refuses or does not answer within [`DELIVERY_TIMEOUT`], keeps it pending
-//!   with a retry time (30 s, 1 min, 2 min, 4 min…) and gives it up (`failed`) after
-//!   [`MAX_ATTEMPTS`] or when the next try would come after the appointment has started.
+//!   conversation's language and hands it to the outbox ([`Service::queue`]): one
+//!   transaction writes the turn-log record, the outbox row (which carries the reminder's
+//!   id and its appointment's start), the conversation's wait for the answer, and the
+//!   reminder's `outbox` field, fenced by this claim; then delivers the row at once through
+//!   the channel [`Sender`];
+//! - the row's outcomes set the reminder's status in the same statement (src/store/outbox.rs):
+//!   `sent`; or, when the channel refuses or does not answer within [`DELIVERY_TIMEOUT`],
+//!   still pending with a retry time (30 s, 1 min, 2 min, 4 min…), and `failed` after
+//!   [`MAX_ATTEMPTS`], on a refusal for good, or when the next try would come after the
+//!   appointment has started. The retries are outbox rows: each pass of the scheduler (on
+//!   any replica) starts with an outbox pass over reminder rows, which the bare outbox worker
+//!   leaves to it. Cancelling or moving the appointment cancels a row not yet sent.
 //! - once the channel took it, emails the same reminder when the patient gave an address
 //!   and email is configured (`prompts/<lang>/email_reminder.j2`, src/email.rs).
 //!
 //! Reminders that came due while no scheduler ran are simply due at the next tick, so they
 //! are sent when the server is back (unless their appointment has started meanwhile).
 //!
-//! Exactly once, precisely: a reminder is delivered at most once per lease, and a new lease
-//! only starts when the previous holder released it, recorded its outcome, or let it expire.
-//! A holder starts a delivery only while enough of its lease is left for that delivery to
-//! finish (the channel call is cut at [`DELIVERY_TIMEOUT`]), so a lease does not expire under
-//! a delivery in progress. What remains is the unavoidable window of any sender that talks to
-//! two systems: a process that dies (or loses the database) *after* the channel accepted the
-//! message and *before* `mark_sent` is recorded leaves a reminder that is sent again after the
-//! lease; and a channel that times out may still have delivered.
+//! Exactly once, precisely: a reminder is queued once (the claim's fence and the outbox
+//! row's id, derived from the conversation's turn, make a second hand-over fail and roll
+//! back), and the row is delivered at most once per lease of its own (src/outbox.rs). What
+//! remains is the unavoidable window of any sender that talks to two systems: a process
+//! that dies *after* the channel accepted the message and *before* `sent` is recorded
+//! leaves a row that is sent again after its lease; and a channel that times out may still
+//! have delivered.
 //!
 //! Logs carry the reminder id and kind only: never the patient's address, name or the text.
 
@@ -43,9 +49,9 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::outbound::{Outbound, SendFuture, Sender};
-use crate::service::{Service, ServiceError};
-use crate::store::{AppointmentStatus, Reminder, ReminderStatus, Store, StoreError};
+use crate::outbound::{Outbound, OutboundKind, Sender};
+use crate::service::{Delivery, Service, ServiceError};
+use crate::store::{AppointmentStatus, Reminder, ReminderLink, ReminderStatus, Store, StoreError};
 
 /// How often the scheduler looks for due reminders.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -64,10 +70,9 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 const BUDGET: Duration = Duration::from_secs(40);
 // The last delivery a batch starts ends before the lease does.
 const _: () = assert!(BUDGET.as_secs() + DELIVERY_TIMEOUT.as_secs() < LEASE.as_secs() as u64);
-/// First retry delay; doubled on each further attempt.
-const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(30);
-/// Longest error text kept on the reminder.
-const MAX_ERROR: usize = 500;
+/// First retry delay of a reminder the channel did not take; doubled on each further attempt
+/// (the outbox's policy for reminder rows, src/outbox.rs).
+pub const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(30);
 
 /// What one pass of the scheduler did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -192,19 +197,41 @@ pub async fn sweep(
 ) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
     let started = tokio::time::Instant::now();
+    if !stop() {
+        // First the reminders whose delivery failed: they wait in the outbox for their retry
+        // time (src/outbox.rs applies the reminders' policy to their rows).
+        let rows = service
+            .store
+            .claim_outbox_where(
+                now,
+                crate::outbox::LEASE,
+                owner,
+                BATCH,
+                None,
+                crate::store::Rows::Reminders,
+            )
+            .await?;
+        let (retried, sent) = crate::outbox::deliver_reporting(&service.store, sender, &rows, now).await;
+        for row in sent {
+            email_after_retry(service, row, now).await;
+        }
+        tally.sent += retried.sent;
+        tally.retrying += retried.retrying;
+        tally.given_up += retried.given_up;
+        tally.lost += retried.lost;
+        tally.released += retried.released;
+    }
     for _ in 0..MAX_BATCHES {
-        // Every claim at the time it is made: a pass that took a while must not lease from
-        // (and expire at) its start.
-        let now = now + SignedDuration::try_from(started.elapsed()).unwrap_or_default();
-        let claim = claim_name(owner);
-        let owner = claim.as_str();
+        // Every claim at the time it is made (to the second): a pass that took a while must
+        // not lease from (and expire at) its start.
+        let now = now + SignedDuration::from_secs(started.elapsed().as_secs() as i64);
         let batch = service.store.claim_due(now, LEASE, owner, BATCH).await?;
         let claimed_at = tokio::time::Instant::now();
         tally.claimed += batch.len();
         let full = batch.len() == BATCH;
         for reminder in &batch {
             let outcome = if stop() || claimed_at.elapsed() > BUDGET {
-                release(&service.store, owner, reminder).await
+                release(&service.store, reminder).await
             } else {
                 handle(service, sender, owner, now, reminder).await
             };
@@ -217,19 +244,8 @@ pub async fn sweep(
     Ok(tally)
 }
 
-/// The name one claim leases under: the worker's name and a number no other claim of this
-/// process used. Outcomes are recorded only under the name that holds the lease
-/// (`lease_owner = $owner`), so the name is the lease's fencing token: a claim whose lease
-/// expired and was taken again, by another replica or by this one in a later pass, cannot
-/// record anything for that reminder any more.
-fn claim_name(owner: &str) -> String {
-    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    format!("{owner}#{n}")
-}
-
-async fn release(store: &Store, owner: &str, r: &Reminder) -> Outcome {
-    match store.release_claim(&r.id, owner).await {
+async fn release(store: &Store, r: &Reminder) -> Outcome {
+    match store.release_claim(&r.fence()).await {
         Ok(true) => Outcome::Released,
         Ok(false) => Outcome::Lost,
         Err(e) => failed_to_record(r, &e),
@@ -277,10 +293,11 @@ async fn try_handle(
     r: &Reminder,
 ) -> Result<Outcome, StoreError> {
     let store = &service.store;
+    let claim = r.fence();
     if r.attempts > MAX_ATTEMPTS {
         // Claimed again and again without an outcome (crashing holders, database errors).
         let held = store
-            .mark_failed(&r.id, owner, "too many attempts without an outcome", None)
+            .mark_failed(&claim, "too many attempts without an outcome", None)
             .await?;
         return Ok(if held { Outcome::GivenUp } else { Outcome::Lost });
     }
@@ -297,7 +314,7 @@ async fn try_handle(
         (None, Some(a)) => a,
         (reason, _) => {
             let reason = reason.unwrap_or("appointment not found");
-            let held = store.mark_skipped(&r.id, owner, reason).await?;
+            let held = store.mark_skipped(&claim, reason).await?;
             tracing::info!(reminder = %r.id, kind = %r.kind, reason, "reminder skipped");
             return Ok(if held { Outcome::Skipped } else { Outcome::Lost });
         }
@@ -311,43 +328,57 @@ async fn try_handle(
         channel: r.channel.clone(),
         user: r.user.clone(),
         text: text::render(&bot, &appointment, r, session.as_ref(), &local),
-        kind: "reminder".into(),
+        kind: OutboundKind::Reminder,
         appointment: Some(crate::actions::appointment_value(&appointment)),
         template: text::whatsapp_template(&bot, &appointment, r, session.as_ref(), &local),
         by: None,
     };
-    let bounded = Bounded {
-        inner: sender,
-        limit: DELIVERY_TIMEOUT,
+    // One transaction: the turn-log record, the outbox row (linked to the reminder, no retry
+    // after the appointment starts), the wait for the answer, and the reminder handed to the
+    // row under this claim's fence. From then on the row's outcomes are the reminder's.
+    let link = ReminderLink {
+        reminder: r.id.clone(),
+        deadline: appointment.starts_at,
     };
-    match service.send(&bounded, &msg, &local).await {
-        Ok(()) => {}
-        Err(ServiceError::Delivery(error)) => {
-            // A refusal (trial account, closed 24-hour window…) is given up at once.
-            let retry_at = retry_time(r.attempts, now)
-                .filter(|t| *t < appointment.starts_at)
-                .filter(|_| !error.permanent);
-            let error: String = error.message.chars().take(MAX_ERROR).collect();
-            let held = store.mark_failed(&r.id, owner, &error, retry_at).await?;
-            return Ok(match (held, retry_at) {
-                (false, _) => Outcome::Lost,
-                (true, Some(_)) => Outcome::Retrying,
-                (true, None) => Outcome::GivenUp,
-            });
+    let ids = match service.queue(sender, &msg, &local, Some((&claim, &link))).await {
+        Ok(ids) => ids,
+        Err(ServiceError::ClaimLost) => return Ok(Outcome::Lost),
+        Err(ServiceError::Store(e)) => return Err(e),
+        Err(e) => return Err(StoreError::Query(e.to_string())),
+    };
+    Ok(match service.deliver_queued_as(owner, sender, &ids, now).await {
+        Delivery::Sent => {
+            // The email goes with the channel's reminder, never instead of it (src/email.rs).
+            service.email_reminder(&bot, &appointment, r, session.as_ref(), &local);
+            Outcome::Sent
         }
-        // `send` delivers first and records afterwards: the patient has the message, so it
-        // counts as sent even though the turn log missed it.
-        Err(e) => tracing::warn!(
-            reminder = %r.id,
-            kind = %r.kind,
-            error = service_error_kind(&e),
-            "reminder delivered but not recorded in the turn log"
-        ),
-    }
-    // The email goes with the channel's reminder, never instead of it (src/email.rs).
-    service.email_reminder(&bot, &appointment, r, session.as_ref(), &local);
-    let held = store.mark_sent(&r.id, owner, now).await?;
-    Ok(if held { Outcome::Sent } else { Outcome::Lost })
+        Delivery::Queued => Outcome::Retrying,
+        Delivery::Refused => Outcome::GivenUp,
+    })
+}
+
+/// The email of a reminder the channel took on a retry (the first try emails in
+/// [`try_handle`]): it goes with the channel's reminder, never instead of it. Best effort.
+async fn email_after_retry(service: &Service, row: &crate::store::OutboxRow, now: Timestamp) {
+    let (Some(id), Some(appointment)) = (&row.reminder, row.message.appointment.as_ref()) else {
+        return;
+    };
+    let Some(appointment_id) = appointment["id"].as_str() else {
+        return;
+    };
+    let store = &service.store;
+    let (Ok(Some(a)), Ok(reminders)) = (
+        store.get_appointment(appointment_id).await,
+        store.reminders_of(appointment_id).await,
+    ) else {
+        return;
+    };
+    let Some(r) = reminders.iter().find(|r| &r.id == id) else {
+        return;
+    };
+    let bot = service.bot();
+    let session = store.load_session(&r.session).await.ok().flatten();
+    service.email_reminder(&bot, &a, r, session.as_ref(), &now.to_zoned(bot.clinic.tz.clone()));
 }
 
 /// True when another reminder of the same appointment, due later than `r`, is due by `now`
@@ -362,36 +393,6 @@ async fn superseded(store: &Store, r: &Reminder, now: Timestamp) -> Result<bool,
     }))
 }
 
-/// When to try again after the `attempts`-th failed delivery; `None` to give up.
-fn retry_time(attempts: u32, now: Timestamp) -> Option<Timestamp> {
-    if attempts >= MAX_ATTEMPTS {
-        return None;
-    }
-    let factor = 1i32 << attempts.saturating_sub(1).min(16);
-    now.checked_add(FIRST_RETRY * factor).ok()
-}
-
-/// A sender whose deliveries are cut at `limit` ([`DELIVERY_TIMEOUT`]).
-struct Bounded<'a> {
-    inner: &'a dyn Sender,
-    limit: Duration,
-}
-
-impl Sender for Bounded<'_> {
-    fn deliver<'b>(&'b self, msg: &'b Outbound) -> SendFuture<'b> {
-        Box::pin(async move {
-            match tokio::time::timeout(self.limit, self.inner.deliver(msg)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("the channel did not answer within {:?}", self.limit).into()),
-            }
-        })
-    }
-
-    fn answers_in(&self, msg: &Outbound) -> Option<crate::outbound::AnswerConversation> {
-        self.inner.answers_in(msg)
-    }
-}
-
 /// The kind of a storage error, for logs (messages may quote stored values or URLs).
 fn error_kind(e: &StoreError) -> &'static str {
     match e {
@@ -402,13 +403,6 @@ fn error_kind(e: &StoreError) -> &'static str {
         StoreError::SlotTaken => "slot_taken",
         StoreError::NotFound { .. } => "not_found",
         StoreError::Decode { .. } => "decode",
-    }
-}
-
-fn service_error_kind(e: &ServiceError) -> &'static str {
-    match e {
-        ServiceError::Store(e) => error_kind(e),
-        _ => "service",
     }
 }
 

@@ -8,6 +8,7 @@ use crate::engine::session::Session;
 use crate::flow::bot::Bot;
 use crate::flow::compile::{Sources, compile, compile_dir};
 use crate::lang::Lang;
+use crate::outbound::SendFuture;
 use crate::store::{Appointment, NewReminder};
 
 fn root() -> &'static Path {
@@ -79,6 +80,8 @@ fn reminder() -> Reminder {
         status: ReminderStatus::Pending,
         lease_until: None,
         lease_owner: None,
+        lease_token: 1,
+        outbox: None,
         attempts: 1,
         last_error: None,
         created_at: ts("2026-11-20T12:00:00Z"),
@@ -93,11 +96,34 @@ fn session(lang: Lang) -> Session {
 #[test]
 fn retries_back_off_and_are_bounded() {
     let now = ts("2026-11-25T13:00:00Z");
-    let after = |n| retry_time(n, now).map(|t| t.duration_since(now).as_secs());
+    let row = crate::store::OutboxRow {
+        id: "r".into(),
+        session: "s1".into(),
+        message: Outbound {
+            kind: OutboundKind::Reminder,
+            ..Default::default()
+        },
+        status: crate::store::OutboxStatus::Pending,
+        reminder: Some("r1".into()),
+        deadline: Some(ts("2026-11-25T13:06:00Z")),
+        next_at: now,
+        lease_until: None,
+        lease_owner: None,
+        lease_token: 1,
+        attempts: 0,
+        last_error: None,
+        provider_id: None,
+        created_at: now,
+        sent_at: None,
+    };
+    let after = |n| crate::outbox::retry_time(&row, n, now).map(|t| t.duration_since(now).as_secs());
     assert_eq!(
         (1..=MAX_ATTEMPTS + 1).map(after).collect::<Vec<_>>(),
         [Some(30), Some(60), Some(120), Some(240), None, None]
     );
+    // Never at or after the appointment's start.
+    let late = ts("2026-11-25T13:05:00Z");
+    assert_eq!(crate::outbox::retry_time(&row, 2, late), None);
 }
 
 #[test]
@@ -226,22 +252,34 @@ impl Sender for Hangs {
     }
 }
 
-#[tokio::test]
+/// The outbox cuts a delivery off at DELIVERY_TIMEOUT (paused clock: no real wait) and
+/// keeps the reminder's row for a retry.
+#[tokio::test(start_paused = true)]
 async fn a_channel_that_does_not_answer_is_cut_off() {
+    let store = crate::store::testing::mem().await;
     let msg = Outbound {
         session: "s1".into(),
         channel: "whatsapp".into(),
         user: "u".into(),
         text: "t".into(),
-        kind: "reminder".into(),
+        kind: OutboundKind::Reminder,
         ..Default::default()
     };
-    let bounded = Bounded {
-        inner: &Hangs,
-        limit: std::time::Duration::from_millis(5),
-    };
-    let err = bounded.deliver(&msg).await.unwrap_err();
-    assert!(err.message.contains("did not answer") && !err.permanent, "{err}");
+    let t0 = ts("2026-11-25T13:00:00Z");
+    store.enqueue("s1#1", &[msg], t0).await.unwrap();
+    let rows = store
+        .claim_outbox(t0, crate::outbox::LEASE, "w", 1, None)
+        .await
+        .unwrap();
+    let tally = crate::outbox::deliver(&store, &Hangs, &rows, t0).await;
+    assert_eq!((tally.sent, tally.retrying), (0, 1));
+    let row = &store.outbox_of("s1").await.unwrap()[0];
+    assert!(
+        row.last_error.as_deref().is_some_and(|e| e.contains("did not answer")),
+        "{row:?}"
+    );
+    // A reminder's first retry comes 30 s later.
+    assert_eq!(row.next_at, t0 + FIRST_RETRY);
 }
 
 async fn mem_service() -> Service {

@@ -1,6 +1,6 @@
 //! What every operation on a conversation shares: the per-conversation lock, loading (or
 //! starting) the session, answering a message seen before, and the operations that are not
-//! patient turns (messages the clinic sends, reset, hand-back after staff).
+//! patient turns (messages the clinic sends, through the outbox; reset; hand-back after staff).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,11 +10,25 @@ use jiff::{Timestamp, Zoned};
 use super::{Service, ServiceError, TurnRequest, TurnResponse};
 use crate::engine::session::Session;
 use crate::lang::Lang;
-use crate::outbound::{AnswerConversation, Outbound, Sender};
-use crate::store::TurnRecord;
+use crate::outbound::{AnswerConversation, Outbound, OutboundKind, Sender};
+use crate::store::{Fence, ReminderLink, StoreError, TurnRecord};
 
 /// How many sessions the cache holds.
 const SESSIONS_CACHED: usize = 10_000;
+/// How many times queueing a clinic-initiated message that lost a race is run.
+const QUEUE_ATTEMPTS: u32 = 4;
+
+/// What became of a message the clinic sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The channel took it.
+    Sent,
+    /// In the outbox, not delivered yet (the channel failed for now, or another sender holds
+    /// it): retried by the outbox's policy.
+    Queued,
+    /// The channel refused it for good; recorded as failed in the outbox.
+    Refused,
+}
 
 impl Service {
     /// Runs `work` while holding the conversation's lock: turns, calls, messages the clinic
@@ -93,67 +107,122 @@ impl Service {
 
     /// Delivers the outbox rows `ids` (just committed) through this service's sender. What
     /// fails here stays in the outbox for the worker; without a sender the worker sends all.
-    pub(super) async fn flush_outbox(&self, ids: &[String], now: Timestamp) -> Option<crate::outbox::Tally> {
-        let sender = self.sender.as_ref().filter(|_| !ids.is_empty())?;
+    pub(super) async fn flush_outbox(&self, ids: &[String], now: Timestamp) -> Option<Delivery> {
+        let sender = self.sender.clone().filter(|_| !ids.is_empty())?;
+        Some(self.deliver_queued(sender.as_ref(), ids, now).await)
+    }
+
+    /// Delivers the outbox rows `ids` through `sender` now, if nobody holds them. What fails
+    /// stays in the outbox, retried by its policy (src/outbox.rs).
+    pub async fn deliver_queued(&self, sender: &dyn Sender, ids: &[String], now: Timestamp) -> Delivery {
+        self.deliver_queued_as(&self.owner, sender, ids, now).await
+    }
+
+    /// [`Service::deliver_queued`], the rows leased to `owner` (the reminder scheduler's name).
+    pub async fn deliver_queued_as(
+        &self,
+        owner: &str,
+        sender: &dyn Sender,
+        ids: &[String],
+        now: Timestamp,
+    ) -> Delivery {
+        if ids.is_empty() {
+            return Delivery::Sent;
+        }
         match self
             .store
-            .claim_outbox(now, crate::outbox::LEASE, &self.owner, ids.len(), Some(ids))
+            .claim_outbox(now, crate::outbox::LEASE, owner, ids.len(), Some(ids))
             .await
         {
-            Ok(rows) => Some(crate::outbox::deliver(&self.store, sender.as_ref(), &rows, now).await),
+            Ok(rows) => {
+                let tally = crate::outbox::deliver(&self.store, sender, &rows, now).await;
+                if tally.given_up > 0 {
+                    Delivery::Refused
+                } else if tally.sent == ids.len() {
+                    Delivery::Sent
+                } else {
+                    Delivery::Queued
+                }
+            }
             // Not the error's text: it may quote row ids, which hold conversation ids.
             Err(_) => {
-                tracing::warn!("outbox: cannot claim what the turn queued; the worker will send it");
-                None
+                tracing::warn!("outbox: cannot claim what was just queued; the worker will send it");
+                Delivery::Queued
             }
         }
     }
 
-    /// Delivers a message the clinic initiates (reminder, staff reply) and records it in the
-    /// conversation's turn log as a turn with no patient input. The conversation is locked like
-    /// a patient turn, so the two never interleave.
-    pub async fn send(&self, sender: &dyn Sender, msg: &Outbound, now: &Zoned) -> Result<(), ServiceError> {
-        sender.deliver(msg).await.map_err(ServiceError::Delivery)?;
+    /// Sends a message the clinic initiates (staff reply, calendar notice, late reply): its
+    /// record in the conversation's turn log (a turn with no patient input) and its outbox
+    /// row are written in one transaction, then `sender` delivers it (the outbox worker of
+    /// any replica, when that fails now). The conversation is locked like a patient turn.
+    pub async fn send(&self, sender: &dyn Sender, msg: &Outbound, now: &Zoned) -> Result<Delivery, ServiceError> {
+        let ids = self.queue(sender, msg, now, None).await?;
+        Ok(self.deliver_queued(sender, &ids, now.timestamp()).await)
+    }
+
+    /// Writes `msg` to the outbox in one transaction with its turn-log record, the
+    /// conversation's wait for the answer to a reminder (in the conversation the answer
+    /// arrives in, which `sender` knows) and, for a reminder, the reminder's hand-over to
+    /// the row (fenced by its claim). Re-run on fresh state when it lost a race (bounded).
+    /// Returns the outbox row ids.
+    pub(crate) async fn queue(
+        &self,
+        sender: &dyn Sender,
+        msg: &Outbound,
+        now: &Zoned,
+        reminder: Option<(&Fence, &ReminderLink)>,
+    ) -> Result<Vec<String>, ServiceError> {
         let elsewhere = sender.answers_in(msg);
-        let lang = self
-            .locked(&msg.session, self.record_outbound(msg, now, elsewhere.is_none()))
-            .await?;
-        match elsewhere {
-            Some(conv) => self.locked(&conv.session, self.await_answer_in(&conv, msg, lang)).await,
-            None => Ok(()),
+        let mut attempt = 1;
+        loop {
+            let work = self.queue_once(msg, now, elsewhere.as_ref(), reminder);
+            let result = match &elsewhere {
+                Some(conv) => self.locked(&msg.session, self.locked(&conv.session, work)).await,
+                None => self.locked(&msg.session, work).await,
+            };
+            match result {
+                Err(ServiceError::Store(StoreError::Conflict(_))) if attempt < QUEUE_ATTEMPTS => {
+                    tokio::time::sleep(crate::store::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
     }
 
-    /// Puts the conversation the answer to a reminder arrives in (not the reminder's own) where
-    /// that answer acts on the reminded appointment. Returns nothing to the patient.
-    async fn await_answer_in(&self, conv: &AnswerConversation, msg: &Outbound, lang: Lang) -> Result<(), ServiceError> {
-        let Some(appointment) = msg.appointment.as_ref().filter(|_| msg.kind == "reminder") else {
-            return Ok(());
-        };
-        let mut session = self
-            .load_or_create(&conv.session, &conv.channel, &conv.user, Some(lang))
-            .await?;
-        if crate::engine::await_answer(&self.bot(), &mut session, appointment) {
-            session.version += 1;
-            self.forget(&session.id);
-            self.store.save_session(&session).await?;
-        }
-        Ok(())
-    }
-
-    /// Records an outbound message in its conversation's turn log (and, for a reminder whose
-    /// answer comes back here, awaits it). Returns the conversation's language.
-    async fn record_outbound(&self, msg: &Outbound, now: &Zoned, answers_here: bool) -> Result<Lang, ServiceError> {
+    async fn queue_once(
+        &self,
+        msg: &Outbound,
+        now: &Zoned,
+        elsewhere: Option<&AnswerConversation>,
+        reminder: Option<(&Fence, &ReminderLink)>,
+    ) -> Result<Vec<String>, ServiceError> {
+        let bot = self.bot();
+        self.forget(&msg.session);
         let mut session = self.load_or_create(&msg.session, &msg.channel, &msg.user, None).await?;
         session.turns += 1;
         session.version += 1;
         let state_before = session.position();
         // The answer to a reminder acts on its appointment (flows/reminder_reply.yaml).
-        if answers_here
-            && msg.kind == "reminder"
-            && let Some(appointment) = &msg.appointment
-        {
-            crate::engine::await_answer(&self.bot(), &mut session, appointment);
+        let appointment = msg.appointment.as_ref().filter(|_| msg.kind == OutboundKind::Reminder);
+        let mut other = None;
+        if let Some(appointment) = appointment {
+            match elsewhere {
+                None => {
+                    crate::engine::await_answer(&bot, &mut session, appointment);
+                }
+                Some(conv) => {
+                    self.forget(&conv.session);
+                    let mut s = self
+                        .load_or_create(&conv.session, &conv.channel, &conv.user, Some(session.lang))
+                        .await?;
+                    if crate::engine::await_answer(&bot, &mut s, appointment) {
+                        s.version += 1;
+                        other = Some(s);
+                    }
+                }
+            }
         }
         let mut turn = TurnRecord::new(&session, now.timestamp(), state_before);
         turn.replies = vec![msg.text.clone()];
@@ -163,9 +232,41 @@ impl Service {
             .iter()
             .map(|by| serde_json::json!({ "action": "staff_reply", "by": by }))
             .collect();
-        self.forget(&session.id);
-        self.store.commit_turn(&session, &turn, None).await?;
-        Ok(session.lang)
+        let tx = self.store.begin().await?;
+        let key = format!("{}#{}", session.id, session.turns);
+        let ids = tx
+            .enqueue_linked(&key, std::slice::from_ref(msg), now.timestamp(), reminder.map(|r| r.1))
+            .await?;
+        if let Some((fence, _)) = reminder {
+            let row = ids.first().map(String::as_str).unwrap_or_default();
+            if !tx.mark_queued(fence, row).await? {
+                // Taken over or cancelled meanwhile: nothing of this is stored.
+                return Err(ServiceError::ClaimLost);
+            }
+        }
+        if let Some(s) = &other {
+            tx.save_session(s).await?;
+        }
+        tx.commit_turn(&session, &turn, None).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Erases everything stored about one patient (src/store/patients.rs) and drops their
+    /// conversations from the hot-session cache, so no turn of this process brings an erased
+    /// session back from memory.
+    pub async fn erase_patient(
+        &self,
+        document: &str,
+        document_hash: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<crate::store::Erased, ServiceError> {
+        let erased = self.store.erase_patient(document, document_hash, actor, now).await?;
+        for id in &erased.conversations {
+            self.forget(id);
+        }
+        Ok(erased)
     }
 
     /// Starts a conversation over (no active flow, slots, handover or failures), keeping its

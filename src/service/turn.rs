@@ -10,13 +10,15 @@ use std::time::Instant;
 use jiff::Zoned;
 use serde_json::{Value, json};
 
-use super::{MAX_ACTIONS, Service, ServiceError, TurnRequest, TurnResponse, finish_pending, redact, remembered};
+use super::{
+    MAX_ACTIONS, ReplyWindow, Service, ServiceError, TurnRequest, TurnResponse, finish_pending, redact, remembered,
+};
 use crate::actions::{self, ActionContext, ActionName, ActionRequest};
 use crate::engine::session::Session;
 use crate::engine::{Input, nlu_context, step};
 use crate::flow::bot::Bot;
 use crate::nlu::Understand;
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, OutboundKind};
 use crate::store::{Processed, Store, StoreError, TurnRecord};
 
 /// How many times a turn that lost a race is run (the first time included).
@@ -36,7 +38,11 @@ pub(super) struct Effects {
 
 impl Service {
     /// Runs the turn, again on fresh state when it lost a race (see the module docs).
-    pub(super) async fn turn(&self, req: TurnRequest) -> Result<TurnResponse, ServiceError> {
+    pub(super) async fn turn(
+        &self,
+        req: TurnRequest,
+        window: Option<ReplyWindow>,
+    ) -> Result<TurnResponse, ServiceError> {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
@@ -46,7 +52,7 @@ impl Service {
                 return Ok(resp);
             }
             let mut effects = Effects::default();
-            let result = Box::pin(self.attempt(&req, started, &mut effects)).await;
+            let result = Box::pin(self.attempt(&req, started, &mut effects, window.as_ref())).await;
             if result.is_err() {
                 self.undo_calendar_bookings(&effects.booked).await;
             }
@@ -82,6 +88,7 @@ impl Service {
         req: &TurnRequest,
         started: Instant,
         effects: &mut Effects,
+        window: Option<&ReplyWindow>,
     ) -> Result<TurnResponse, ServiceError> {
         // One snapshot of the bot for the whole turn.
         let bot = self.bot();
@@ -193,24 +200,33 @@ impl Service {
             at: now.timestamp(),
             request: id.request.clone(),
         });
-        // What the turn sends to someone else goes in its transaction, under ids derived from
-        // (conversation, turn).
-        let queued = match effects.outgoing.as_slice() {
-            [] => Vec::new(),
-            outgoing => {
-                let key = format!("{}#{}", session.id, session.turns);
-                self.open(&mut tx)
-                    .await?
-                    .enqueue(&key, outgoing, now.timestamp())
-                    .await?
+        // Who says the replies is settled before the commit: the channel, or (when it stopped
+        // waiting) the outbox, in this transaction (src/service/window.rs).
+        let late = window.is_some_and(|w| !w.commit_inline());
+        if late {
+            effects.outgoing.extend(response.replies.iter().map(|text| Outbound {
+                session: session.id.clone(),
+                channel: req.channel.clone(),
+                user: req.user.clone(),
+                text: text.clone(),
+                kind: OutboundKind::Reply,
+                ..Default::default()
+            }));
+        }
+        let committed = self
+            .commit_attempt(tx, &session, &turn, processed.as_ref(), effects, &now)
+            .await;
+        let queued = match committed {
+            Ok(queued) => queued,
+            Err(e) => {
+                if let Some(w) = window {
+                    w.commit_failed();
+                }
+                return Err(e);
             }
         };
-        match tx {
-            Some(tx) => {
-                tx.commit_turn(&session, &turn, processed.as_ref()).await?;
-                tx.commit().await?;
-            }
-            None => self.store.commit_turn(&session, &turn, processed.as_ref()).await?,
+        if late {
+            response.queued = queued.clone();
         }
         self.remember_session(&session);
         self.flush_outbox(&queued, now.timestamp()).await;
@@ -237,6 +253,38 @@ impl Service {
             return Ok(&self.store);
         }
         self.open(tx).await
+    }
+
+    /// Stores the attempt: its outbox rows (under ids derived from (conversation, turn)),
+    /// session, turn log and processed id, in the turn's transaction (or one statement when
+    /// it has neither actions nor messages). Returns the outbox row ids.
+    async fn commit_attempt(
+        &self,
+        mut tx: Option<Store>,
+        session: &Session,
+        turn: &TurnRecord,
+        processed: Option<&Processed>,
+        effects: &Effects,
+        now: &Zoned,
+    ) -> Result<Vec<String>, ServiceError> {
+        let queued = match effects.outgoing.as_slice() {
+            [] => Vec::new(),
+            outgoing => {
+                let key = format!("{}#{}", session.id, session.turns);
+                self.open(&mut tx)
+                    .await?
+                    .enqueue(&key, outgoing, now.timestamp())
+                    .await?
+            }
+        };
+        match tx {
+            Some(tx) => {
+                tx.commit_turn(session, turn, processed).await?;
+                tx.commit().await?;
+            }
+            None => self.store.commit_turn(session, turn, processed).await?,
+        }
+        Ok(queued)
     }
 
     /// The turn's transaction, begun by its first writing action.

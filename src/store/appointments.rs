@@ -132,6 +132,13 @@ pub struct AppointmentFilter {
 
 /// A thrown tag meaning "the appointment is not booked (any more)".
 const NOT_BOOKED: &str = "cf_not_booked";
+/// Cancels the outbox rows not yet sent of the appointment `$id`'s reminders: a reminder
+/// being retried is not sent for a cancelled appointment, nor with the old time of a moved
+/// one (a moved reminder is queued again when its new time comes).
+const CANCEL_QUEUED: &str = "UPDATE outbox SET status = 'cancelled', lease_until = NONE, lease_owner = NONE
+                 WHERE reminder IN (SELECT VALUE record::id(id) FROM reminder WHERE appointment = $id)
+                     AND status = 'pending' RETURN NONE;";
+
 /// A thrown tag meaning "its reminders changed between our read and our write".
 const REMINDERS_CHANGED: &str = "cf_reminders_changed";
 
@@ -242,6 +249,7 @@ impl Store {
              IF (SELECT VALUE status FROM ONLY type::record('appointment', $id)) != 'booked' {{
                  THROW '{NOT_BOOKED}'
              }};
+             {CANCEL_QUEUED}
              UPDATE reminder SET status = 'cancelled', lease_until = NONE, lease_owner = NONE
                  WHERE appointment = $id AND status = 'pending' RETURN NONE;
              UPDATE type::record('appointment', $id)
@@ -251,7 +259,7 @@ impl Store {
         );
         let vars = json!({ "id": id, "now": fmt_instant(now) });
         match self.run_retry(&sql, vars).await {
-            Ok(mut resp) => Ok(decode_appointments(&mut resp, 3)?.into_iter().next()),
+            Ok(mut resp) => Ok(decode_appointments(&mut resp, 4)?.into_iter().next()),
             Err(e) if thrown(&e, NOT_BOOKED) => Ok(None),
             Err(e) => Err(e),
         }
@@ -357,7 +365,7 @@ impl Store {
                 vars.insert(format!("d{i}"), json!(fmt_instant(due)));
                 sql.push_str(&format!(
                     " UPDATE type::record('reminder', $r{i}) SET due_at = $d{i}, lease_until = NONE,
-                      lease_owner = NONE WHERE status = 'pending' RETURN NONE;"
+                      lease_owner = NONE, outbox = NONE WHERE status = 'pending' RETURN NONE;"
                 ));
             } else {
                 sql.push_str(&format!(
@@ -370,7 +378,8 @@ impl Store {
         // turn's transaction (where the statements after a THROW would still run).
         let last = 3;
         sql.push_str(&format!(
-            " UPDATE type::record('appointment', $id)
+            " {CANCEL_QUEUED}
+              UPDATE type::record('appointment', $id)
                   SET professional = $professional, date = $date, time = $time,
                       starts_at = $starts_at, minutes = $minutes, slot_key = $slot_key
                   WHERE status = 'booked' RETURN {PLAIN_ID};

@@ -145,8 +145,38 @@ pub(crate) fn parse(url: &str, env_user: Option<String>, env_pass: Option<String
     }
 }
 
+/// How long start-up waits for a SurrealDB server that is itself starting (connection
+/// refused, 503 from its HTTP layer): replicas and the server start together in compose/k8s.
+pub(crate) const START_WAIT: Duration = Duration::from_secs(30);
+
+/// Connects ([`open_once`]), retrying for up to `wait` while a server refuses the connection
+/// or answers 503 (still starting). Other failures, and every embedded engine, fail at once.
+pub(crate) async fn open(url: &str, wait: Duration) -> Result<Surreal<Any>, StoreError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match open_once(url).await {
+            Err(StoreError::Connect(msg)) if starting(&msg) && tokio::time::Instant::now() + delay < deadline => {
+                tracing::info!(url = %redact(url), "the database server is not ready yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a connection error means "a server that is starting": nothing listens yet, or
+/// it answers 503.
+pub(crate) fn starting(msg: &str) -> bool {
+    let msg = msg.to_ascii_lowercase();
+    ["connection refused", "503", "service unavailable", "connection reset"]
+        .iter()
+        .any(|s| msg.contains(s))
+}
+
 /// Connects, signs in when credentials are known, and selects the namespace and database.
-pub(crate) async fn open(url: &str) -> Result<Surreal<Any>, StoreError> {
+async fn open_once(url: &str) -> Result<Surreal<Any>, StoreError> {
     let target = parse(
         url,
         std::env::var("SURREAL_USER").ok(),
@@ -246,6 +276,33 @@ fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_starting_server_is_told_from_other_failures() {
+        assert!(starting("ws://x: IO error: Connection refused (os error 111)"));
+        assert!(starting("HTTP error: 503 Service Unavailable"));
+        assert!(!starting("sign-in failed: There was a problem with authentication"));
+        assert!(!starting("ws://x did not answer within 15s"));
+    }
+
+    /// Nothing listens: retried for the bounded wait, then the connection error.
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_for_a_bounded_time() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("ws://root:root@127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        let wait = Duration::from_millis(700);
+        let err = open(&url, wait).await.expect_err("nothing listens");
+        assert!(matches!(&err, StoreError::Connect(m) if starting(m)), "{err}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < wait + CONNECT_TIMEOUT,
+            "{took:?}"
+        );
+    }
+
     fn p(url: &str) -> Target {
         match parse(url, None, None) {
             Ok(t) => t,
@@ -316,7 +373,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_server_is_a_connect_error_without_the_password() {
-        let err = super::super::Store::connect("ws://root:pw@127.0.0.1:9")
+        let err = super::super::Store::connect_waiting("ws://root:pw@127.0.0.1:9", Duration::from_millis(200))
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Connect(_)), "{err}");

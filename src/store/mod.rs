@@ -17,6 +17,7 @@ mod connect;
 mod escalations;
 mod file_versions;
 mod inbox;
+mod lease;
 mod messages;
 mod outbox;
 mod patients;
@@ -44,8 +45,9 @@ pub use browse::{ConversationQuery, ConversationRow, browse_window};
 pub use connect::{DEFAULT_DB, DEFAULT_NS, DEFAULT_URL};
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use file_versions::{FileVersion, NewFileVersion, VersionKind};
+pub use lease::Fence;
 pub use messages::{MessageRecord, status_rank};
-pub use outbox::{OutboxRow, OutboxStatus};
+pub use outbox::{OutboxRow, OutboxStatus, ReminderLink, Rows};
 pub use patients::{AuditEntry, Erased, PatientData};
 pub use processed::Processed;
 pub use reminders::{NewReminder, Reminder, ReminderStatus};
@@ -100,12 +102,19 @@ impl std::fmt::Debug for Store {
 const RETRIES: u32 = 8;
 
 impl Store {
-    /// Connects to `url` and defines the schema (idempotent). Schemes: `mem://`,
+    /// Connects to `url` (waiting up to 30 s for a server that is starting) and defines the
+    /// schema (idempotent). Schemes: `mem://`,
     /// `surrealkv://path`, `rocksdb://path` (cargo feature `rocksdb`), `ws://` / `wss://`
     /// (`ws://user:pass@host:port`, or SURREAL_USER / SURREAL_PASS). Query parameters
     /// `ns` and `db` pick the namespace and database (default `clinicflow` / `main`).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let db = connect::open(url).await?;
+        Self::connect_waiting(url, connect::START_WAIT).await
+    }
+
+    /// [`Store::connect`], waiting up to `wait` for a server that is still starting
+    /// (connection refused, 503).
+    pub async fn connect_waiting(url: &str, wait: Duration) -> Result<Store, StoreError> {
+        let db = connect::open(url, wait).await?;
         schema::define(&db).await?;
         let store = Store {
             db,

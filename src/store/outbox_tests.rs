@@ -2,6 +2,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::super::testing::mem;
 use super::*;
+use crate::outbound::OutboundKind;
 
 fn msg(text: &str) -> Outbound {
     Outbound {
@@ -9,7 +10,7 @@ fn msg(text: &str) -> Outbound {
         channel: "sms".into(),
         user: "+5491100000000".into(),
         text: text.into(),
-        kind: "code".into(),
+        kind: OutboundKind::Verification,
         ..Default::default()
     }
 }
@@ -117,4 +118,34 @@ async fn a_channel_without_message_ids_is_recorded_sent_too() {
     assert!(store.outbox_sent(&row, None, at(1)).await.unwrap());
     let row = &store.outbox_of("s1").await.unwrap()[0];
     assert_eq!((row.status, row.provider_id.as_deref()), (OutboxStatus::Sent, None));
+}
+
+#[tokio::test]
+async fn a_reminders_row_is_claimed_by_the_reminder_pass_only() {
+    let store = mem().await;
+    let link = ReminderLink {
+        reminder: "r1".into(),
+        deadline: at(3600),
+    };
+    store
+        .enqueue_linked("s1#1", &[msg("recordatorio")], at(0), Some(&link))
+        .await
+        .unwrap();
+    store.enqueue("s1#2", &[msg("hola")], at(0)).await.unwrap();
+    let others = store
+        .claim_outbox_where(at(1), LEASE, "w", 10, None, Rows::NotReminders)
+        .await
+        .unwrap();
+    assert_eq!(others.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["s1#2#0"]);
+    let reminders = store
+        .claim_outbox_where(at(1), LEASE, "s", 10, None, Rows::Reminders)
+        .await
+        .unwrap();
+    assert_eq!(
+        reminders
+            .iter()
+            .map(|r| (r.id.as_str(), r.reminder.as_deref(), r.deadline))
+            .collect::<Vec<_>>(),
+        [("s1#1#0", Some("r1"), Some(at(3600)))]
+    );
 }

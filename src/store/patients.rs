@@ -38,6 +38,9 @@ pub struct Erased {
     pub escalations: usize,
     pub messages: usize,
     pub processed: usize,
+    /// The conversations erased (for the service's hot-session cache; not in the counts).
+    #[serde(skip)]
+    pub conversations: Vec<String>,
 }
 
 /// What happened to whose data, by whom. `subject` is the document's keyed hash: the audit
@@ -129,7 +132,7 @@ impl Store {
     ) -> Result<Erased, StoreError> {
         let (ids, sessions) = self.patient_keys(document).await?;
         let vars = json!({
-            "ids": ids, "sessions": sessions, "hash": document_hash,
+            "ids": ids, "sessions": &sessions, "hash": document_hash,
             "actor": actor, "at": fmt_instant(now),
         });
         let mut sql = String::from(
@@ -146,7 +149,8 @@ impl Store {
             ));
         }
         sql.push_str(
-            " DELETE calendar_event WHERE appointment IN $ids RETURN NONE;
+            " DELETE calendar_event WHERE $ids CONTAINS appointment RETURN NONE;
+              DELETE outbox WHERE $sessions CONTAINS session RETURN NONE;
               DELETE type::record('verification', $hash) RETURN NONE;
               CREATE audit CONTENT { at: $at, action: 'erase', subject: $hash, actor: $actor, counts: {} } RETURN NONE;
               COMMIT TRANSACTION;",
@@ -161,6 +165,7 @@ impl Store {
             escalations: count(&mut resp, 5)?,
             messages: count(&mut resp, 6)?,
             processed: count(&mut resp, 7)?,
+            conversations: sessions.clone(),
         };
         // The counts are only known after the deletes: recorded in a second, tiny write.
         self.run(

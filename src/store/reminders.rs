@@ -1,16 +1,19 @@
 //! Appointment reminders and the lease protocol that lets any number of senders (threads,
 //! replicas) share the queue without sending one twice.
 //!
-//! A reminder stays `pending` until delivered. A sender *claims* due reminders by setting a
-//! lease (`lease_owner`, `lease_until`) in a conditional update; two claimers racing for the
-//! same reminder collide in the database and only one commit survives. A crashed sender's
-//! lease simply expires and the reminder is claimed again. Delivery is reported with
-//! `mark_sent` / `mark_failed`, which only succeed for the current lease owner.
+//! A reminder stays `pending` until delivered. The scheduler *claims* due reminders with the
+//! lease every background table shares (src/store/lease.rs): racing claimers collide in the
+//! database and only one commit survives; a crashed claimer's lease simply expires. A claim
+//! ends with `mark_queued` (the reminder is handed to an outbox row written in the same
+//! transaction, whose outcomes then set the reminder's status: src/store/outbox.rs),
+//! `mark_skipped`, `release_claim`, or `mark_sent` / `mark_failed`; each succeeds only for
+//! the claim (owner and token) that currently holds the lease.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::lease::{Fence, Leased, Pick};
 use super::time::fmt_instant;
 use super::{ALREADY_EXISTS, PLAIN_ID, Store, StoreError, decode_rows, to_doc};
 
@@ -65,6 +68,12 @@ pub struct Reminder {
     pub lease_until: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_owner: Option<String>,
+    /// Incremented by every claim: the fence of the claim's outcome (src/store/lease.rs).
+    #[serde(default)]
+    pub lease_token: u64,
+    /// The outbox row delivering it, once queued; its outcome is the reminder's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<String>,
     #[serde(default)]
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,8 +84,24 @@ pub struct Reminder {
     pub sent_at: Option<Timestamp>,
 }
 
-/// Pending and not leased by anyone (never leased, lease expired, or retry time reached).
-const CLAIMABLE: &str = "status = 'pending' AND (!lease_until OR lease_until <= $now)";
+impl Reminder {
+    /// The claim this reminder was returned by.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            id: self.id.clone(),
+            owner: self.lease_owner.clone().unwrap_or_default(),
+            token: self.lease_token,
+        }
+    }
+}
+
+/// The reminders as a leased table (src/store/lease.rs): pending, not yet handed to the
+/// outbox, and not leased by anyone (never leased, lease expired, or retry time reached).
+const REMINDER: Leased = Leased {
+    table: "reminder",
+    claimable: "status = 'pending' AND !outbox AND (!lease_until OR lease_until <= $now)",
+    on_claim: "attempts += 1",
+};
 
 impl Store {
     /// Schedules a reminder. `None` when the appointment already has one of that kind, which
@@ -94,6 +119,8 @@ impl Store {
             status: ReminderStatus::Pending,
             lease_until: None,
             lease_owner: None,
+            lease_token: 0,
+            outbox: None,
             attempts: 0,
             last_error: None,
             created_at: new.created_at,
@@ -140,12 +167,19 @@ impl Store {
              WHERE appointment = $appointment AND status = 'pending' RETURN {PLAIN_ID}"
         );
         let mut resp = self.run_retry(&sql, json!({ "appointment": appointment })).await?;
-        Ok(super::rows(&mut resp, 0)?.len())
+        let ids: Vec<String> = super::rows(&mut resp, 0)?
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect();
+        // Those already queued do not go out either.
+        self.cancel_outbox_of_reminders(&ids).await?;
+        Ok(ids.len())
     }
 
-    /// Leases up to `limit` due reminders (pending, `due_at <= now`, not leased) to `owner`
-    /// until `now + lease`, soonest first, and returns them. A reminder is handed to exactly
-    /// one claimer per lease, whatever the number of concurrent claimers.
+    /// Leases up to `limit` due reminders (pending, not queued in the outbox, `due_at <= now`,
+    /// not leased) to `owner` until `now + lease`, soonest first, and returns them. A reminder
+    /// is handed to exactly one claimer per lease, whatever the number of concurrent claimers
+    /// (src/store/lease.rs).
     pub async fn claim_due(
         &self,
         now: Timestamp,
@@ -153,99 +187,66 @@ impl Store {
         owner: &str,
         limit: usize,
     ) -> Result<Vec<Reminder>, StoreError> {
-        let until = now
-            .checked_add(lease)
-            .map_err(|e| StoreError::Query(format!("lease end: {e}")))?;
-        // The second WHERE re-checks the claim condition inside the writing statement; the
-        // transaction makes a concurrent claimer of the same rows fail at commit (and retry,
-        // by which time the rows are leased and skipped).
-        let sql = format!(
-            "BEGIN TRANSACTION;
-             LET $ids = (SELECT id, due_at FROM reminder
-                 WHERE {CLAIMABLE} AND due_at <= $now ORDER BY due_at ASC LIMIT $limit).id;
-             UPDATE $ids SET lease_until = $until, lease_owner = $owner, attempts += 1
-                 WHERE {CLAIMABLE} RETURN {PLAIN_ID};
-             COMMIT TRANSACTION;"
-        );
-        let vars = json!({
-            "now": fmt_instant(now),
-            "until": fmt_instant(until),
-            "owner": owner,
-            "limit": limit,
-        });
-        let mut resp = self.run_retry(&sql, vars).await?;
-        let mut claimed: Vec<Reminder> = decode_rows(&mut resp, 2, "reminder")?;
+        let pick = Pick::Due {
+            filter: "AND due_at <= $now",
+            order: "due_at",
+            limit,
+        };
+        let mut claimed: Vec<Reminder> = self.claim_leased(&REMINDER, pick, now, lease, owner, json!({})).await?;
         claimed.sort_by_key(|r| r.due_at);
         Ok(claimed)
     }
 
-    /// Records a delivery. False when `owner` no longer holds the lease (it expired and
+    /// Records a delivery. False when `claim` no longer holds the lease (it expired and
     /// someone else claimed the reminder, or it was cancelled or moved meanwhile).
-    pub async fn mark_sent(&self, id: &str, owner: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE type::record('reminder', $id)
-                 SET status = 'sent', sent_at = $now, lease_until = NONE
-                 WHERE status = 'pending' AND lease_owner = $owner RETURN {PLAIN_ID}"
-        );
-        let vars = json!({ "id": id, "owner": owner, "now": fmt_instant(now) });
-        let mut resp = self.run_retry(&sql, vars).await?;
-        Ok(!super::rows(&mut resp, 0)?.is_empty())
+    pub async fn mark_sent(&self, claim: &Fence, now: Timestamp) -> Result<bool, StoreError> {
+        let set = "status = 'sent', sent_at = $now, lease_until = NONE";
+        self.fenced(&REMINDER, claim, set, "", json!({ "now": fmt_instant(now) }))
+            .await
+    }
+
+    /// Hands a claimed reminder to the outbox row `outbox` (written in the same transaction):
+    /// from then on the row's outcomes decide the reminder's. False when `claim` no longer
+    /// holds the lease.
+    pub async fn mark_queued(&self, claim: &Fence, outbox: &str) -> Result<bool, StoreError> {
+        let set = "outbox = $outbox, lease_until = NONE";
+        self.fenced(&REMINDER, claim, set, "", json!({ "outbox": outbox }))
+            .await
     }
 
     /// Records a failed delivery. With `retry_at` the reminder stays pending and becomes
     /// claimable again at that time; without it, it is given up (`failed`). False when
-    /// `owner` no longer holds the lease.
+    /// `claim` no longer holds the lease.
     pub async fn mark_failed(
         &self,
-        id: &str,
-        owner: &str,
+        claim: &Fence,
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
         let set = if retry_at.is_some() {
-            "lease_until = $retry_at, lease_owner = NONE"
+            "lease_until = $retry_at, lease_owner = NONE, last_error = $error"
         } else {
-            "status = 'failed', lease_until = NONE, lease_owner = NONE"
+            "status = 'failed', lease_until = NONE, lease_owner = NONE, last_error = $error"
         };
-        let sql = format!(
-            "UPDATE type::record('reminder', $id) SET {set}, last_error = $error
-                 WHERE status = 'pending' AND lease_owner = $owner RETURN {PLAIN_ID}"
-        );
-        let vars = json!({
-            "id": id,
-            "owner": owner,
-            "error": error,
-            "retry_at": retry_at.map(fmt_instant),
-        });
-        let mut resp = self.run_retry(&sql, vars).await?;
-        Ok(!super::rows(&mut resp, 0)?.is_empty())
+        let vars = json!({ "error": error, "retry_at": retry_at.map(fmt_instant) });
+        self.fenced(&REMINDER, claim, set, "", vars).await
     }
 
     /// Closes a claimed reminder without sending it (its appointment was cancelled, has
     /// already started, or a later reminder of it is due too): status `cancelled`, with
-    /// `reason` in `last_error`. False when `owner` no longer holds the lease.
-    pub async fn mark_skipped(&self, id: &str, owner: &str, reason: &str) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE type::record('reminder', $id)
-                 SET status = 'cancelled', lease_until = NONE, lease_owner = NONE, last_error = $reason
-                 WHERE status = 'pending' AND lease_owner = $owner RETURN {PLAIN_ID}"
-        );
-        let vars = json!({ "id": id, "owner": owner, "reason": reason });
-        let mut resp = self.run_retry(&sql, vars).await?;
-        Ok(!super::rows(&mut resp, 0)?.is_empty())
+    /// `reason` in `last_error`. False when `claim` no longer holds the lease.
+    pub async fn mark_skipped(&self, claim: &Fence, reason: &str) -> Result<bool, StoreError> {
+        let set = "status = 'cancelled', lease_until = NONE, lease_owner = NONE, last_error = $reason";
+        self.fenced(&REMINDER, claim, set, "", json!({ "reason": reason }))
+            .await
     }
 
     /// Hands a claimed reminder back untouched (the claimer is shutting down or ran out of
     /// lease time): claimable again at once, and the claim does not count as an attempt.
-    /// False when `owner` no longer holds the lease.
-    pub async fn release_claim(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE type::record('reminder', $id)
-                 SET lease_until = NONE, lease_owner = NONE, attempts -= 1
-                 WHERE status = 'pending' AND lease_owner = $owner RETURN {PLAIN_ID}"
-        );
-        let mut resp = self.run_retry(&sql, json!({ "id": id, "owner": owner })).await?;
-        Ok(!super::rows(&mut resp, 0)?.is_empty())
+    /// False when `claim` no longer holds the lease.
+    pub async fn release_claim(&self, claim: &Fence) -> Result<bool, StoreError> {
+        let set = "lease_until = NONE, lease_owner = NONE, attempts -= 1";
+        self.fenced(&REMINDER, claim, set, "", json!({})).await
     }
 }
 

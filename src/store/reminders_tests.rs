@@ -114,11 +114,17 @@ async fn claims_respect_due_time_and_leases() {
     assert_eq!(after_expiry.len(), 1);
     assert_eq!(after_expiry[0].attempts, 2);
     // The old owner lost it.
-    assert!(!store.mark_sent(&due.id, "worker-a", now).await.unwrap());
+    assert!(!store.mark_sent(&first[0].fence(), now).await.unwrap());
+    // The same owner's claim is fenced by its token too.
+    let stale = super::Fence {
+        token: after_expiry[0].lease_token - 1,
+        ..after_expiry[0].fence()
+    };
+    assert!(!store.mark_sent(&stale, now).await.unwrap());
     // Retry later, then give up.
     assert!(
         store
-            .mark_failed(&due.id, "worker-b", "twilio 503", Some(ts("2025-06-09T12:30:00Z")))
+            .mark_failed(&after_expiry[0].fence(), "twilio 503", Some(ts("2025-06-09T12:30:00Z")))
             .await
             .unwrap()
     );
@@ -136,7 +142,7 @@ async fn claims_respect_due_time_and_leases() {
     assert_eq!((retry.len(), retry[0].last_error.as_deref()), (1, Some("twilio 503")));
     assert!(
         store
-            .mark_sent(&due.id, "worker-c", ts("2025-06-09T12:30:01Z"))
+            .mark_sent(&retry[0].fence(), ts("2025-06-09T12:30:01Z"))
             .await
             .unwrap()
     );
@@ -161,11 +167,17 @@ async fn a_failed_reminder_without_retry_is_given_up() {
         .unwrap()
         .unwrap();
     let now = ts("2025-06-09T12:00:00Z");
-    store
+    let claimed = store
         .claim_due(now, SignedDuration::from_mins(1), "w", 10)
         .await
         .unwrap();
-    assert!(store.mark_failed(&r.id, "w", "invalid number", None).await.unwrap());
+    assert_eq!(claimed[0].id, r.id);
+    assert!(
+        store
+            .mark_failed(&claimed[0].fence(), "invalid number", None)
+            .await
+            .unwrap()
+    );
     let failed = store.list_reminders(Some(ReminderStatus::Failed), 10).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert!(
@@ -324,13 +336,29 @@ async fn a_claimed_reminder_can_be_skipped_or_handed_back() {
         .unwrap();
     let now = ts("2025-06-09T12:00:00Z");
     let lease = SignedDuration::from_mins(1);
-    assert_eq!(store.claim_due(now, lease, "w1", 10).await.unwrap().len(), 2);
+    let claimed = store.claim_due(now, lease, "w1", 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let fence = |id: &str| claimed.iter().find(|r| r.id == id).unwrap().fence();
+    let other = |id: &str| super::Fence {
+        owner: "w2".into(),
+        ..fence(id)
+    };
 
     // Only the lease holder may do either.
-    assert!(!store.mark_skipped(&a.id, "w2", "appointment cancelled").await.unwrap());
-    assert!(!store.release_claim(&b.id, "w2").await.unwrap());
-    assert!(store.mark_skipped(&a.id, "w1", "appointment cancelled").await.unwrap());
-    assert!(store.release_claim(&b.id, "w1").await.unwrap());
+    assert!(
+        !store
+            .mark_skipped(&other(&a.id), "appointment cancelled")
+            .await
+            .unwrap()
+    );
+    assert!(!store.release_claim(&other(&b.id)).await.unwrap());
+    assert!(
+        store
+            .mark_skipped(&fence(&a.id), "appointment cancelled")
+            .await
+            .unwrap()
+    );
+    assert!(store.release_claim(&fence(&b.id)).await.unwrap());
 
     let skipped = store.list_reminders(Some(ReminderStatus::Cancelled), 10).await.unwrap();
     assert_eq!(
@@ -348,5 +376,5 @@ async fn a_claimed_reminder_can_be_skipped_or_handed_back() {
         [(b.id.as_str(), 1)]
     );
     // A skipped reminder stays closed.
-    assert!(!store.mark_sent(&a.id, "w1", now).await.unwrap());
+    assert!(!store.mark_sent(&fence(&a.id), now).await.unwrap());
 }

@@ -97,6 +97,9 @@ DEFINE FIELD IF NOT EXISTS due_at ON reminder TYPE string;
 DEFINE FIELD IF NOT EXISTS status ON reminder TYPE string ASSERT $value IN ['pending', 'sent', 'cancelled', 'failed'];
 DEFINE FIELD IF NOT EXISTS lease_until ON reminder TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS lease_owner ON reminder TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS lease_token ON reminder TYPE int DEFAULT 0;
+-- The outbox row that delivers it, once queued (src/reminders/): not claimed again.
+DEFINE FIELD IF NOT EXISTS outbox ON reminder TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS attempts ON reminder TYPE int DEFAULT 0;
 DEFINE FIELD IF NOT EXISTS last_error ON reminder TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS created_at ON reminder TYPE string;
@@ -157,7 +160,11 @@ DEFINE INDEX IF NOT EXISTS message_session ON message FIELDS session, created_at
 DEFINE TABLE IF NOT EXISTS outbox SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS session ON outbox TYPE string;
 DEFINE FIELD IF NOT EXISTS message ON outbox TYPE object FLEXIBLE;
-DEFINE FIELD IF NOT EXISTS status ON outbox TYPE string ASSERT $value IN ['pending', 'sent', 'failed'];
+DEFINE FIELD IF NOT EXISTS status ON outbox TYPE string ASSERT $value IN ['pending', 'sent', 'failed', 'cancelled'];
+-- For a reminder: its id (outcomes update it in the same statement) and its appointment's
+-- start (no retry after it).
+DEFINE FIELD IF NOT EXISTS reminder ON outbox TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS deadline ON outbox TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS next_at ON outbox TYPE string;
 DEFINE FIELD IF NOT EXISTS lease_until ON outbox TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS lease_owner ON outbox TYPE option<string>;
@@ -169,6 +176,7 @@ DEFINE FIELD IF NOT EXISTS created_at ON outbox TYPE string;
 DEFINE FIELD IF NOT EXISTS sent_at ON outbox TYPE option<string>;
 DEFINE INDEX IF NOT EXISTS outbox_due ON outbox FIELDS status, next_at;
 DEFINE INDEX IF NOT EXISTS outbox_session ON outbox FIELDS session, created_at;
+DEFINE INDEX IF NOT EXISTS outbox_reminder ON outbox FIELDS reminder;
 
 -- One-time codes and failed attempts per patient document (src/store/verifications.rs). The
 -- record key is the document's keyed hash; no document number or code is ever stored here.

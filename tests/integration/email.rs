@@ -351,3 +351,42 @@ fn email_confirmations_without_the_confirmation_email_are_refused_at_compile() {
     let wrong = json!({ "email_confirmations": "yes" });
     assert!(clinicflow::cli::runner::with_clinic_settings(&demo(), wrong.as_object().expect("map")).is_err());
 }
+
+/// Fails the first message (Twilio down), takes the rest.
+#[derive(Default)]
+struct FailsOnce(std::sync::atomic::AtomicBool);
+
+impl Sender for FailsOnce {
+    fn deliver<'a>(&'a self, _msg: &'a Outbound) -> SendFuture<'a> {
+        let first = !self.0.swap(true, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move { if first { Err("twilio 503".into()) } else { Ok(()) } })
+    }
+}
+
+/// The channel took the reminder only on its retry (from the outbox): the email goes then,
+/// once, and not before.
+#[tokio::test]
+async fn a_reminder_the_channel_took_on_a_retry_is_emailed_then() {
+    let smtp = FakeSmtp::start().await;
+    let (client, service) = client(Some(&smtp)).await;
+    let (booking, (status, booked)) = book(&client, Some(PATIENT)).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let confirmation = smtp.next_mail().await;
+    assert!(confirmation.subject().starts_with("Turno confirmado"));
+    let (date, time) = (booking["date"].as_str().unwrap(), booking["time"].as_str().unwrap());
+    let due = local(&format!("{date}T{time}"))
+        .checked_sub(jiff::SignedDuration::from_hours(23))
+        .unwrap();
+    let sender = FailsOnce::default();
+    let first = clinicflow::reminders::run_once(&service, &sender, "test", due).await;
+    assert_eq!(first.expect("sweep"), 0);
+    let retry = due.checked_add(jiff::SignedDuration::from_secs(31)).unwrap();
+    let second = clinicflow::reminders::run_once(&service, &sender, "test", retry).await;
+    assert_eq!(second.expect("sweep"), 1);
+    let reminder = smtp.next_mail().await;
+    assert!(
+        reminder.subject().starts_with("Recordatorio: turno de Cardiología"),
+        "{}",
+        reminder.subject()
+    );
+}

@@ -1,7 +1,7 @@
 //! Handing a conversation to staff and back, as a patient meets it: told once, later
 //! messages in the escalation, staff replies with their name, slots kept on resolve.
 
-use clinicflow::outbound::{Outbound, TurnLogOnly};
+use clinicflow::outbound::{Outbound, OutboundKind, TurnLogOnly};
 use clinicflow::service::Service;
 use clinicflow::store::{EscalationStatus, Store};
 
@@ -49,7 +49,7 @@ async fn a_handoff_keeps_the_slots_tells_once_and_records_what_follows() {
         channel: e.channel.clone(),
         user: e.user.clone(),
         text: "Hola, soy Ana de recepción. ¿En qué le ayudo?".into(),
-        kind: "staff".into(),
+        kind: OutboundKind::Staff,
         by: Some("Ana".into()),
         ..Default::default()
     };

@@ -149,3 +149,35 @@ async fn the_retention_sweep_deletes_turns_older_than_the_clinic_keeps_them() {
         .expect("list");
     assert_eq!(kept.len(), 1);
 }
+
+/// Erasing a patient drops their conversations from the service's hot-session cache: the
+/// next message starts a new conversation instead of bringing the erased one back.
+#[tokio::test]
+async fn after_an_erase_the_next_message_starts_a_new_conversation() {
+    let state = state_for(demo(), root()).await;
+    let service = state.service.clone();
+    let session = session_id("whatsapp", MARIA, CLINIC_WA);
+    // Booked, and still in the cache.
+    book(&service, MARIA, &BOOKING).await;
+    let turns_before = service.store.recent_turns(&session, 100).await.expect("turns").len();
+    assert!(turns_before > 1);
+    let erased = service
+        .erase_patient(
+            "30123456",
+            &clinicflow::identity::document_hash("30123456"),
+            "test",
+            crate::support::local(NOW),
+        )
+        .await
+        .expect("erase");
+    assert!(erased.conversations.contains(&session), "{:?}", erased.conversations);
+    say_as(&service, &session, "whatsapp", MARIA, "hola", NOW).await;
+    let stored = service
+        .store
+        .load_session(&session)
+        .await
+        .expect("load")
+        .expect("new session");
+    assert_eq!(stored.turns, 1, "a new conversation, not the cached one");
+    assert!(stored.patient.is_none(), "{:?}", stored.patient);
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use jiff::{SignedDuration, Timestamp};
 
 use clinicflow::outbound::{Outbound, SendFuture, Sender};
-use clinicflow::reminders::{self, LEASE, MAX_ATTEMPTS};
+use clinicflow::reminders::{self, MAX_ATTEMPTS};
 use clinicflow::service::Service;
 use clinicflow::store::{NewAppointment, NewReminder, ReminderStatus, Slot, Store};
 
@@ -334,14 +334,24 @@ async fn a_reminder_claimed_by_a_scheduler_that_died_is_sent_after_its_lease() {
     task.abort();
     assert!(task.await.expect_err("aborted").is_cancelled());
     let claimed = store.reminders_of(&appointment).await.expect("reminders").remove(0);
-    // Each claim leases under its own name (the worker's, numbered): its fencing token.
-    let dead_claim = claimed.lease_owner.clone().expect("leased");
+    // The dying scheduler handed the reminder to the outbox (turn log, row and reminder in
+    // one transaction) and died delivering the row, which its lease still holds.
     assert_eq!(claimed.status, ReminderStatus::Pending);
-    assert!(dead_claim.starts_with("dead#"), "{dead_claim}");
+    let row_id = claimed.outbox.clone().expect("queued in the outbox");
+    let dead_row = store.outbox_of("d1").await.expect("outbox").remove(0);
+    assert_eq!(
+        (
+            dead_row.id.as_str(),
+            dead_row.lease_owner.as_deref(),
+            dead_row.lease_token
+        ),
+        (row_id.as_str(), Some("dead"), 1)
+    );
+    assert_eq!(dead_row.reminder.as_deref(), Some(reminder.as_str()));
 
     let other = Service::new(store.clone(), demo());
     let sender = Recording::default();
-    let lease = LEASE.as_secs();
+    let lease = clinicflow::outbox::LEASE.as_secs();
     assert_eq!(
         reminders::run_once(&other, &sender, "alive", plus(now, 1))
             .await
@@ -364,10 +374,12 @@ async fn a_reminder_claimed_by_a_scheduler_that_died_is_sent_after_its_lease() {
     let sent = &store.reminders_of(&appointment).await.expect("reminders")[0];
     assert_eq!(
         (sent.id.as_str(), sent.status, sent.attempts),
-        (reminder.as_str(), ReminderStatus::Sent, 2)
+        (reminder.as_str(), ReminderStatus::Sent, 1)
     );
-    // The dead scheduler's lease is gone: it could not record anything any more.
-    assert!(!store.mark_sent(&reminder, &dead_claim, now).await.expect("mark"));
+    // Recorded once in the turn log, by the transaction that queued it.
+    assert_eq!(store.recent_turns("d1", 10).await.expect("turns").len(), 1);
+    // The dead scheduler's claim is gone: it could not record anything any more.
+    assert!(!store.outbox_sent(&dead_row, None, now).await.expect("mark"));
 }
 
 /// The same replica's expired claim is fenced off too: after its lease ran out and a later
@@ -379,9 +391,9 @@ async fn an_expired_claim_of_the_same_scheduler_cannot_mark_the_reminder() {
     let (appointment, reminder) = booked_with_reminder(&store, "f1", "2026-11-26T10:00", "2h").await;
     let now = local("2026-11-26T08:00");
     let service = Arc::new(Service::new(store.clone(), demo()));
-    // A pass whose delivery hangs, stopped there; returns the name its claim leased under.
+    // A pass whose delivery hangs, stopped there; returns the outbox row as its claim left it.
     let hanging_pass = |at: jiff::Timestamp| {
-        let (service, store, appointment) = (service.clone(), store.clone(), appointment.clone());
+        let (service, store) = (service.clone(), store.clone());
         async move {
             let hangs = Arc::new(Hangs::default());
             let called = hangs.called.notified();
@@ -392,18 +404,25 @@ async fn an_expired_claim_of_the_same_scheduler_cannot_mark_the_reminder() {
             called.await;
             task.abort();
             let _ = task.await;
-            let r = store.reminders_of(&appointment).await.expect("reminders").remove(0);
-            r.lease_owner.expect("leased")
+            store.outbox_of("f1").await.expect("outbox").remove(0)
         }
     };
     let first = hanging_pass(now).await;
-    let second = hanging_pass(plus(now, LEASE.as_secs())).await;
-    assert_ne!(first, second);
-    assert!(!store.mark_sent(&reminder, &first, plus(now, 61)).await.expect("mark"));
-    assert!(!store.mark_failed(&reminder, &first, "late", None).await.expect("mark"));
-    assert!(store.mark_sent(&reminder, &second, plus(now, 61)).await.expect("mark"));
+    let second = hanging_pass(plus(now, clinicflow::outbox::LEASE.as_secs())).await;
+    assert_eq!(
+        (first.id.as_str(), first.lease_owner.as_deref()),
+        (second.id.as_str(), Some("w"))
+    );
+    assert_eq!(second.lease_token, first.lease_token + 1);
+    assert!(!store.outbox_sent(&first, None, plus(now, 61)).await.expect("mark"));
+    assert!(!store.outbox_failed(&first, "late", None).await.expect("mark"));
+    assert!(store.outbox_sent(&second, None, plus(now, 61)).await.expect("mark"));
+    // The row's outcome is the reminder's, in the same statement.
     let after = store.reminders_of(&appointment).await.expect("reminders").remove(0);
-    assert_eq!((after.status, after.attempts), (ReminderStatus::Sent, 2));
+    assert_eq!(
+        (after.id.as_str(), after.status, after.attempts, after.sent_at),
+        (reminder.as_str(), ReminderStatus::Sent, 1, Some(plus(now, 61)))
+    );
 }
 
 /// The server is down from Wednesday 07:00 to Thursday 08:30: after a restart on the same
@@ -568,14 +587,14 @@ async fn a_failing_channel_is_retried_with_backoff_until_it_delivers() {
     assert_eq!(run(200).await.expect("run"), 0);
     assert_eq!((sender.refused(), sender.count()), (2, 1));
     let r = &store.reminders_of(&appointment).await.expect("reminders")[0];
-    assert_eq!(
-        (r.status, r.attempts, r.sent_at),
-        (ReminderStatus::Sent, 3, Some(plus(now, 90)))
-    );
+    assert_eq!((r.status, r.attempts), (ReminderStatus::Sent, 3));
+    // At the time of the pass that delivered it (a fresh `now`, so a few ms after its start).
+    let at = r.sent_at.expect("sent_at");
+    assert!(at >= plus(now, 90) && at < plus(now, 91), "{at}");
     assert_eq!(store.recent_turns("f1", 10).await.expect("turns").len(), 1);
 }
 
-/// A channel that always refuses: the reminder is given up after MAX_ATTEMPTS.
+/// A channel that always fails: the reminder is given up after MAX_ATTEMPTS.
 #[tokio::test]
 async fn a_channel_that_always_fails_is_given_up_after_bounded_attempts() {
     let store = Store::connect("mem://").await.expect("store");
@@ -590,7 +609,14 @@ async fn a_channel_that_always_fails_is_given_up_after_bounded_attempts() {
     assert_eq!(sender.refused(), MAX_ATTEMPTS as usize);
     let r = &store.reminders_of(&appointment).await.expect("reminders")[0];
     assert_eq!((r.status, r.attempts), (ReminderStatus::Failed, MAX_ATTEMPTS));
-    assert!(store.recent_turns("g1", 10).await.expect("turns").is_empty());
+    // The turn log records what the clinic decided to send, written with its outbox row
+    // (once, whatever the retries); the row says it failed.
+    assert_eq!(store.recent_turns("g1", 10).await.expect("turns").len(), 1);
+    let row = store.outbox_of("g1").await.expect("outbox").remove(0);
+    assert_eq!(
+        (row.status, row.attempts),
+        (clinicflow::store::OutboxStatus::Failed, MAX_ATTEMPTS)
+    );
 }
 
 /// `spawn` as `serve` runs it, on the real clock: it sends what is due and stops on shutdown.

@@ -1,7 +1,8 @@
 //! POST /twilio/messaging: a WhatsApp or SMS message from a patient → one turn → TwiML
 //! `<Message>`s. Twilio waits 15 s for the answer; a turn still running after
-//! `TwilioConfig::reply_timeout` is answered with an empty `<Response/>` and its replies are
-//! delivered through the outbound sender (Twilio's REST API) when it finishes.
+//! `TwilioConfig::reply_timeout` is answered with an empty `<Response/>`, and its replies are
+//! queued in the outbox with the turn's commit and delivered through the outbound sender
+//! (Twilio's REST API) when it finishes.
 
 use poem::web::Data;
 use poem::{Response, handler};
@@ -14,8 +15,8 @@ use super::twiml::{self, Verb};
 use crate::api::AppState;
 use crate::lang::Lang;
 use crate::limits::Verdict;
-use crate::outbound::Outbound;
-use crate::service::{MAX_TEXT, ServiceError, TurnRequest, TurnResponse, redact};
+use crate::outbound::{Outbound, OutboundKind};
+use crate::service::{MAX_TEXT, ReplyWindow, ServiceError, TurnRequest, TurnResponse, redact};
 
 /// Longest body of one WhatsApp message Twilio accepts.
 pub const WHATSAPP_LIMIT: usize = 1_600;
@@ -146,13 +147,18 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
     };
 
     // The turn runs on its own task: it must finish (and be committed) even when Twilio's
-    // request is answered before it, and its replies then go out through the sender.
+    // request is answered before it. Who says its replies is settled before it commits
+    // (src/service/window.rs): this answer, or the outbox, in the turn's transaction.
     let (tx, mut rx) = oneshot::channel::<Reply>();
+    let window = ReplyWindow::new();
+    // Twilio hanging up (this request dropped) closes the window too.
+    let _closes = CloseOnDrop(window.clone());
     let guard = state.hold_inflight().await;
     let task_state = state.clone();
+    let task_window = window.clone();
     let user = msg.from.clone();
     tokio::spawn(async move {
-        let reply = run(&task_state, req, voice_note).await;
+        let reply = run(&task_state, req, voice_note, task_window).await;
         drop(media_claim);
         if let Err(late) = tx.send(reply) {
             deliver_late(&task_state, &session_id, (channel, &user), late).await;
@@ -162,15 +168,27 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
     let reply = match tokio::time::timeout(state.twilio.reply_timeout, &mut rx).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(_)) => return server_error("the turn task stopped"),
-        Err(_) => {
-            // Closing first means the task either finds the channel closed (and delivers
-            // through the sender) or its reply is already here: never both, never neither.
-            rx.close();
-            match rx.try_recv() {
-                Ok(reply) => reply,
-                Err(_) => return twiml::response(&[]),
+        Err(_) => loop {
+            if window.close() {
+                // Closing first means the task either finds the channel closed (and its
+                // replies in the outbox) or its reply is already here: never both, never
+                // neither.
+                rx.close();
+                match rx.try_recv() {
+                    Ok(reply) => break reply,
+                    Err(_) => return twiml::response(&[]),
+                }
             }
-        }
+            // The turn is committing the replies for this answer: they come in a moment,
+            // unless its commit fails, and then the window opens again.
+            tokio::select! {
+                reply = &mut rx => match reply {
+                    Ok(reply) => break reply,
+                    Err(_) => return server_error("the turn task stopped"),
+                },
+                () = window.settled() => {}
+            }
+        },
     };
     match reply {
         Reply::Turn(Ok(resp)) => messages(channel, &resp.replies),
@@ -210,8 +228,22 @@ enum Reply {
     Said(String),
 }
 
+/// Closes a reply window when the request that waits on it ends, however it ends.
+struct CloseOnDrop(ReplyWindow);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// The turn, preceded by the transcription of a voice note.
-async fn run(state: &AppState, mut req: TurnRequest, voice_note: Option<(String, String)>) -> Reply {
+async fn run(
+    state: &AppState,
+    mut req: TurnRequest,
+    voice_note: Option<(String, String)>,
+    window: ReplyWindow,
+) -> Reply {
     // A retried voice note is answered from the first reply: nothing is downloaded or
     // transcribed again (the service replays it by its MessageSid).
     let seen = match (&voice_note, &req.message_id) {
@@ -230,7 +262,7 @@ async fn run(state: &AppState, mut req: TurnRequest, voice_note: Option<(String,
             }
         }
     }
-    Reply::Turn(state.service.handle(req).await)
+    Reply::Turn(state.service.handle_within(req, Some(window)).await)
 }
 
 async fn transcribe(state: &AppState, url: &str, content_type: &str, lang: Lang) -> Result<String, String> {
@@ -247,9 +279,18 @@ async fn transcribe(state: &AppState, url: &str, content_type: &str, lang: Lang)
     transcriber.transcribe(audio, content_type, lang).await
 }
 
-/// Replies of a turn that finished after Twilio's request was answered.
+/// Replies of a turn that finished after Twilio's request was answered: the turn queued them
+/// in the outbox with its commit, and the sender delivers them now (the outbox worker, if
+/// that fails). A reply said without a committed turn (a voice note not transcribed, a
+/// message over the length limit, a turn that committed just as Twilio hung up) goes through
+/// the outbox as a message of its own.
 async fn deliver_late(state: &AppState, session_id: &str, (channel, user): (&str, &str), reply: Reply) {
     let texts = match reply {
+        Reply::Turn(Ok(resp)) if !resp.queued.is_empty() => {
+            let now = state.service.now().timestamp();
+            state.service.deliver_queued(&*state.sender, &resp.queued, now).await;
+            return;
+        }
         Reply::Turn(Ok(resp)) if !resp.replayed => resp.replies,
         // A replayed message was answered the first time; an error has nothing to send.
         Reply::Turn(Ok(_)) => return,
@@ -259,17 +300,18 @@ async fn deliver_late(state: &AppState, session_id: &str, (channel, user): (&str
         }
         Reply::Said(text) => vec![text],
     };
+    let now = state.service.now();
     for part in texts.iter().flat_map(|t| split(t, limit_for(channel))) {
         let msg = Outbound {
             session: session_id.to_string(),
             channel: channel.to_string(),
             user: user.to_string(),
             text: part,
-            kind: "reply".into(),
+            kind: OutboundKind::Reply,
             ..Default::default()
         };
-        if let Err(e) = state.sender.deliver(&msg).await {
-            tracing::warn!(session = %redact(session_id), "a late reply was not delivered: {e}");
+        if let Err(e) = state.service.send(&*state.sender, &msg, &now).await {
+            tracing::warn!(session = %redact(session_id), "a late reply was not queued: {e}");
         }
     }
 }

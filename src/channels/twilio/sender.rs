@@ -147,7 +147,7 @@ impl TwilioSender {
             id: sid.to_string(),
             session: Some(msg.session.clone()),
             channel: Some(msg.channel.clone()),
-            kind: Some(msg.kind.clone()),
+            kind: Some(msg.kind.as_str().to_string()),
             status: status.to_string(),
             rank: status_rank(status),
             error_code: None,

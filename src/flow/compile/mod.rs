@@ -571,7 +571,39 @@ fn one_text(file: &mut File<'_>, env: &mut Env<'_>, s: &str, path: &str, lang: O
 }
 
 /// Compiles a Rhai expression found at `path`, mapping its error position into the YAML.
+/// The strings an expression compares an action's `result.reason` with
+/// (`result.reason == "taken"`, `result.reason != 'past'`) that are not an action refusal ([`super::actions::Refusal`]).
+pub(crate) fn unknown_refusals(src: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut rest = src;
+    while let Some(i) = rest.find("result.reason") {
+        rest = &rest[i + "result.reason".len()..];
+        let after = rest.trim_start();
+        let Some(after) = after.strip_prefix("==").or_else(|| after.strip_prefix("!=")) else {
+            continue;
+        };
+        let after = after.trim_start();
+        let Some(quote) = after.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        let Some(end) = after[1..].find(quote) else { continue };
+        let word = &after[1..1 + end];
+        if super::actions::Refusal::parse(word).is_none() {
+            unknown.push(word.to_string());
+        }
+    }
+    unknown
+}
+
 pub(crate) fn compile_expr(file: &mut File<'_>, env: &Env<'_>, src: &str, path: &str) -> Option<super::script::Expr> {
+    for unknown in unknown_refusals(src) {
+        let known: Vec<&str> = super::actions::Refusal::ALL.iter().map(|r| r.as_str()).collect();
+        file.err(
+            path,
+            format!("no action refuses with reason `{unknown}`: `{src}` can never be true"),
+            format!("action refusals are: {}", known.join(", ")),
+        );
+    }
     let pos = file.doc.pos(path).unwrap_or_else(|| file.doc.nearest(path));
     match env.scripts.compile(src, file.path, pos.line) {
         Ok(e) => Some(e),
@@ -604,5 +636,31 @@ pub(crate) fn compile_expr(file: &mut File<'_>, env: &Env<'_>, src: &str, path: 
             file.diags.push(d.with_help(help));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::unknown_refusals;
+    use crate::flow::actions::Refusal;
+
+    #[test]
+    fn a_guard_comparing_with_an_unknown_refusal_is_found() {
+        assert!(unknown_refusals(r#"result.ok == false && result.reason == "taken""#).is_empty());
+        assert!(unknown_refusals(r#"result.reason != "past" || slots.reason == "x""#).is_empty());
+        assert_eq!(unknown_refusals(r#"result.reason == "taked""#), ["taked"]);
+        assert_eq!(
+            unknown_refusals(r#"result.reason=="outside" && result.reason == "locked""#),
+            ["outside"]
+        );
+    }
+
+    #[test]
+    fn refusals_keep_their_strings() {
+        for r in Refusal::ALL {
+            assert_eq!(Refusal::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(r.as_str()));
+        }
+        assert_eq!(Refusal::CalendarUnavailable.as_str(), "calendar_unavailable");
     }
 }

@@ -259,6 +259,18 @@ async fn a_voice_note_is_transcribed_and_a_slow_turn_answers_later_through_the_s
     let turns = tw.state.service.store.recent_turns(&session, 5).await.expect("turns");
     assert_eq!(turns.len(), 1);
     assert_eq!(turns[0].input, "quiero un turno con cardiología");
+    // The late replies were queued in the outbox with the turn (not sent beside it).
+    let rows = tw.state.service.store.outbox_of(&session).await.expect("outbox");
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.message.kind, r.message.text.as_str()))
+            .collect::<Vec<_>>(),
+        turns[0]
+            .replies
+            .iter()
+            .map(|t| (clinicflow::outbound::OutboundKind::Reply, t.as_str()))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
