@@ -149,14 +149,14 @@ async fn failed(
     store.outbox_failed(row, &error, retry_at).await
 }
 
-/// For a row an earlier claim took and never recorded an outcome for (its holder died or lost
-/// the database, maybe after the channel accepted the message): the channel's id of the
-/// message if the channel has it already. Every claim increments `lease_token` and every
-/// recorded delivery `attempts`, so a token beyond `attempts + 1` (this claim's) means such
-/// a claim. When the channel cannot say (its list is down too), the message is sent: a
-/// message twice is better than a reminder never.
+/// For a row an earlier claim already took (every claim increments `lease_token`): the
+/// channel's id of the message if the channel has it already. That claim may have ended
+/// without knowing: its holder died or lost the database after the channel accepted the
+/// message, or the channel took it but answered after the delivery timeout (recorded as a
+/// retryable failure). A first claim asks nothing. When the channel cannot say (its list is
+/// down too), the message is sent: a message twice is better than a reminder never.
 async fn found_sent(sender: &dyn Sender, row: &OutboxRow) -> Option<String> {
-    if row.lease_token <= u64::from(row.attempts) + 1 {
+    if row.lease_token <= 1 {
         return None;
     }
     match tokio::time::timeout(DELIVERY_TIMEOUT, sender.find_sent(&row.message, row.created_at)).await {

@@ -128,7 +128,16 @@ async fn a_code_twilio_failed_to_take_is_retried_after_its_backoff() {
         (row.status, row.provider_id.as_deref(), row.attempts),
         (OutboxStatus::Sent, Some("SMretry"), 2)
     );
-    assert_eq!(server.received_requests().await.expect("recorded").len(), 2);
+    // Two POSTs; before the second, the retry asked Twilio's list whether the first had gone
+    // out after all (this fake has no list: the answer is "cannot say", and it is sent).
+    let methods: Vec<String> = server
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .map(|r| r.method.to_string())
+        .collect();
+    assert_eq!(methods, ["POST", "GET", "POST"]);
 }
 
 /// A holder that claimed the code's row and died: after Twilio took the message (the fake's
@@ -397,4 +406,27 @@ async fn book_with_reminder(store: &Store, session: &str) {
         .await
         .expect("reminder")
         .expect("new");
+}
+
+#[tokio::test]
+async fn a_code_twilio_took_but_answered_too_late_for_is_recorded_on_its_retry_not_sent_again() {
+    let twilio = FakeTwilio::start(Duration::ZERO).await;
+    let store = Store::connect("mem://").await.expect("store");
+    let service = Service::new(store.clone(), demo());
+    let conv = code_asked(&service).await;
+    let sender = sender(&twilio.server, &store);
+    // Twilio took it, but the answer came after the delivery timeout: a retryable failure.
+    let rows = store
+        .claim_outbox(after(1), clinicflow::outbox::LEASE, "slow", 16, None)
+        .await
+        .expect("claim");
+    sender.deliver_with_id(&rows[0].message).await.expect("twilio takes it");
+    let failed = store.outbox_failed(&rows[0], "the channel did not answer in time", Some(after(11)));
+    assert!(failed.await.expect("recorded"));
+    let retry = clinicflow::outbox::run_once(&store, sender.as_ref(), "w", after(12)).await;
+    let retry = retry.expect("pass");
+    assert_eq!((retry.found, retry.sent), (1, 0), "{retry:?}");
+    assert_eq!(twilio.accepted().len(), 1, "sent twice");
+    let row = store.outbox_of(&conv).await.expect("outbox").remove(0);
+    assert_eq!(row.status, OutboxStatus::Sent);
 }
