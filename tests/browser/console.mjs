@@ -1,36 +1,14 @@
 // The console in a real browser (headless Debian Chromium, playwright-core). Started by
 // tests/integration/browser.rs with the server's base URL; it prints one JSON line per step
 // and saves a screenshot of each page in $ARTIFACTS. Exits non-zero on the first failure.
-import { chromium } from "playwright-core";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { launch, close, check, shot } from "./common.mjs";
 
 const base = process.argv[2];
-const artifacts = process.env.ARTIFACTS || "artifacts";
 const password = process.env.STAFF_PASSWORD;
 const reply = process.env.STAFF_REPLY;
-fs.mkdirSync(artifacts, { recursive: true });
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cf-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1100, height: 800 },
-  locale: "es-AR",
-});
+const context = await launch();
 
-function check(cond, what) {
-  if (!cond) throw new Error("failed: " + what);
-  console.log(JSON.stringify({ ok: what }));
-}
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, name + ".png"), fullPage: true });
-}
 
 try {
   // 1. A receptionist logs in, sees the handoff the WhatsApp webhook opened, replies.
@@ -86,6 +64,5 @@ try {
   console.error(String(e && e.stack || e));
   process.exitCode = 1;
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close(context);
 }

@@ -4,39 +4,17 @@
 // diagnostic while the last good version keeps serving, fixes it; opens the history, sees the
 // diff and rolls back, and the patient gets the original text again. One JSON line per step;
 // screenshots in $ARTIFACTS. Exits non-zero on the first failure.
-import { chromium } from "playwright-core";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { launch, close, check, shot } from "./common.mjs";
 
 const base = process.argv[2];
-const artifacts = process.env.ARTIFACTS || "artifacts";
 const password = process.env.STAFF_PASSWORD;
 const ORIGINAL = "¿en qué puedo ayudarlo?";
 const CHANGED = "¿en qué le puedo ayudar hoy?";
 const GREETING = "prompts/es/greeting.j2";
 const FLOW = "flows/thanks.yaml";
-fs.mkdirSync(artifacts, { recursive: true });
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cf-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1100, height: 800 },
-  locale: "es-AR",
-});
+const context = await launch();
 
-function check(cond, what) {
-  if (!cond) throw new Error("failed: " + what);
-  console.log(JSON.stringify({ ok: what }));
-}
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, name + ".png"), fullPage: true });
-}
 let conversations = 0;
 // A patient says "hola" on a new conversation through the HTTP API; returns the replies.
 async function patient(text = "hola") {
@@ -113,6 +91,5 @@ try {
   console.error(String(e && e.stack || e));
   process.exitCode = 1;
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close(context);
 }

@@ -1,35 +1,13 @@
 // The agenda, conversations and dashboard in a real browser (headless Debian Chromium,
 // playwright-core). Started by tests/integration/browser.rs with the server's base URL; prints
 // one JSON line per step and saves a screenshot of each page in $ARTIFACTS.
-import { chromium } from "playwright-core";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { launch, close, check, shot } from "./common.mjs";
 
 const base = process.argv[2];
-const artifacts = process.env.ARTIFACTS || "artifacts";
 const password = process.env.STAFF_PASSWORD;
-fs.mkdirSync(artifacts, { recursive: true });
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cf-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1100, height: 800 },
-  locale: "es-AR",
-});
+const context = await launch();
 
-function check(cond, what) {
-  if (!cond) throw new Error("failed: " + what);
-  console.log(JSON.stringify({ ok: what }));
-}
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, name + ".png"), fullPage: true });
-}
 async function login(page, name) {
   await page.goto(base + "/console/login");
   await page.fill("#name", name);
@@ -94,6 +72,5 @@ try {
   console.error(String(e && e.stack || e));
   process.exitCode = 1;
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close(context);
 }

@@ -4,35 +4,15 @@
 // screen, with the keyboard (Tab to the button, Enter opens, Enter sends) and the option
 // buttons, the widget books an appointment; from the other origin the request is refused and
 // the widget says so. Prints one JSON line per step and, last, the conversation ids.
-import { chromium } from "playwright-core";
-import fs from "node:fs";
-import os from "node:os";
+import { launch, close, check, artifacts } from "./common.mjs";
 import path from "node:path";
 
 const allowed = process.argv[2];
 const refused = process.argv[3];
-const artifacts = process.env.ARTIFACTS || "artifacts";
 const STORAGE = "clinicflow:clinica-san-rafael";
-fs.mkdirSync(artifacts, { recursive: true });
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cf-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 390, height: 844 },
-  deviceScaleFactor: 2,
-  hasTouch: true,
-  locale: "es-AR",
-});
+const context = await launch({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, hasTouch: true });
 
-function check(cond, what) {
-  if (!cond) throw new Error("failed: " + what);
-  console.log(JSON.stringify({ ok: what }));
-}
 const answers = (page) => page.locator(".cfw-bot").count();
 // Types a message and sends it with Enter; waits for the assistant's answer.
 async function say(page, text) {
@@ -102,6 +82,5 @@ try {
   console.error(String(e && e.stack || e));
   process.exitCode = 1;
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close(context);
 }
