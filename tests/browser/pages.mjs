@@ -20,8 +20,9 @@ try {
   // 1. A receptionist books Rosa on Thursday 26 from the agenda, then cancels it.
   const page = await context.newPage();
   await login(page, "ana");
+  // The inbox has an h1 too: wait for the agenda itself, not for any h1.
   await page.click("nav a[href='/console/agenda']");
-  await page.waitForSelector("h1");
+  await page.waitForURL("**/console/agenda");
   check((await page.textContent("h1")).includes("lunes 23/11/2026"), "the agenda opens on today");
   await page.fill("#date", "2026-11-26");
   await page.click("nav.daynav button[type=submit]");
