@@ -188,7 +188,12 @@ pub(super) async fn book(
         Err(code) => return book_page(&state, req, &staff, &form, Some(code)).await,
     };
     let lang = super::lang_of(&state, req);
-    let session = console_session(lang, &channel, &user);
+    let mut session = console_session(lang, &channel, &user);
+    // With a contact, the booking belongs to the patient's own conversation with the clinic's
+    // number, where the reminders go and the answer to them comes back.
+    if let Some(id) = patient_conversation(&state, &channel, &user) {
+        session.id = id;
+    }
     let now = now(&state);
     let args = json!({
         "specialty": field(&form.specialty), "professional": professional, "date": date.to_string(),
@@ -196,10 +201,28 @@ pub(super) async fn book(
     });
     let result = perform(&state, &session, &now, ActionName::BookAppointment, args).await?;
     tracing::info!(by = %staff.name, ok = refusal(&result).is_none(), "agenda: book");
-    match refusal(&result) {
-        None => Ok(back(date, Ok("booked"))),
-        Some(code) => book_page(&state, req, &staff, &form, Some(code)).await,
+    if let Some(code) = refusal(&result) {
+        return book_page(&state, req, &staff, &form, Some(code)).await;
     }
+    // The reminders a booking in a conversation gets (the flows' `schedule_reminders`), when
+    // the patient can receive them.
+    if session.id != "console" {
+        let args = json!({ "appointment": result["appointment"]["id"] });
+        let reminded = perform(&state, &session, &now, ActionName::ScheduleReminders, args).await?;
+        tracing::info!(by = %staff.name, count = reminded["count"].as_u64().unwrap_or(0), "agenda: reminders");
+    }
+    Ok(back(date, Ok("booked")))
+}
+
+/// The conversation of `user` on `channel` with the clinic's number for that channel; None
+/// without a contact or without the clinic's number (then the booking stays in `console`).
+fn patient_conversation(state: &AppState, channel: &str, user: &str) -> Option<String> {
+    let clinic = match channel {
+        "whatsapp" => state.twilio.whatsapp_from.as_deref()?,
+        "sms" => state.twilio.sms_from.as_deref()?,
+        _ => return None,
+    };
+    Some(crate::channels::twilio::session_id(channel, user, clinic))
 }
 
 #[derive(Deserialize, Default)]

@@ -520,3 +520,52 @@ async fn the_dashboard_plots_the_days_figures() {
             && month.html().contains("Where unfinished conversations stopped")
     );
 }
+
+#[tokio::test]
+async fn a_booking_from_the_agenda_with_a_phone_gets_reminders_in_the_patients_conversation() {
+    let sms_from = "+15550001111";
+    let state = seeded()
+        .await
+        .with_twilio(crate::twilio::config(&[("TWILIO_SMS_FROM", sms_from)]));
+    let ana = logged_in(&state, "ana").await;
+    let csrf = ana
+        .get("/console/agenda/book?specialty=Cardiolog%C3%ADa&date=2026-11-26")
+        .await
+        .csrf();
+    let booked = ana
+        .post(
+            "/console/agenda/book",
+            &[
+                ("csrf", &csrf),
+                ("specialty", "Cardiología"),
+                ("date", "2026-11-26"),
+                ("slot", "2026-11-26|10:30|Dra. Laura Gómez"),
+                ("patient_name", "Rosa Díaz"),
+                ("document", "28555666"),
+                ("phone", "+54 9 11 5555-0009"),
+                ("notify", "sms"),
+            ],
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::SEE_OTHER, "{}", booked.body);
+    let rosa = appointments(&state, Some("2026-11-26"))
+        .await
+        .into_iter()
+        .find(|a| a.patient_name == "Rosa Díaz")
+        .expect("Rosa's appointment");
+    let conversation = clinicflow::channels::twilio::session_id("sms", "+5491155550009", sms_from);
+    assert_eq!(rosa.session, conversation, "her SMS conversation with the clinic");
+    let reminders = state.service.store.reminders_of(&rosa.id).await.expect("reminders");
+    let mut kinds: Vec<_> = reminders
+        .iter()
+        .map(|r| (r.kind.as_str(), r.session.as_str(), r.channel.as_str()))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("24h", conversation.as_str(), "sms"),
+            ("2h", conversation.as_str(), "sms")
+        ]
+    );
+}
