@@ -8,10 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-#[cfg(test)]
-use super::rows;
 use super::time::fmt_instant;
-use super::{Store, StoreError, decode_rows};
+use super::{Store, StoreError, decode_rows, rows};
 
 /// A logged-in member of staff, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,8 +78,8 @@ impl Store {
                 json!({ "name": name }),
             )
             .await?;
-        let until: Option<String> = resp.take::<Option<String>>(0).ok().flatten();
-        Ok(until.is_some_and(|u| u > fmt_instant(now)))
+        let until = rows(&mut resp, 0)?.into_iter().next();
+        Ok(until.and_then(|u| u.as_str().map(|u| u > fmt_instant(now).as_str())) == Some(true))
     }
 
     /// Counts a wrong password for `name` at `now` (a lock that has run out starts the count
