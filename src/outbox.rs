@@ -90,17 +90,19 @@ pub async fn deliver_reporting<'r>(
         let recorded = if elapsed > budget {
             tally.released += 1;
             store.outbox_release(row).await
-        } else if let Some(id) = found_sent(sender, row).await {
-            tally.found += 1;
-            let recorded = store.outbox_sent(row, Some(&id), at).await;
-            if matches!(recorded, Ok(true)) {
-                sent.push(row);
-            }
-            recorded
         } else {
-            match tokio::time::timeout(DELIVERY_TIMEOUT, sender.deliver_with_id(&row.message)).await {
+            // A message the channel has already is recorded like one sent now.
+            let found = found_sent(sender, row).await;
+            let delivered = match &found {
+                Some(id) => Ok(Ok(Some(id.clone()))),
+                None => tokio::time::timeout(DELIVERY_TIMEOUT, sender.deliver_with_id(&row.message)).await,
+            };
+            match delivered {
                 Ok(Ok(id)) => {
-                    tally.sent += 1;
+                    match found {
+                        Some(_) => tally.found += 1,
+                        None => tally.sent += 1,
+                    }
                     let recorded = store.outbox_sent(row, id.as_deref(), at).await;
                     if matches!(recorded, Ok(true)) {
                         sent.push(row);

@@ -16,7 +16,7 @@ use clinicflow::channels::twilio::fake::FakeTwilio;
 use clinicflow::channels::twilio::{TwilioConfig, TwilioSender, session_id};
 use clinicflow::outbound::{DeliveryError, Outbound, OutboundKind, SendFuture, Sender, TurnLogOnly};
 use clinicflow::service::{Delivery, Service};
-use clinicflow::store::{Fault, NewAppointment, NewReminder, OutboxStatus, ReminderStatus, Slot, Store};
+use clinicflow::store::{Fault, NewAppointment, NewReminder, OutboxRow, OutboxStatus, ReminderStatus, Slot, Store};
 
 use crate::support::{BOOKING, demo, local, say_as};
 
@@ -140,18 +140,20 @@ async fn a_code_twilio_failed_to_take_is_retried_after_its_backoff() {
     assert_eq!(methods, ["POST", "GET", "POST"]);
 }
 
-/// A holder that claimed the code's row and died: after Twilio took the message (the fake's
-/// list has it), or before.
-async fn died_holding(store: &Store, sender: &dyn Sender, conv: &str, after_twilio_took_it: bool) {
-    let rows = store
-        .claim_outbox(after(1), clinicflow::outbox::LEASE, "dead", 16, None)
+/// The code's row claimed by a holder that recorded nothing (it died, or is about to record
+/// a timeout), after Twilio took the message (the fake's list has it) or before. Returns
+/// the claimed row.
+async fn claimed_unrecorded(store: &Store, sender: &dyn Sender, conv: &str, twilio_took_it: bool) -> OutboxRow {
+    let mut rows = store
+        .claim_outbox(after(1), clinicflow::outbox::LEASE, "holder", 16, None)
         .await
         .expect("claim");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].session, conv);
-    if after_twilio_took_it {
+    if twilio_took_it {
         sender.deliver_with_id(&rows[0].message).await.expect("twilio takes it");
     }
+    rows.remove(0)
 }
 
 #[tokio::test]
@@ -161,7 +163,7 @@ async fn a_code_twilio_took_before_its_holder_died_is_recorded_not_sent_again() 
     let service = Service::new(store.clone(), demo());
     let conv = code_asked(&service).await;
     let sender = sender(&twilio.server, &store);
-    died_holding(&store, sender.as_ref(), &conv, true).await;
+    claimed_unrecorded(&store, sender.as_ref(), &conv, true).await;
     let took = twilio.accepted();
     assert_eq!(took.len(), 1);
 
@@ -186,7 +188,7 @@ async fn a_code_whose_holder_died_before_twilio_took_it_is_sent_once_after_the_l
     let service = Service::new(store.clone(), demo());
     let conv = code_asked(&service).await;
     let sender = sender(&twilio.server, &store);
-    died_holding(&store, sender.as_ref(), &conv, false).await;
+    claimed_unrecorded(&store, sender.as_ref(), &conv, false).await;
     let late = clinicflow::outbox::run_once(&store, sender.as_ref(), "w", after(62)).await;
     let late = late.expect("pass");
     assert_eq!((late.found, late.sent), (0, 1), "{late:?}");
@@ -416,12 +418,8 @@ async fn a_code_twilio_took_but_answered_too_late_for_is_recorded_on_its_retry_n
     let conv = code_asked(&service).await;
     let sender = sender(&twilio.server, &store);
     // Twilio took it, but the answer came after the delivery timeout: a retryable failure.
-    let rows = store
-        .claim_outbox(after(1), clinicflow::outbox::LEASE, "slow", 16, None)
-        .await
-        .expect("claim");
-    sender.deliver_with_id(&rows[0].message).await.expect("twilio takes it");
-    let failed = store.outbox_failed(&rows[0], "the channel did not answer in time", Some(after(11)));
+    let row = claimed_unrecorded(&store, sender.as_ref(), &conv, true).await;
+    let failed = store.outbox_failed(&row, "the channel did not answer in time", Some(after(11)));
     assert!(failed.await.expect("recorded"));
     let retry = clinicflow::outbox::run_once(&store, sender.as_ref(), "w", after(12)).await;
     let retry = retry.expect("pass");
