@@ -8,6 +8,7 @@ pub mod background;
 pub mod calendars;
 pub mod channels;
 pub mod cli;
+pub mod clinics;
 pub mod console;
 pub mod editor;
 pub mod email;
