@@ -125,6 +125,34 @@ impl Store {
         Ok(store)
     }
 
+    /// The same connection on another database of the namespace (created and given the
+    /// schema when new): how each clinic gets its own (docs/clinics.md). A clone of the
+    /// SurrealDB client is a session of its own, so switching its database leaves this
+    /// store's untouched; every query of the returned store reaches `database` only.
+    pub async fn database(&self, database: &str) -> Result<Store, StoreError> {
+        let tame = !database.is_empty() && database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !tame {
+            return Err(StoreError::Connect(format!("`{database}` cannot name a database")));
+        }
+        let db = self.db.clone();
+        // Servers in strict mode want the database defined first; the name is checked above.
+        db.query(format!("DEFINE DATABASE IF NOT EXISTS {database}"))
+            .await
+            .and_then(|r| r.check())
+            .map_err(|e| StoreError::Connect(e.message().to_string()))?;
+        db.use_db(database.to_string())
+            .await
+            .map_err(|e| StoreError::Connect(e.message().to_string()))?;
+        schema::define(&db).await?;
+        let store = Store {
+            db,
+            txn: None,
+            faults: txn::Faults::default(),
+        };
+        store.seal_old_appointments().await?;
+        Ok(store)
+    }
+
     /// The underlying client, for callers that need a query this module does not offer.
     pub fn client(&self) -> &Surreal<Any> {
         &self.db
@@ -296,6 +324,20 @@ const PLAIN_ID: &str = "*, record::id(id) AS id";
 #[cfg(test)]
 mod tests {
     use super::violated_index;
+
+    /// Each clinic's store is its own database on one connection: what one stores the other
+    /// never finds, and the first store keeps its own database.
+    #[tokio::test]
+    async fn a_database_of_its_own_sees_nothing_of_another() {
+        let main = super::testing::mem().await;
+        let other = main.database("harbor_dental").await.expect("second database");
+        let mut session = crate::engine::session::Session::new("whatsapp:+1", "whatsapp", "+1", crate::lang::Lang::Es);
+        session.version = 1;
+        other.save_session(&session).await.expect("saved");
+        assert!(other.load_session("whatsapp:+1").await.expect("read").is_some());
+        assert!(main.load_session("whatsapp:+1").await.expect("read").is_none());
+        assert!(main.database("bad-name").await.is_err());
+    }
 
     #[test]
     fn index_violations_are_recognised_from_the_message() {
