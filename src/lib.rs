@@ -24,5 +24,6 @@ pub mod outbox;
 pub mod reload;
 pub mod reminders;
 pub mod retention;
+pub mod server;
 pub mod service;
 pub mod store;

@@ -12,10 +12,11 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{IntegratorKey, StaffKey};
 use super::error::ApiError;
-use super::{AppState, Tag, check_channel, check_id, clock};
+use super::{Tag, check_channel, check_id};
 use crate::actions::{self, ActionContext, ActionName, ActionRequest};
 use crate::email::EmailKind;
 use crate::engine::session::Session;
+use crate::server::{AppState, clock};
 use crate::store::{Appointment, AppointmentFilter, AppointmentStatus, Reminder, ReminderStatus};
 
 #[derive(Object, Deserialize)]

@@ -23,9 +23,9 @@ use poem::web::headers::{Authorization, HeaderMapExt, authorization::Bearer};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
-use super::AppState;
 use super::error::ApiError;
 use crate::clinics::Slug;
+use crate::server::AppState;
 
 /// What a key may do. Each role is a separate security scheme in the OpenAPI document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,10 @@ use serde_json::Value;
 
 use super::auth::{IntegratorKey, StaffKey};
 use super::error::ApiError;
-use super::{AppState, Tag, check_channel, check_id, clock};
+use super::{Tag, check_channel, check_id};
 use crate::engine::session::{Session, Wait};
 use crate::limits::Verdict;
+use crate::server::{AppState, clock};
 use crate::service::{MessageId, TurnRequest, TurnResponse};
 use crate::store::TurnRecord;
 
@@ -283,16 +284,10 @@ impl Api {
             llm_budget: None,
         };
         let started = Instant::now();
-        // The turn runs on its own task: a client that hangs up must not cut a turn between
-        // its effects (a booking) and its commit.
+        // A client that hangs up must not cut a turn between its effects and its commit.
         let service = state.service.clone();
-        let guard = state.inflight.clone().read_owned().await;
-        let task = tokio::spawn(async move {
-            let result = service.handle(req).await;
-            drop(guard);
-            result
-        });
-        let result = task
+        let result = state
+            .detached(async move { service.handle(req).await })
             .await
             .map_err(|e| ApiError::Internal(format!("the turn task failed: {e}")))?;
         let seconds = started.elapsed().as_secs_f64();

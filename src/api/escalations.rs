@@ -10,8 +10,9 @@ use poem_openapi::{Enum, Object, OpenApi};
 use super::auth::StaffKey;
 use super::conversations::TurnLogOut;
 use super::error::ApiError;
-use super::{AppState, Tag, check_id, clock};
+use super::{Tag, check_id};
 use crate::outbound::{Outbound, OutboundKind};
+use crate::server::{AppState, clock};
 use crate::service::{Delivery, MAX_TEXT};
 use crate::store::{Escalation, EscalationStatus};
 

@@ -5,11 +5,12 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
+use super::Tag;
 use super::auth::AdminKey;
 use super::error::ApiError;
-use super::{AppState, Tag};
 use crate::flow::bot::Flow;
 use crate::reload::{DiagnosticInfo, ReloadReport};
+use crate::server::AppState;
 
 #[derive(Object)]
 struct FlowSummary {

@@ -10,8 +10,9 @@ use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::Tag;
 use super::auth::MetricsKey;
-use super::{AppState, Tag};
+use crate::server::AppState;
 use crate::store::EscalationStatus;
 
 /// Turn latency buckets, in seconds: the engine aims at ~2 ms, the LLM path at seconds.

@@ -7,11 +7,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::{Value, json};
 
+use super::Tag;
 use super::auth::StaffKey;
 use super::error::ApiError;
-use super::{AppState, Tag, clock};
 use crate::actions::normalize_document;
 use crate::identity::document_hash;
+use crate::server::{AppState, clock};
 
 /// Whose data.
 #[derive(Object)]

@@ -17,7 +17,8 @@ use poem::{Body, Endpoint, EndpointExt, Response, Route, handler, post};
 use serde_json::{Value, json};
 
 use super::{ProviderKind, sync};
-use crate::api::{ApiError, AppState};
+use crate::api::ApiError;
+use crate::server::AppState;
 
 pub fn routes() -> impl Endpoint<Output = Response> + 'static {
     Route::new()

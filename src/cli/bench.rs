@@ -97,8 +97,8 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let state = crate::api::AppState::new(service, reloader);
-    let server = tokio::spawn(crate::api::run(listener, state, async {
+    let state = crate::server::AppState::new(service, reloader);
+    let server = tokio::spawn(crate::server::run(listener, state, async {
         let _ = stop_rx.await;
     }));
     let base = format!("http://{addr}");

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::api::{self, ApiKeys, AppState};
+use crate::api::{self, ApiKeys};
 use crate::outbound::{Sender, TurnLogOnly};
 use crate::reload::Reloader;
+use crate::server::{self, AppState};
 use crate::service::Service;
 use crate::store::Store;
 
@@ -211,7 +212,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    api::run(listener, state, shutdown_signal()).await?;
+    server::run(listener, state, shutdown_signal()).await?;
 
     // The server has drained; let the scheduler hand back what it has not started.
     let _ = stop_reminders.send(true);

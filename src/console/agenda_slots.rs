@@ -14,8 +14,8 @@ use super::agenda::{back, check_id, console_session, day_label, perform, reason_
 use super::view::{field, internal, now, parse_day};
 use super::{Page, Staff, State};
 use crate::actions::ActionName;
-use crate::api::AppState;
 use crate::lang::Lang;
+use crate::server::AppState;
 use crate::store::{Appointment, AppointmentStatus};
 
 /// As many free times as one day can have in the demo clinic, and then some.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::Page;
 use super::accounts::Role;
-use crate::api::AppState;
+use crate::server::AppState;
 use crate::store::{StaffSession, Store};
 
 /// The session cookie's name.

@@ -130,7 +130,7 @@ fn effect_view(e: &Value) -> Value {
     json!({ "action": e["action"].as_str().unwrap_or("?"), "ok": ok, "detail": detail })
 }
 
-fn turn_view(t: &TurnRecord, state: &crate::api::AppState) -> Value {
+fn turn_view(t: &TurnRecord, state: &crate::server::AppState) -> Value {
     let (tin, tout) = t
         .llm_calls
         .iter()

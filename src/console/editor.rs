@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Page, Staff, State};
-use crate::api::AppState;
 use crate::editor::{Against, BotPath, EditError, FileEditor, FileKind};
 use crate::flow::diag::Diagnostics;
 use crate::lang::Lang;
+use crate::server::AppState;
 use crate::store::VersionKind;
 
 fn editor(state: &AppState) -> FileEditor {

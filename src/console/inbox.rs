@@ -23,7 +23,7 @@ const SHOWN: usize = 200;
 const POLL: Duration = Duration::from_secs(2);
 
 /// One row of the inbox.
-async fn rows(state: &crate::api::AppState) -> poem::Result<Vec<Value>> {
+async fn rows(state: &crate::server::AppState) -> poem::Result<Vec<Value>> {
     let store = &state.service.store;
     let open = store
         .list_escalations(Some(EscalationStatus::Open), SHOWN)
@@ -97,7 +97,7 @@ fn turn_view(t: &TurnRecord, tz: &jiff::tz::TimeZone) -> Value {
     })
 }
 
-async fn escalation(state: &crate::api::AppState, id: &str) -> poem::Result<Escalation> {
+async fn escalation(state: &crate::server::AppState, id: &str) -> poem::Result<Escalation> {
     if id.is_empty() || id.len() > 200 {
         return Err(poem::Error::from_status(StatusCode::NOT_FOUND));
     }

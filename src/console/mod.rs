@@ -1,7 +1,7 @@
 //! The clinic console under `/console`: server-rendered minijinja pages with htmx (vendored,
 //! embedded in the binary: no CDN, works offline), in Spanish and English. Its own route
-//! set, mounted beside the API and taking the same `AppState`, so a later `server` module
-//! can mount it per clinic unchanged.
+//! set, mounted by `crate::server` beside the API and taking the same `AppState`, so the
+//! server can mount it per clinic unchanged.
 //!
 //! `accounts` staff and passwords · `auth` sessions, CSRF, lockout · `inbox` handoffs ·
 //! `flows` the flows in force and the last reload · `editor` the file editor (history,
@@ -34,8 +34,8 @@ use poem::web::{Data, Redirect};
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 use serde_json::{Map, Value, json};
 
-use crate::api::AppState;
 use crate::lang::Lang;
+use crate::server::AppState;
 pub use accounts::{Account, Accounts, Role};
 pub use auth::{LOCK, MAX_FAILURES, Staff};
 

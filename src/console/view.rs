@@ -5,7 +5,7 @@ use jiff::civil::Date;
 use jiff::{Timestamp, Zoned};
 use poem::http::StatusCode;
 
-use crate::api::AppState;
+use crate::server::AppState;
 
 /// Now in the clinic's zone: the pinned test clock when the server has one, else the clock.
 pub(super) fn now(state: &AppState) -> Zoned {

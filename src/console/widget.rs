@@ -12,6 +12,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::State;
 use crate::limits::Verdict;
+use crate::server::AppState;
 use crate::service::{MAX_TEXT, TurnRequest};
 
 /// The clinic's slug in the widget's URL: its name folded to ASCII, `clinica-san-rafael`.
@@ -40,7 +41,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 }
 
 /// The page's origin when the clinic allows it.
-fn allowed_origin(state: &crate::api::AppState, req: &Request) -> Option<String> {
+fn allowed_origin(state: &AppState, req: &Request) -> Option<String> {
     let origin = req.headers().get("origin")?.to_str().ok()?.to_ascii_lowercase();
     let bot = state.service.bot();
     bot.clinic.web_origins.contains(&origin).then_some(origin)
@@ -77,7 +78,7 @@ async fn messages(state: State<'_>, req: &Request, clinic: Path<String>, body: p
     with_cors(resp, &origin)
 }
 
-async fn turn(state: &crate::api::AppState, body: poem::Body) -> Response {
+async fn turn(state: &AppState, body: poem::Body) -> Response {
     let Ok(bytes) = body.into_bytes_limit(64 * 1024).await else {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the message is too large");
     };
@@ -110,24 +111,29 @@ async fn turn(state: &crate::api::AppState, body: poem::Body) -> Response {
         channel: "web".into(),
         user: msg.conversation,
         text,
-        now: crate::channels::twilio::routes::now(state),
+        now: state.now(),
         message_id: None,
         llm_budget: None,
     };
-    match state.service.handle(req).await {
-        Ok(r) => Json(json!({
+    // Like the other channels: a browser that closes must not cut a turn between its
+    // effects and its commit.
+    let service = state.service.clone();
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!("web chat turn failed: {e}");
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the assistant is not available right now",
+        )
+    };
+    match state.detached(async move { service.handle(req).await }).await {
+        Ok(Ok(r)) => Json(json!({
             "replies": r.replies,
             "waiting_for_staff": r.waiting_for_staff,
             "ended": r.ended,
         }))
         .into_response(),
-        Err(e) => {
-            tracing::error!("web chat turn failed: {e}");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the assistant is not available right now",
-            )
-        }
+        Ok(Err(e)) => failed(&e),
+        Err(e) => failed(&e),
     }
 }
 

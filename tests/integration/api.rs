@@ -10,9 +10,10 @@ mod serve;
 use std::path::Path;
 use std::sync::Arc;
 
-use clinicflow::api::{self, ApiKeys, AppState};
+use clinicflow::api::{self, ApiKeys};
 use clinicflow::flow::bot::Bot;
 use clinicflow::reload::Reloader;
+use clinicflow::server::{self, AppState};
 use clinicflow::service::Service;
 use clinicflow::store::Store;
 use poem::http::{Method, StatusCode};
@@ -44,7 +45,7 @@ pub const NOW: &str = "2026-11-23T10:00";
 impl Client {
     pub fn new(state: AppState) -> Client {
         Client {
-            ep: api::app(state).boxed(),
+            ep: server::app(state).boxed(),
             key: None,
         }
     }

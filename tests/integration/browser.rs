@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use clinicflow::api;
 use clinicflow::channels::twilio::{TwilioConfig, TwilioSender};
 use clinicflow::console::Console;
+use clinicflow::server;
 use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -61,7 +61,7 @@ async fn a_receptionist_answers_a_whatsapp_handoff_in_chromium() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::run(listener, state.clone(), async {
+    let server = tokio::spawn(server::run(listener, state.clone(), async {
         stopped.await.ok();
     }));
 
@@ -113,12 +113,12 @@ fn skipped(name: &str) -> bool {
 }
 
 /// Serves `state` (the whole app) on 127.0.0.1:0 until the returned sender fires.
-async fn serve(state: clinicflow::api::AppState) -> (std::net::SocketAddr, Stop) {
+async fn serve(state: clinicflow::server::AppState) -> (std::net::SocketAddr, Stop) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let _ = api::run(listener, state, async {
+        let _ = server::run(listener, state, async {
             stopped.await.ok();
         })
         .await;

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use clinicflow::api::{self, AppState};
 use clinicflow::console::{Accounts, Console, MAX_FAILURES, Role};
+use clinicflow::server::{self, AppState};
 use clinicflow::store::EscalationStatus;
 use poem::http::{Method, StatusCode};
 use poem::{Endpoint, EndpointExt, Request, Response};
@@ -46,7 +46,7 @@ impl Page {
 impl Browser {
     pub fn new(state: AppState) -> Browser {
         Browser {
-            ep: api::app(state).boxed(),
+            ep: server::app(state).boxed(),
             cookies: Mutex::new(HashMap::new()),
         }
     }
@@ -54,7 +54,7 @@ impl Browser {
     /// The same browser (its cookies) talking to another server, e.g. another replica.
     pub fn to(&self, state: AppState) -> Browser {
         Browser {
-            ep: api::app(state).boxed(),
+            ep: server::app(state).boxed(),
             cookies: Mutex::new(self.cookies.lock().expect("jar").clone()),
         }
     }

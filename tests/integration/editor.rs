@@ -5,9 +5,9 @@
 //! version, and one that no longer compiles is refused. The real-browser version is
 //! tests/browser/editor.mjs.
 
-use clinicflow::api::AppState;
 use clinicflow::console::Console;
 use clinicflow::flow::compile::compile_dir;
+use clinicflow::server::AppState;
 use clinicflow::store::VersionKind;
 use poem::http::StatusCode;
 

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use clinicflow::api::AppState;
 use clinicflow::email::Mailer;
 use clinicflow::outbound::{Outbound, SendFuture, Sender};
 use clinicflow::reload::Reloader;
+use clinicflow::server::AppState;
 use clinicflow::service::Service;
 use clinicflow::store::Store;
 use poem::http::StatusCode;

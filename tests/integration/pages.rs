@@ -3,8 +3,8 @@
 //! cancellation, a handoff, one left half way), and every change made from the agenda is
 //! checked in the store and, for a booking, through the availability API.
 
-use clinicflow::api::AppState;
 use clinicflow::console::Console;
+use clinicflow::server::AppState;
 use clinicflow::store::{Appointment, AppointmentFilter, AppointmentStatus, TurnRecord};
 use jiff::civil::Date;
 use poem::http::StatusCode;

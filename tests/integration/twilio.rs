@@ -11,12 +11,12 @@ mod voice;
 
 use std::sync::Arc;
 
-use clinicflow::api::{self, AppState};
 use clinicflow::channels::twilio::TwilioConfig;
 use clinicflow::channels::twilio::params::Params;
 use clinicflow::channels::twilio::routes::SIGNATURE_HEADER;
 use clinicflow::channels::twilio::signature;
 use clinicflow::flow::bot::Bot;
+use clinicflow::server::{self, AppState};
 use clinicflow::store::Store;
 use poem::http::{Method, StatusCode};
 use poem::{Endpoint, EndpointExt, Request, Response};
@@ -84,7 +84,7 @@ impl Answer {
 impl Twilio {
     pub fn new(state: AppState) -> Twilio {
         Twilio {
-            ep: api::app(state.clone()).boxed(),
+            ep: server::app(state.clone()).boxed(),
             state,
         }
     }

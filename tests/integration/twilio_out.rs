@@ -532,7 +532,7 @@ async fn a_staff_reply_from_the_inbox_reaches_twilio() {
     assert!(turn.waiting_for_staff);
     let sender = Arc::new(TwilioSender::new(config(&server), store.clone()).expect("sender"));
     let reloader = clinicflow::reload::Reloader::new(crate::support::root(), service.clone());
-    let state = clinicflow::api::AppState::new(service, reloader)
+    let state = clinicflow::server::AppState::new(service, reloader)
         .with_clock_override(true)
         .with_sender(sender);
     let client = crate::api::Client::new(state);

@@ -1,6 +1,6 @@
 //! The web chat widget's endpoint: a booking from an allowed origin, refusals from others.
 
-use clinicflow::api;
+use clinicflow::server;
 use clinicflow::store::AppointmentFilter;
 use poem::http::{Method, StatusCode};
 use poem::{Endpoint, EndpointExt, Request};
@@ -41,7 +41,7 @@ async fn post(
 #[tokio::test]
 async fn the_widget_books_from_an_allowed_origin_and_is_refused_elsewhere() {
     let state = demo_twilio().await;
-    let ep = api::app(state.clone()).boxed();
+    let ep = server::app(state.clone()).boxed();
 
     let (status, _, _) = post(&ep, URL, Some("https://evil.example"), "hola").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an origin the clinic does not list");

@@ -10,12 +10,12 @@ use tokio::sync::oneshot;
 
 use super::media::{self, is_audio};
 use super::params::Params;
-use super::routes::{bad_request, now, server_error};
+use super::routes::{bad_request, server_error};
 use super::twiml::{self, Verb};
-use crate::api::AppState;
 use crate::lang::Lang;
 use crate::limits::Verdict;
 use crate::outbound::{Outbound, OutboundKind};
+use crate::server::AppState;
 use crate::service::{MAX_TEXT, ReplyWindow, ServiceError, TurnRequest, TurnResponse, redact};
 
 /// Longest body of one WhatsApp message Twilio accepts.
@@ -131,7 +131,7 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
         channel: channel.into(),
         user: msg.from.clone(),
         text: text.unwrap_or_default(),
-        now: now(&state),
+        now: state.now(),
         message_id: msg.message_sid.clone().map(Into::into),
         llm_budget: Some(state.twilio.messaging_llm_budget),
     };
@@ -153,18 +153,20 @@ pub async fn inbound(state: Data<&AppState>, params: Data<&Params>) -> Response 
     let window = ReplyWindow::new();
     // Twilio hanging up (this request dropped) closes the window too.
     let _closes = CloseOnDrop(window.clone());
-    let guard = state.hold_inflight().await;
     let task_state = state.clone();
     let task_window = window.clone();
     let user = msg.from.clone();
-    tokio::spawn(async move {
-        let reply = run(&task_state, req, voice_note, task_window).await;
-        drop(media_claim);
-        if let Err(late) = tx.send(reply) {
-            deliver_late(&task_state, &session_id, (channel, &user), late).await;
-        }
-        drop(guard);
-    });
+    // Not awaited: the answer comes through `rx`. The late delivery is part of the task, so
+    // the server's shutdown waits for it too.
+    let _detached = state
+        .spawn_turn(async move {
+            let reply = run(&task_state, req, voice_note, task_window).await;
+            drop(media_claim);
+            if let Err(late) = tx.send(reply) {
+                deliver_late(&task_state, &session_id, (channel, &user), late).await;
+            }
+        })
+        .await;
     let reply = match tokio::time::timeout(state.twilio.reply_timeout, &mut rx).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(_)) => return server_error("the turn task stopped"),

@@ -11,7 +11,7 @@ use poem::{Endpoint, EndpointExt, Request, Response, Route, post};
 use super::params::{Params, query_param};
 use super::signature::{self, Signed};
 use super::{messaging, voice};
-use crate::api::{AppState, MAX_BODY};
+use crate::server::{AppState, MAX_BODY};
 
 /// The routes, with their full paths (mounted with `nest_no_strip("/twilio", …)` so the
 /// request URI stays the one Twilio signed).
@@ -127,32 +127,6 @@ pub fn base_path(state: &AppState) -> String {
         Some(i) => rest[i..].trim_end_matches('/').to_string(),
         None => String::new(),
     }
-}
-
-/// The clinic-local time of a webhook turn: now, or the time pinned for tests.
-pub fn now(state: &AppState) -> jiff::Zoned {
-    let tz = state.service.bot().clinic.tz.clone();
-    match state.pinned_now.and_then(|dt| dt.to_zoned(tz).ok()) {
-        Some(z) => z,
-        None => state.service.now(),
-    }
-}
-
-/// Runs `work` on its own task holding an in-flight guard: when Twilio hangs up (it gives
-/// up after 15 s) the request's future is dropped, and a turn must not be cut between its
-/// effects (a booking) and its commit. None if the task panicked.
-pub async fn detached<T: Send + 'static>(
-    state: &AppState,
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> Option<T> {
-    let guard = state.hold_inflight().await;
-    tokio::spawn(async move {
-        let out = work.await;
-        drop(guard);
-        out
-    })
-    .await
-    .ok()
 }
 
 /// A 400 with a short text (a request that is Twilio's but lacks what we need).

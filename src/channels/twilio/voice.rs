@@ -15,12 +15,12 @@ use poem::web::Data;
 use poem::{Request, Response, handler};
 
 use super::params::{Params, query_param};
-use super::routes::{bad_request, base_path, detached, now, server_error};
+use super::routes::{bad_request, base_path, server_error};
 use super::speech::for_say;
 use super::twiml::{self, Verb};
-use crate::api::AppState;
 use crate::flow::clinic::VoiceSettings;
 use crate::lang::Lang;
+use crate::server::AppState;
 use crate::service::{CallEnd, MAX_TEXT, TurnRequest, TurnResponse};
 
 /// The `silence` value of the Redirect after "anything else?": silence there ends the call
@@ -175,15 +175,15 @@ pub async fn start(state: Data<&AppState>, params: Data<&Params>) -> Response {
         channel: "voice".into(),
         user: call.from.clone(),
         text: String::new(),
-        now: now(&state),
+        now: state.now(),
         message_id: Some(format!("{}:0", call.sid).into()),
         llm_budget: Some(state.twilio.voice_llm_budget),
     };
     let service = state.service.clone();
-    let (resp, lang) = match detached(&state, async move { service.open_call(req).await }).await {
-        Some(Ok(r)) => r,
-        Some(Err(e)) => return server_error(e),
-        None => return server_error("the call's first turn stopped"),
+    let (resp, lang) = match state.detached(async move { service.open_call(req).await }).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return server_error(e),
+        Err(_) => return server_error("the call's first turn stopped"),
     };
     let sp = speaker(&state, lang);
     answer(&sp, &resp, 1, false)
@@ -233,15 +233,15 @@ pub async fn gather(req: &Request, state: Data<&AppState>, params: Data<&Params>
         channel: "voice".into(),
         user: call.from.clone(),
         text,
-        now: now(&state),
+        now: state.now(),
         message_id: Some(format!("{}:{n}", call.sid).into()),
         llm_budget: Some(state.twilio.voice_llm_budget),
     };
     let service = state.service.clone();
-    let resp = match detached(&state, async move { service.handle(turn).await }).await {
-        Some(Ok(r)) => r,
-        Some(Err(e)) => return server_error(e),
-        None => return server_error("the turn stopped"),
+    let resp = match state.detached(async move { service.handle(turn).await }).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return server_error(e),
+        Err(_) => return server_error("the turn stopped"),
     };
     let sp = speaker(&state, resp.lang);
     answer(&sp, &resp, n + 1, offered)
@@ -295,15 +295,14 @@ pub async fn status(state: Data<&AppState>, params: Data<&Params>) -> Response {
     };
     let end_id = format!("{}:end", call.sid);
     let service = state.service.clone();
-    let at = now(&state);
+    let at = state.now();
     let session_id = call.session_id.clone();
-    match detached(&state, async move {
-        service.close_call(&session_id, &end_id, end, &at).await
-    })
-    .await
+    match state
+        .detached(async move { service.close_call(&session_id, &end_id, end, &at).await })
+        .await
     {
-        Some(Ok(_)) => twiml::response(&[]),
-        Some(Err(e)) => server_error(e),
-        None => server_error("closing the call stopped"),
+        Ok(Ok(_)) => twiml::response(&[]),
+        Ok(Err(e)) => server_error(e),
+        Err(_) => server_error("closing the call stopped"),
     }
 }

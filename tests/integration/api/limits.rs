@@ -16,7 +16,7 @@ async fn a_flood_gets_429_with_retry_after_and_is_not_processed() {
     let clock = FakeRelativeClock::default();
     let limits = RateLimits::with_clock(&LimitsConfig::default(), LimitClock::Fake(clock.clone()));
     let state = demo_state().await.with_limits(limits);
-    let ep = clinicflow::api::app(state.clone()).boxed();
+    let ep = clinicflow::server::app(state.clone()).boxed();
     let send = |conversation: &str, user: &str| {
         let body = json!({ "text": "hola", "now": NOW, "user": user }).to_string();
         Request::builder()

@@ -1,10 +1,10 @@
-//! The API over a real socket: `api::run` on 127.0.0.1:0, driven by an HTTP client.
+//! The API over a real socket: `server::run` on 127.0.0.1:0, driven by an HTTP client.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use clinicflow::api::{self, AppState};
 use clinicflow::flow::compile::compile_dir;
+use clinicflow::server::{self, AppState};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -24,7 +24,7 @@ impl Live {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(api::run(listener, state, async {
+        let task = tokio::spawn(server::run(listener, state, async {
             let _ = stopped.await;
         }));
         Live {

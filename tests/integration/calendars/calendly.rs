@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use clinicflow::actions::ActionName;
-use clinicflow::api::{self, AppState};
 use clinicflow::calendars::calendly::sign;
 use clinicflow::reload::Reloader;
+use clinicflow::server::{self, AppState};
 use clinicflow::store::AppointmentStatus;
 use jiff::Timestamp;
 use poem::{Endpoint, Request};
@@ -141,7 +141,7 @@ async fn a_forged_webhook_is_refused_and_a_signed_cancellation_cancels_the_appoi
     assert_eq!(out["ok"], true, "{out}");
     let id = out["appointment"]["id"].as_str().expect("id").to_string();
     let dir = demo_copy();
-    let app = api::app(AppState::new(
+    let app = server::app(AppState::new(
         service.clone(),
         Reloader::new(dir.path(), service.clone()),
     ));
@@ -183,7 +183,7 @@ async fn a_reschedule_made_in_calendly_moves_the_appointment_instead_of_cancelli
     assert_eq!(out["ok"], true, "{out}");
     let id = out["appointment"]["id"].as_str().expect("id").to_string();
     let dir = demo_copy();
-    let app = api::app(AppState::new(
+    let app = server::app(AppState::new(
         service.clone(),
         Reloader::new(dir.path(), service.clone()),
     ));

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use clinicflow::api::AppState;
 use clinicflow::reload::Reloader;
+use clinicflow::server::AppState;
 use clinicflow::store::Store;
 use poem::http::StatusCode;
 use serde_json::json;

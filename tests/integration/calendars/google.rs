@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clinicflow::actions::ActionName;
-use clinicflow::api::{self, AppState};
 use clinicflow::calendars::ProviderKind;
 use clinicflow::reload::Reloader;
+use clinicflow::server::{self, AppState};
 use clinicflow::service::Service;
 use clinicflow::store::{AppointmentStatus, ReminderStatus};
 use poem::{Endpoint, Request};
@@ -325,7 +325,7 @@ async fn feed(server: &MockServer, token: &str, items: Value, next: &str) {
 fn app(service: Arc<Service>) -> impl Endpoint {
     let dir = demo_copy();
     let reloader = Reloader::new(dir.path(), service.clone());
-    api::app(AppState::new(service, reloader))
+    server::app(AppState::new(service, reloader))
 }
 
 async fn notify(app: &impl Endpoint, token: &str) -> (u16, Value) {

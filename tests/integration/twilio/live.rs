@@ -1,11 +1,11 @@
 //! Without an auth token, unsigned webhooks are accepted from this machine only: over a real
-//! loopback socket (`api::run`, and `clinicflow serve` with its warning at start).
+//! loopback socket (`server::run`, and `clinicflow serve` with its warning at start).
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use clinicflow::api;
 use clinicflow::channels::twilio::TwilioConfig;
+use clinicflow::server;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -21,7 +21,7 @@ async fn unsigned_requests_from_loopback_are_accepted_without_a_token() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::run(listener, state, async {
+    let server = tokio::spawn(server::run(listener, state, async {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::new();

@@ -337,7 +337,7 @@ async fn a_hanging_llm_does_not_hold_a_call_past_its_budget() {
     let store = Store::connect("mem://").await.expect("store");
     let service = Arc::new(Service::new(store, demo()).with_llm(Some(llm)));
     let reloader = Reloader::new(crate::support::root(), service.clone());
-    let state = clinicflow::api::AppState::new(service, reloader)
+    let state = clinicflow::server::AppState::new(service, reloader)
         .with_twilio(config(&[("CLINICFLOW_LLM_BUDGET_VOICE_MS", "300")]))
         .with_pinned_now(super::NOW.parse().expect("datetime"));
     let tw = Twilio::new(state);
