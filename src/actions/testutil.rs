@@ -76,6 +76,7 @@ pub(crate) fn clinic() -> Clinic {
         turn_days: None,
         calendars: Default::default(),
         web_origins: Vec::new(),
+        numbers: Default::default(),
         value: Value::Null,
     }
 }

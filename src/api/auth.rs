@@ -9,6 +9,12 @@
 //! Keys come from `CLINICFLOW_API_KEYS` (`role:key,…`; a key without a role is an admin key,
 //! as before roles existed) and/or the file named by `CLINICFLOW_API_KEYS_FILE` (one
 //! `role:key` a line, `#` comments), so they change without recompiling.
+//!
+//! A key also has a [`Scope`]: the clinics it may act on (docs/clinics.md). `role@slug:key`
+//! is a key of one clinic, `role@a+b:key` of several, `role@*:key` an operator's key of every
+//! clinic; a key without `@` is a key of the clinic at the top of the folder (`main`), which
+//! is what every key meant before a server could run several clinics. A known key used on a
+//! clinic outside its scope gets 403.
 
 use std::marker::PhantomData;
 
@@ -19,6 +25,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::clinics::Slug;
 
 /// What a key may do. Each role is a separate security scheme in the OpenAPI document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +86,60 @@ pub struct KeysError {
     problem: String,
 }
 
-/// The keys clients may present, each with its role. Empty means "no authentication".
+/// The clinics a key may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// An operator's key: every clinic of the deployment, present and future.
+    All,
+    /// These clinics only.
+    Clinics(Vec<Slug>),
+}
+
+impl Scope {
+    pub fn covers(&self, clinic: &Slug) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Clinics(list) => list.contains(clinic),
+        }
+    }
+
+    /// `*` or slugs joined by `+`.
+    fn parse(s: &str) -> Result<Scope, String> {
+        if s.trim() == "*" {
+            return Ok(Scope::All);
+        }
+        let mut list = Vec::new();
+        for part in s.split('+') {
+            list.push(
+                Slug::parse(part.trim()).map_err(|e| format!("{e} (after `@` come clinics joined by `+`, or `*`)"))?,
+            );
+        }
+        Ok(Scope::Clinics(list))
+    }
+}
+
+/// What a presented key may do on one clinic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Not one of the keys.
+    Unknown,
+    /// A key whose scope does not include this clinic.
+    OtherClinic,
+    Role(Role),
+}
+
+/// One configured key.
+#[derive(Clone)]
+struct Entry {
+    role: Role,
+    scope: Scope,
+    key: String,
+}
+
+/// The keys clients may present, each with its role and clinics. Empty means "no
+/// authentication".
 #[derive(Clone, Default)]
-pub struct ApiKeys(Vec<(Role, String)>);
+pub struct ApiKeys(Vec<Entry>);
 
 impl std::fmt::Debug for ApiKeys {
     // Never print the keys themselves.
@@ -142,7 +200,7 @@ impl ApiKeys {
 
     /// How many keys are shorter than [`MIN_KEY_LEN`] (`serve` warns: they can be guessed).
     pub fn short(&self) -> usize {
-        self.0.iter().filter(|(_, k)| k.chars().count() < MIN_KEY_LEN).count()
+        self.0.iter().filter(|e| e.key.chars().count() < MIN_KEY_LEN).count()
     }
 
     /// How many keys of each role, for the start banner.
@@ -150,51 +208,96 @@ impl ApiKeys {
         Role::ALL
             .into_iter()
             .filter_map(|r| {
-                let n = self.0.iter().filter(|(role, _)| *role == r).count();
+                let n = self.0.iter().filter(|e| e.role == r).count();
                 (n > 0).then(|| format!("{n} {}", r.as_str()))
             })
             .collect::<Vec<_>>()
             .join(", ")
     }
 
-    /// The role of `token`, if it is one of the keys. Every key is compared, each in constant
-    /// time, so response times do not reveal how much of a guess was right or which key it
-    /// resembled.
+    /// The role of `token` on the clinic at the top of the folder (`main`), if it is one of
+    /// the keys and covers it.
     pub fn role_of(&self, token: &str) -> Option<Role> {
-        self.0.iter().fold(None, |found, (role, key)| {
-            let hit = constant_time_eq(key.as_bytes(), token.as_bytes());
-            if hit && found.is_none() { Some(*role) } else { found }
+        match self.grant(token, &Slug::main()) {
+            Grant::Role(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// What `token` may do on `clinic`. Every key is compared, each in constant time, so
+    /// response times do not reveal how much of a guess was right or which key it resembled.
+    pub fn grant(&self, token: &str, clinic: &Slug) -> Grant {
+        self.0.iter().fold(Grant::Unknown, |found, e| {
+            let hit = constant_time_eq(e.key.as_bytes(), token.as_bytes());
+            match found {
+                Grant::Role(_) => found,
+                _ if hit && e.scope.covers(clinic) => Grant::Role(e.role),
+                Grant::Unknown if hit => Grant::OtherClinic,
+                _ => found,
+            }
         })
     }
 
-    /// Whether `token` is one of the keys (any role).
+    /// Whether `token` is a key covering every clinic in `clinics` (what /metrics, which
+    /// counts every clinic, asks of a key), and its role.
+    pub fn role_on_all<'a>(&self, token: &str, clinics: impl IntoIterator<Item = &'a Slug>) -> Grant {
+        let mut role = None;
+        for c in clinics {
+            match self.grant(token, c) {
+                Grant::Role(r) if role.is_none_or(|x| x == r) => role = Some(r),
+                Grant::Role(_) => return Grant::OtherClinic,
+                other => return other,
+            }
+        }
+        role.map_or(Grant::Unknown, Grant::Role)
+    }
+
+    /// Whether `token` is one of the keys (any role, any clinic).
     pub fn accepts(&self, token: &str) -> bool {
-        self.role_of(token).is_some()
+        self.grant(token, &Slug::main()) != Grant::Unknown
     }
 }
 
-/// One entry: `role:key` or a bare key (admin). Blank entries are None. A prefix before `:`
-/// that looks like a role name but is none is an error (a misspelt role must not silently
-/// become part of an admin key).
-fn parse_entry(entry: &str) -> Result<Option<(Role, String)>, String> {
+/// One entry: `role:key`, `role@clinics:key` or a bare key (admin of `main`). Blank entries
+/// are None. A prefix before `:` that looks like a role name but is none is an error (a
+/// misspelt role must not silently become part of an admin key).
+fn parse_entry(entry: &str) -> Result<Option<Entry>, String> {
     let entry = entry.trim();
     if entry.is_empty() {
         return Ok(None);
     }
+    let main = || Scope::Clinics(vec![Slug::main()]);
+    let bare = || Entry {
+        role: Role::Admin,
+        scope: main(),
+        key: entry.to_string(),
+    };
     match entry.split_once(':') {
-        Some((role, key)) => {
-            let role_name = role.trim();
+        Some((prefix, key)) => {
+            let (role_name, scope) = match prefix.split_once('@') {
+                Some((r, s)) => (r.trim(), Some(s)),
+                None => (prefix.trim(), None),
+            };
             match Role::parse(role_name) {
-                Some(role) if !key.trim().is_empty() => Ok(Some((role, key.trim().to_string()))),
-                Some(_) => Err(format!("the `{role_name}:` entry has no key after the colon")),
+                Some(_) if key.trim().is_empty() => {
+                    Err(format!("the `{}:` entry has no key after the colon", prefix.trim()))
+                }
+                Some(role) => Ok(Some(Entry {
+                    role,
+                    scope: match scope {
+                        Some(s) => Scope::parse(s)?,
+                        None => main(),
+                    },
+                    key: key.trim().to_string(),
+                })),
                 None if role_name.chars().all(|c| c.is_ascii_alphabetic()) => Err(format!(
-                    "unknown role `{role_name}`; the roles are admin, staff, integrator and metrics (write `role:key`)"
+                    "unknown role `{role_name}`; the roles are admin, staff, integrator and metrics (write `role:key` or `role@clinic:key`)"
                 )),
                 // A key that happens to contain a colon.
-                None => Ok(Some((Role::Admin, entry.to_string()))),
+                None => Ok(Some(bare())),
             }
         }
-        None => Ok(Some((Role::Admin, entry.to_string()))),
+        None => Ok(Some(bare())),
     }
 }
 
@@ -303,14 +406,19 @@ impl<'a, P: Policy> ApiExtractor<'a> for Key<P> {
         if state.keys.is_empty() {
             return Ok(key(None));
         }
-        let role = match req.headers().typed_get::<Authorization<Bearer>>() {
-            Some(Authorization(bearer)) => state.keys.role_of(bearer.token()),
-            None => None,
+        let grant = match req.headers().typed_get::<Authorization<Bearer>>() {
+            Some(Authorization(bearer)) => state.grant(bearer.token()),
+            None => Grant::Unknown,
         };
-        match role {
-            None => Err(ApiError::Unauthorized.into()),
-            Some(role) if P::ROLES.contains(&role) => Ok(key(Some(role))),
-            Some(role) => Err(ApiError::Forbidden(format!(
+        match grant {
+            Grant::Unknown => Err(ApiError::Unauthorized.into()),
+            Grant::OtherClinic => Err(ApiError::Forbidden(format!(
+                "this key may not act on the clinic `{}`; use a key of that clinic (or an operator's key)",
+                state.clinic
+            ))
+            .into()),
+            Grant::Role(role) if P::ROLES.contains(&role) => Ok(key(Some(role))),
+            Grant::Role(role) => Err(ApiError::Forbidden(format!(
                 "a key with the role `{}` may not call this endpoint; it needs {}",
                 role.as_str(),
                 P::WHO
@@ -344,6 +452,32 @@ mod tests {
         assert_eq!(keys.role_of("x-1:y"), Some(Role::Admin));
         assert_eq!(keys.role_of("staff:s1"), None);
         assert_eq!(keys.summary(), "2 admin, 1 staff, 1 integrator, 1 metrics");
+    }
+
+    #[test]
+    fn scopes_say_which_clinics_a_key_acts_on() {
+        let a = Slug::parse("alfa").unwrap();
+        let b = Slug::parse("beta").unwrap();
+        let main = Slug::main();
+        let keys = ApiKeys::load("staff@alfa:ka,admin@alfa+beta:kab,admin@*:op,plain,metrics:m", None).expect("keys");
+        assert_eq!(keys.grant("ka", &a), Grant::Role(Role::Staff));
+        assert_eq!(keys.grant("ka", &b), Grant::OtherClinic);
+        assert_eq!(keys.grant("ka", &main), Grant::OtherClinic);
+        assert_eq!(keys.grant("kab", &b), Grant::Role(Role::Admin));
+        assert_eq!(
+            keys.grant("op", &Slug::parse("new-one").unwrap()),
+            Grant::Role(Role::Admin)
+        );
+        // A key without `@` is main's, as it always was.
+        assert_eq!(keys.grant("plain", &main), Grant::Role(Role::Admin));
+        assert_eq!(keys.grant("plain", &a), Grant::OtherClinic);
+        assert_eq!(keys.grant("nope", &a), Grant::Unknown);
+        // /metrics counts every clinic: only a key of all of them.
+        assert_eq!(keys.role_on_all("op", [&main, &a]), Grant::Role(Role::Admin));
+        assert_eq!(keys.role_on_all("m", [&main]), Grant::Role(Role::Metrics));
+        assert_eq!(keys.role_on_all("m", [&main, &a]), Grant::OtherClinic);
+        let err = ApiKeys::load("staff@Alfa:k", None).unwrap_err().to_string();
+        assert!(err.contains("`Alfa` cannot name a clinic"), "{err}");
     }
 
     #[test]

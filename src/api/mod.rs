@@ -49,6 +49,11 @@ pub struct AppState {
     /// Delivers staff replies on the patient's channel.
     pub sender: Arc<dyn Sender>,
     pub keys: ApiKeys,
+    /// The clinic this state serves (`main` for the clinic at the top of the folder).
+    pub clinic: crate::clinics::Slug,
+    /// Set on the state /metrics is served with: it counts every clinic, so its key must
+    /// cover all of these.
+    pub every_clinic: Option<Arc<Vec<crate::clinics::Slug>>>,
     /// Tests only: honour the `now` field of a message (a pinned clinic-local time). `serve`
     /// leaves it false, and a `now` sent to it is refused.
     pub allow_clock_override: bool,
@@ -80,6 +85,8 @@ impl AppState {
             reloader,
             sender: Arc::new(TurnLogOnly),
             keys: ApiKeys::default(),
+            clinic: crate::clinics::Slug::main(),
+            every_clinic: None,
             allow_clock_override: false,
             twilio: Arc::new(TwilioConfig::default()),
             transcriber: None,
@@ -94,6 +101,20 @@ impl AppState {
     pub fn with_keys(mut self, keys: ApiKeys) -> AppState {
         self.keys = keys;
         self
+    }
+
+    /// The clinic this state serves.
+    pub fn with_clinic(mut self, clinic: crate::clinics::Slug) -> AppState {
+        self.clinic = clinic;
+        self
+    }
+
+    /// What a presented key may do here: on this clinic, or (for /metrics) on every clinic.
+    pub fn grant(&self, token: &str) -> auth::Grant {
+        match &self.every_clinic {
+            Some(all) => self.keys.role_on_all(token, all.iter()),
+            None => self.keys.grant(token, &self.clinic),
+        }
     }
 
     pub fn with_sender(mut self, sender: Arc<dyn Sender>) -> AppState {

@@ -74,6 +74,46 @@ pub struct RawClinic {
     /// The web chat widget: which websites may embed it.
     #[serde(default)]
     pub web: Option<RawWeb>,
+    /// The clinic's own Twilio numbers: messages and calls to them are this clinic's, and
+    /// what it sends goes out from them (docs/clinics.md).
+    #[serde(default)]
+    pub numbers: Option<RawNumbers>,
+}
+
+/// `clinic.numbers` as written: phone numbers with the country code.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNumbers {
+    #[serde(default)]
+    pub whatsapp: Vec<String>,
+    #[serde(default)]
+    pub sms: Vec<String>,
+    #[serde(default)]
+    pub voice: Vec<String>,
+}
+
+/// The checked `clinic.numbers`: E.164 (`+` and digits). The first of a channel is the one
+/// the clinic sends from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Numbers {
+    pub whatsapp: Vec<String>,
+    pub sms: Vec<String>,
+    pub voice: Vec<String>,
+}
+
+impl Numbers {
+    /// Every number with the channel it is listed for.
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.whatsapp
+            .iter()
+            .map(|n| ("whatsapp", n.as_str()))
+            .chain(self.sms.iter().map(|n| ("sms", n.as_str())))
+            .chain(self.voice.iter().map(|n| ("voice", n.as_str())))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.whatsapp.is_empty() && self.sms.is_empty() && self.voice.is_empty()
+    }
 }
 
 /// `clinic.web` as written.
@@ -306,6 +346,9 @@ pub struct Clinic {
     /// Origins allowed to use the web chat widget (`clinic.web.allowed_origins`), normalized
     /// (`scheme://host[:port]`, lower case). Empty: the widget is refused everywhere.
     pub web_origins: Vec<String>,
+    /// The clinic's Twilio numbers (`clinic.numbers`); empty: the deployment's
+    /// `TWILIO_*_FROM` settings, and only a clinic alone on its server receives webhooks.
+    pub numbers: Numbers,
     /// The clinic data as a JSON value, handed to templates and Rhai as `clinic`.
     pub value: serde_json::Value,
     /// External calendars by professional (`calendar:` blocks); empty: none.

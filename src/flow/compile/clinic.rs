@@ -131,6 +131,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
     };
 
     let web_origins = web_origins(file, raw.web.as_ref(), &mut ok);
+    let numbers = numbers(file, raw.numbers.as_ref(), &mut ok);
 
     let value = json!({
         "name": raw.name,
@@ -186,6 +187,7 @@ pub(crate) fn compile(file: &mut File<'_>) -> Option<Clinic> {
         identity,
         turn_days,
         web_origins,
+        numbers,
         value,
         calendars: crate::calendars::Calendars::build(calendars),
     })
@@ -208,6 +210,44 @@ fn calendar(
             None
         }
     }
+}
+
+/// `clinic.numbers`: each a phone number with its country code, none listed twice for one
+/// channel (a number may serve WhatsApp and SMS alike).
+fn numbers(
+    file: &mut File<'_>,
+    raw: Option<&crate::flow::clinic::RawNumbers>,
+    ok: &mut bool,
+) -> crate::flow::clinic::Numbers {
+    let mut out = crate::flow::clinic::Numbers::default();
+    let Some(raw) = raw else {
+        return out;
+    };
+    for (channel, given, kept) in [
+        ("whatsapp", &raw.whatsapp, &mut out.whatsapp),
+        ("sms", &raw.sms, &mut out.sms),
+        ("voice", &raw.voice, &mut out.voice),
+    ] {
+        for (i, n) in given.iter().enumerate() {
+            let path = format!("clinic.numbers.{channel}.{i}");
+            match e164(n.trim().trim_start_matches("whatsapp:")) {
+                Some(n) if kept.contains(&n) => {
+                    file.err(&path, format!("`{n}` is listed twice"), "list each number once");
+                    *ok = false;
+                }
+                Some(n) => kept.push(n),
+                None => {
+                    file.err(
+                        &path,
+                        format!("`{n}` is not a phone number"),
+                        "write it with the country code, like \"+54 11 4901-5120\" (spaces and dashes are fine)",
+                    );
+                    *ok = false;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `clinic.web.allowed_origins`: each one `http(s)://host[:port]`, nothing after.

@@ -59,6 +59,7 @@ pub(super) fn clinic() -> Clinic {
         turn_days: None,
         calendars: Default::default(),
         web_origins: Vec::new(),
+        numbers: Default::default(),
         value: serde_json::Value::Null,
     }
 }
