@@ -23,6 +23,8 @@ pub struct EvalArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub dir: super::DirArg,
+    #[command(flatten)]
+    pub clinic: super::ClinicArg,
     /// Send the messages the rules are not sure of to the LLM (needs OPENAI_API_KEY). Without
     /// it the rules run alone, even when a key is set, so the run is free and repeatable.
     #[arg(long)]
@@ -46,10 +48,15 @@ pub fn load_all(bot: &crate::flow::bot::Bot, files: &[PathBuf]) -> Result<Vec<Ca
 }
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let Some(bot) = super::load(&args.dir.dir) else {
+    let Some((clinic, bot)) = super::clinics::load(&args.dir.dir, &args.clinic) else {
         return Ok(ExitCode::FAILURE);
     };
     let bot = Arc::new(bot);
+    // The clinic's own tests/ (the folder's top for `main`).
+    let args = EvalArgs {
+        dir: super::DirArg { dir: clinic.path },
+        ..args
+    };
     if args.cost {
         return run_cost(bot, &args).await;
     }

@@ -1,11 +1,13 @@
-//! The command line: serve · chat · check · test · graph · bench · eval.
+//! The command line: serve · chat · check · test · graph · bench · eval · init · user.
 
 pub mod bench;
 mod bench_http;
 pub(crate) mod bench_large;
 pub mod bench_replicas;
 mod chat;
+pub mod clinics;
 pub mod eval;
+mod init;
 pub mod runner;
 mod serve;
 pub mod surreal;
@@ -19,6 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::flow::bot::Bot;
 use crate::flow::compile::compile_dir;
+pub use clinics::ClinicArg;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,7 +36,8 @@ pub struct Cli {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DirArg {
-    /// Folder holding flows/, prompts/ and schemas/.
+    /// Folder holding flows/, prompts/ and schemas/ (the clinic `main`), and clinics/<slug>/
+    /// with the same three folders for each other clinic (docs/clinics.md).
     #[arg(long, env = "CLINICFLOW_DIR", default_value = ".")]
     pub dir: PathBuf,
 }
@@ -42,10 +46,13 @@ pub struct DirArg {
 pub enum Command {
     /// Serve the HTTP API (docs at /docs), hot-reload edits to the bot folder, send reminders.
     Serve(serve::ServeArgs),
-    /// Check every flow, template and schema; print all problems with file:line:column.
+    /// Check every flow, template and schema; print all problems with file:line:column
+    /// (of every clinic of the folder, unless --clinic names one).
     Check {
         #[command(flatten)]
         dir: DirArg,
+        #[command(flatten)]
+        clinic: ClinicArg,
     },
     /// Draw a flow as a diagram (Mermaid by default).
     Graph {
@@ -53,6 +60,8 @@ pub enum Command {
         flow: String,
         #[command(flatten)]
         dir: DirArg,
+        #[command(flatten)]
+        clinic: ClinicArg,
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
@@ -60,6 +69,8 @@ pub enum Command {
     Chat {
         #[command(flatten)]
         dir: DirArg,
+        #[command(flatten)]
+        clinic: ClinicArg,
         /// Database URL: mem://, surrealkv://path, rocksdb://path, ws://host:port.
         #[arg(long, env = "CLINICFLOW_DB", default_value = crate::store::DEFAULT_URL)]
         db: String,
@@ -92,11 +103,14 @@ pub enum Command {
         #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = "1")]
         large_db: Option<f64>,
     },
-    /// Run scripted conversations (default: tests/conversations/*.yaml).
+    /// Run scripted conversations (default: tests/conversations/*.yaml of every clinic of the
+    /// folder, or of the one --clinic names).
     Test {
         files: Vec<PathBuf>,
         #[command(flatten)]
         dir: DirArg,
+        #[command(flatten)]
+        clinic: ClinicArg,
         /// Print every turn of every conversation.
         #[arg(long, short)]
         verbose: bool,
@@ -106,6 +120,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Staff accounts of the console (/console): add, list, remove.
     User(user::UserArgs),
+    /// Create a new clinic, clinics/<slug>/, from the built-in template (flows, prompts in
+    /// Spanish and English, schemas and scripted conversations that pass as they are).
+    Init(init::InitArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -121,9 +138,15 @@ pub enum GraphFormat {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Check { dir } => Ok(check(&dir.dir)),
-        Command::Graph { flow, dir, format } => {
-            let Some(bot) = load(&dir.dir) else {
+        Command::Check { dir, clinic } => Ok(clinics::check(&dir.dir, &clinic)),
+        Command::Init(args) => Ok(init::run(&args)),
+        Command::Graph {
+            flow,
+            dir,
+            clinic,
+            format,
+        } => {
+            let Some((_, bot)) = clinics::load(&dir.dir, &clinic) else {
                 return Ok(ExitCode::FAILURE);
             };
             let Some(f) = bot.flow(&flow) else {
@@ -139,8 +162,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Chat { dir, db, now, session } => {
-            let Some(bot) = load(&dir.dir) else {
+        Command::Chat {
+            dir,
+            clinic,
+            db,
+            now,
+            session,
+        } => {
+            let Some((_, bot)) = clinics::load(&dir.dir, &clinic) else {
                 return Ok(ExitCode::FAILURE);
             };
             chat::run(Arc::new(bot), &db, now.as_deref(), &session).await
@@ -177,22 +206,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Eval(args) => eval::run(args).await,
         Command::User(args) => user::run(args),
-        Command::Test { files, dir, verbose } => {
-            let Some(bot) = load(&dir.dir) else {
-                return Ok(ExitCode::FAILURE);
-            };
-            let files = if files.is_empty() {
-                runner::default_files(&dir.dir)?
-            } else {
-                files
-            };
-            let report = runner::run_files(Arc::new(bot), &files, verbose).await;
-            Ok(if report.failed == 0 && report.passed > 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Test {
+            files,
+            dir,
+            clinic,
+            verbose,
+        } => clinics::test(&dir.dir, &clinic, files, verbose).await,
     }
 }
 
@@ -207,27 +226,6 @@ pub fn load(dir: &std::path::Path) -> Option<Bot> {
                 diags.len()
             );
             None
-        }
-    }
-}
-
-fn check(dir: &std::path::Path) -> ExitCode {
-    match compile_dir(dir) {
-        Ok(bot) => {
-            let states: usize = bot.flows.iter().map(|f| f.states.len()).sum();
-            println!(
-                "ok: {} flows, {} states, {} intents, {} files: no problems found",
-                bot.flows.len(),
-                states,
-                bot.intents.len(),
-                bot.files
-            );
-            ExitCode::SUCCESS
-        }
-        Err(diags) => {
-            print!("{}", diags.render());
-            println!("{} problem(s) found", diags.len());
-            ExitCode::FAILURE
         }
     }
 }

@@ -77,6 +77,10 @@ pub struct Turn {
     pub slots: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     pub waiting_for_staff: Option<bool>,
+    /// Before this turn's message, send the reminders due at its time, as the server's
+    /// scheduler would (the conversation that booked then waits for the answer to one).
+    #[serde(default)]
+    pub reminders: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +115,12 @@ pub fn default_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Runs every file; prints failures and a last line `N passed, N failed`.
 pub async fn run_files(bot: Arc<Bot>, files: &[PathBuf], verbose: bool) -> Report {
+    run_files_of(bot, files, verbose, None).await
+}
+
+/// [`run_files`], the count line starting with `clinic: ` when there is one (`clinicflow test`
+/// on a folder of several clinics).
+pub async fn run_files_of(bot: Arc<Bot>, files: &[PathBuf], verbose: bool, clinic: Option<&str>) -> Report {
     let mut report = Report::default();
     let bar = if std::io::stderr().is_terminal() && !verbose {
         let b = indicatif::ProgressBar::new(files.len() as u64);
@@ -144,7 +154,8 @@ pub async fn run_files(bot: Arc<Bot>, files: &[PathBuf], verbose: bool) -> Repor
     for (file, msg) in &report.failures {
         println!("FAILED {file}\n{msg}\n");
     }
-    println!("{} passed, {} failed", report.passed, report.failed);
+    let label = clinic.map(|c| format!("{c}: ")).unwrap_or_default();
+    println!("{label}{} passed, {} failed", report.passed, report.failed);
     report
 }
 
@@ -250,6 +261,19 @@ pub async fn run_conversation(bot: Arc<Bot>, conv: &Conversation, verbose: bool)
     for (i, t) in conv.turns.iter().enumerate() {
         if let Some(n) = &t.now {
             now = super::parse_now(n, &tz).map_err(|e| e.to_string())?;
+        }
+        if t.reminders {
+            let sent = crate::reminders::run_once(&service, outbox.as_ref(), "scripted", now.timestamp())
+                .await
+                .map_err(|e| format!("turn {}: sending the due reminders: {e}", i + 1))?;
+            if sent == 0 {
+                return Err(format!(
+                    "  {}\n  turn {}: `reminders: true` but no reminder was due at {}",
+                    conv.name,
+                    i + 1,
+                    now.datetime()
+                ));
+            }
         }
         let session_id = t.session.clone().unwrap_or_else(|| "main".into());
         if conv.lang.is_some() && store.load_session(&session_id).await.ok().flatten().is_none() {

@@ -170,6 +170,19 @@ impl Diagnostics {
         self.0.iter().map(Diagnostic::render).collect::<Vec<_>>().join("\n")
     }
 
+    /// Every file named from `folder` (relative to `--dir`, e.g. `clinics/dental-norte`), so a
+    /// clinic's problems point at its own files when several clinics are checked at once.
+    pub fn in_folder(&mut self, folder: &str) {
+        let folder = folder.trim_end_matches('/');
+        if folder.is_empty() {
+            return;
+        }
+        for d in &mut self.0 {
+            d.file = format!("{folder}/{}", d.file);
+            d.src = NamedSource::new(&d.file, d.src.inner().clone());
+        }
+    }
+
     /// For a Spanish-speaking clinic, help that exists in both languages is shown in
     /// Spanish first, then English; otherwise in English only.
     pub fn localize(&mut self, lang: crate::lang::Lang) {

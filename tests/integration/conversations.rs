@@ -25,6 +25,32 @@ async fn every_scripted_conversation_passes() {
     );
 }
 
+/// The second demo clinic (clinics/harbor-dental: Chicago, English, no coverage question) runs
+/// its own conversations against its own bot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_harbor_dental_conversation_passes() {
+    let dir = root().join("clinics/harbor-dental");
+    let bot = match clinicflow::flow::compile::compile_dir(&dir) {
+        Ok(b) => std::sync::Arc::new(b),
+        Err(d) => panic!("harbor-dental does not compile:\n{}", d.render()),
+    };
+    assert_eq!(bot.clinic.tz.iana_name(), Some("America/Chicago"));
+    let files = runner::default_files(&dir).expect("conversations");
+    assert!(files.len() >= 8, "only {} scripted conversations", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        if let Err(e) = runner::run_file(bot.clone(), f, false).await {
+            failures.push(format!("{}\n{e}", f.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// The acceptance case, asserted directly against the database.
 #[tokio::test]
 async fn cardiologia_booking_then_the_same_slot_is_refused() {
