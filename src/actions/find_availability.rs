@@ -21,6 +21,7 @@
 use crate::flow::actions::Refusal;
 use jiff::civil::{Date, Time};
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::args::{Arg, Args, find_professional, find_specialty, refuse_with, text};
 use super::slots::{Finder, MAX_ALTERNATIVES, alts_json, grid, starts_at};
@@ -116,7 +117,27 @@ fn limit_arg(args: &Args) -> usize {
         .unwrap_or(MAX_ALTERNATIVES)
 }
 
+/// Days of bookings a search reads first: enough for the first free slots on all but a full
+/// agenda; a search that needs a later day runs again on the whole horizon.
+const NEAR_DAYS: i64 = 14;
+
 pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, ActionError> {
+    // External calendars are asked for the whole horizon anyway; a second search would ask
+    // them again.
+    if !ctx.clinic.calendars.is_empty() {
+        return search(ctx, args, None).await;
+    }
+    let missed = AtomicBool::new(false);
+    let near = search(ctx, args, Some((NEAR_DAYS, &missed))).await?;
+    if !missed.load(Ordering::Relaxed) {
+        return Ok(near);
+    }
+    search(ctx, args, None).await
+}
+
+/// The search, on the bookings of the first `near.0` days only when `near` is given (a look
+/// at a later day sets `near.1`, and the answer must not be used).
+async fn search(ctx: &ActionContext<'_>, args: &Args, near: Option<(i64, &AtomicBool)>) -> Result<Value, ActionError> {
     let specialty = match specialty_arg(ctx.clinic, args) {
         Ok(s) => s,
         Err(refusal) => return Ok(refusal),
@@ -144,7 +165,12 @@ pub(crate) async fn run(ctx: &ActionContext<'_>, args: &Args) -> Result<Value, A
     let now = ctx.local_now();
     let last = super::slots::last_day(ctx.clinic, now.timestamp());
     let from = date.max(now.date()).min(last);
-    let finder = Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), from, None).await?;
+    let finder = match near {
+        Some((days, missed)) => {
+            Finder::load_near(ctx.store, ctx.clinic, pros, now.timestamp(), from, days, missed).await?
+        }
+        None => Finder::load(ctx.store, ctx.clinic, pros, now.timestamp(), from, None).await?,
+    };
     let requested_professional = text(args, "professional").and(finder.pros.first().map(|p| p.name.clone()));
 
     let answer = |available: bool, professional: Option<String>, alternatives: Value, reason: Option<Refusal>| {

@@ -3,6 +3,7 @@
 //! past and what is already booked. Shared by availability, booking and rescheduling.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::civil::{Date, Time};
 use jiff::{SignedDuration, Timestamp};
@@ -96,6 +97,10 @@ pub(crate) struct Finder<'a> {
     /// What the professionals' external calendars say (empty without calendars; see
     /// [`Finder::with_calendars`]).
     external: std::collections::HashMap<String, crate::calendars::Availability>,
+    /// The last day whose bookings were read (`to` unless loaded with [`Finder::load_near`]).
+    loaded_to: Date,
+    /// Set when a search asked about a day after `loaded_to`: its answer is not to be used.
+    missed: Option<&'a AtomicBool>,
 }
 
 impl<'a> Finder<'a> {
@@ -110,10 +115,49 @@ impl<'a> Finder<'a> {
         from: Date,
         moving: Option<&Appointment>,
     ) -> Result<Finder<'a>, StoreError> {
+        Self::load_days(store, clinic, pros, now, from, moving, None).await
+    }
+
+    /// Like [`Finder::load`], reading only the bookings of the `days` days from `from`: a
+    /// search that looks at a later day sets `missed` (and finds nothing free there), and
+    /// its caller searches again with [`Finder::load`]. What a search answers without
+    /// setting it depends only on the days read, so it is the answer of the full load.
+    pub async fn load_near(
+        store: &Store,
+        clinic: &'a Clinic,
+        pros: Vec<&'a Professional>,
+        now: Timestamp,
+        from: Date,
+        days: i64,
+        missed: &'a AtomicBool,
+    ) -> Result<Finder<'a>, StoreError> {
+        Self::load_days(store, clinic, pros, now, from, None, Some((days, missed))).await
+    }
+
+    async fn load_days(
+        store: &Store,
+        clinic: &'a Clinic,
+        pros: Vec<&'a Professional>,
+        now: Timestamp,
+        from: Date,
+        moving: Option<&Appointment>,
+        near: Option<(i64, &'a AtomicBool)>,
+    ) -> Result<Finder<'a>, StoreError> {
         let to = last_day(clinic, now).max(from);
+        let loaded_to = match near {
+            Some((days, _)) => from
+                .checked_add(jiff::Span::new().days(days.max(1) - 1))
+                .unwrap_or(to)
+                .min(to),
+            None => to,
+        };
         // Only the candidates' bookings: each is one index range, whatever the table holds.
         let names: Vec<&str> = pros.iter().map(|p| p.name.as_str()).collect();
-        let mut booked: HashSet<_> = store.booked_between(&names, from, to).await?.into_iter().collect();
+        let mut booked: HashSet<_> = store
+            .booked_between(&names, from, loaded_to)
+            .await?
+            .into_iter()
+            .collect();
         let current = moving.map(|a| (a.professional.clone(), a.date, a.time));
         if let Some(c) = &current {
             booked.remove(c);
@@ -127,6 +171,8 @@ impl<'a> Finder<'a> {
             booked,
             current,
             external: Default::default(),
+            loaded_to,
+            missed: near.map(|(_, m)| m),
         })
     }
 
@@ -145,6 +191,11 @@ impl<'a> Finder<'a> {
     }
 
     fn free(&self, prof: &Professional, date: Date, time: Time) -> bool {
+        if let Some(missed) = self.missed.filter(|_| date > self.loaded_to) {
+            // Not read: the caller's answer is discarded (see `load_near`).
+            missed.store(true, Ordering::Relaxed);
+            return false;
+        }
         let Some(start) = starts_at(self.clinic, date, time) else {
             return false;
         };

@@ -233,8 +233,7 @@ pub async fn breakdown(store: &Store, bot: &Bot, rounds: usize) -> anyhow::Resul
     });
     let commit = "BEGIN TRANSACTION;
         LET $rec = type::record('session', 'breakdown');
-        LET $cur = (SELECT VALUE version FROM ONLY $rec) ?? 0;
-        IF $cur != $expected { THROW 'version_conflict' };
+        IF ($rec.version ?? 0) != $expected { THROW 'version_conflict' };
         UPSERT $rec CONTENT $doc RETURN NONE;
         CREATE turn CONTENT $turn RETURN NONE;
         COMMIT TRANSACTION;";

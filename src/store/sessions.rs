@@ -17,8 +17,7 @@ use crate::engine::session::Session;
 pub(super) fn save_statements() -> String {
     format!(
         "LET $rec = type::record('session', $session_id);
-         LET $cur = (SELECT VALUE version FROM ONLY $rec) ?? 0;
-         IF $cur != $expected {{ THROW '{VERSION_CONFLICT}' }};
+         IF ($rec.version ?? 0) != $expected {{ THROW '{VERSION_CONFLICT}' }};
          UPSERT $rec CONTENT $session_doc RETURN NONE;"
     )
 }
