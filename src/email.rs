@@ -213,7 +213,7 @@ pub(crate) fn spawn_send(
     to: String,
     mail: (String, String),
 ) {
-    tokio::spawn(async move {
+    crate::clinics::scope::spawn(async move {
         match mailer.send(&to, &mail.0, &mail.1).await {
             Ok(()) => {
                 metrics::counter!("clinicflow_emails_total", "kind" => kind.as_str(), "outcome" => "sent").increment(1);

@@ -188,7 +188,7 @@ pub fn spawn(
     owner: String,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    crate::clinics::scope::spawn(async move {
         let mut tick = crate::background::every(TICK);
         let mut failing = false;
         while crate::background::next_tick(&mut tick, &mut shutdown).await {

@@ -64,6 +64,9 @@ pub struct Reloader {
     /// Held by whoever writes the bot's files from inside the process (the console's
     /// editor): its compare-then-write is one step.
     writing: tokio::sync::Mutex<()>,
+    /// Whose files these are: reloads run in the clinic's scope (metric label, log field),
+    /// also on the watcher's thread and the blocking pool, where no request's scope reaches.
+    clinic: Mutex<crate::clinics::Slug>,
 }
 
 #[derive(Default)]
@@ -105,7 +108,18 @@ impl Reloader {
                 warned: None,
             }),
             writing: tokio::sync::Mutex::new(()),
+            clinic: Mutex::new(crate::clinics::Slug::main()),
         })
+    }
+
+    /// Names the clinic whose files these are (`main` until told otherwise).
+    pub fn set_clinic(&self, clinic: crate::clinics::Slug) {
+        *self.clinic.lock().unwrap_or_else(|p| p.into_inner()) = clinic;
+    }
+
+    fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let clinic = self.clinic.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        crate::clinics::scope::sync_scope(clinic, f)
     }
 
     /// The last reload's report, with the run-time render errors met since.
@@ -122,6 +136,10 @@ impl Reloader {
 
     /// Compiles the folder now; swaps the bot in only if it compiles.
     pub fn reload(&self, trigger: &str) -> ReloadReport {
+        self.in_scope(|| self.reload_now(trigger))
+    }
+
+    fn reload_now(&self, trigger: &str) -> ReloadReport {
         let started = Instant::now();
         match Sources::from_dir(&self.dir) {
             Ok(sources) => self.compile_and_swap(&sources, trigger, started),
@@ -139,10 +157,14 @@ impl Reloader {
     /// Compiles only when the files' content differs from the last compile's. Returns
     /// `None` when nothing changed.
     pub fn reload_if_changed(&self, trigger: &str) -> Option<ReloadReport> {
+        self.in_scope(|| self.reload_changed_now(trigger))
+    }
+
+    fn reload_changed_now(&self, trigger: &str) -> Option<ReloadReport> {
         let started = Instant::now();
         let Ok(sources) = Sources::from_dir(&self.dir) else {
             // A folder that cannot be read (mid-rename) is reported by a full reload.
-            return Some(self.reload(trigger));
+            return Some(self.reload_now(trigger));
         };
         let fingerprint = sources.fingerprint();
         if self.lock_compiled().fingerprint == Some(fingerprint) {

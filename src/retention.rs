@@ -27,7 +27,7 @@ pub async fn run_once(service: &Service, now: Timestamp) -> Result<usize, StoreE
 
 /// Runs the sweep every hour until `shutdown` turns true.
 pub fn spawn(service: Arc<Service>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    crate::clinics::scope::spawn(async move {
         let mut tick = crate::background::every(TICK);
         while crate::background::next_tick(&mut tick, &mut shutdown).await {
             match run_once(&service, Timestamp::now()).await {

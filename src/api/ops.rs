@@ -37,7 +37,8 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
                 .ok()?;
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
-            match metrics::set_global_recorder(recorder) {
+            // Every metric recorded for a clinic carries its `clinic` label (clinics::scope).
+            match metrics::set_global_recorder(crate::clinics::scope::ClinicLabels(recorder)) {
                 Ok(()) => Some(handle),
                 Err(_) => {
                     tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
@@ -68,6 +69,22 @@ struct Readiness {
     database: bool,
     /// Flows in force.
     flows: u64,
+    /// A server running several clinics: each one (the fields above then sum them up).
+    #[oai(skip_serializing_if_is_none)]
+    clinics: Option<Vec<ClinicReadiness>>,
+}
+
+#[derive(Object)]
+struct ClinicReadiness {
+    clinic: String,
+    ready: bool,
+    /// `ready`, `stale`, `not_ready`, or `not_started` (its files have problems).
+    status: String,
+    message: String,
+    problems: u64,
+    /// Its database answered (absent for a clinic that did not start).
+    #[oai(skip_serializing_if_is_none)]
+    database: Option<bool>,
 }
 
 #[derive(ApiResponse)]
@@ -90,36 +107,61 @@ impl Api {
         Json(Health { status: "ok".into() })
     }
 
-    /// Readiness: the database answers and flows are loaded.
+    /// Readiness: the database answers and flows are loaded. A server running several
+    /// clinics lists each under `clinics`, and is ready when every clinic it runs is.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
-        let query = state.service.store.client().query("RETURN 1");
-        let database = matches!(tokio::time::timeout(Duration::from_secs(2), query).await, Ok(Ok(_)));
-        let flows = state.service.bot().flows.len() as u64;
-        let last = state.reloader.last();
-        let problems = if last.ok { 0 } else { last.diagnostics.len() as u64 };
-        let ready = database && flows > 0;
-        let (status, message) = match (ready, problems) {
-            (false, _) if !database => ("not_ready", "the database does not answer".to_string()),
-            (false, _) => ("not_ready", "no flows are loaded".to_string()),
-            (true, 0) => ("ready", "ready; the files on disk are in force".to_string()),
+        let Some(all) = &state.every_clinic else {
+            let body = readiness(&state).await;
+            return if body.ready {
+                ReadyResponse::Ready(Json(body))
+            } else {
+                ReadyResponse::NotReady(Json(body))
+            };
+        };
+        let mut clinics = Vec::new();
+        for s in &all.running {
+            let r = readiness(s).await;
+            clinics.push(ClinicReadiness {
+                clinic: s.clinic.to_string(),
+                ready: r.ready,
+                status: r.status,
+                message: r.message,
+                problems: r.problems,
+                database: Some(r.database),
+            });
+        }
+        for (slug, why) in &all.not_started {
+            clinics.push(ClinicReadiness {
+                clinic: slug.to_string(),
+                ready: false,
+                status: "not_started".into(),
+                message: format!("not started: {why}"),
+                problems: 1,
+                database: None,
+            });
+        }
+        let serving: Vec<_> = clinics.iter().filter(|c| c.status != "not_started").collect();
+        let ready = !serving.is_empty() && serving.iter().all(|c| c.ready);
+        let troubled = clinics.iter().filter(|c| c.status != "ready").count();
+        let (status, message) = match (ready, troubled) {
+            (false, _) => ("not_ready", "a clinic cannot serve; see `clinics`".to_string()),
+            (true, 0) => ("ready", format!("ready; {} clinics serving", serving.len())),
             (true, n) => (
                 "stale",
-                format!(
-                    "serving last good version; files on disk have {n} problem{}",
-                    if n == 1 { "" } else { "s" }
-                ),
+                format!("{} clinics serving; {n} with problems, see `clinics`", serving.len()),
             ),
         };
         let body = Readiness {
             ready,
             status: status.into(),
             message,
-            problems,
-            database,
-            flows,
+            problems: clinics.iter().map(|c| c.problems).sum(),
+            database: clinics.iter().all(|c| c.database != Some(false)),
+            flows: all.running.iter().map(|s| s.service.bot().flows.len() as u64).sum(),
+            clinics: Some(clinics),
         };
-        if body.ready {
+        if ready {
             ReadyResponse::Ready(Json(body))
         } else {
             ReadyResponse::NotReady(Json(body))
@@ -133,17 +175,46 @@ impl Api {
     }
 }
 
+/// Whether one clinic can serve.
+async fn readiness(state: &AppState) -> Readiness {
+    let query = state.service.store.client().query("RETURN 1");
+    let database = matches!(tokio::time::timeout(Duration::from_secs(2), query).await, Ok(Ok(_)));
+    let flows = state.service.bot().flows.len() as u64;
+    let last = state.reloader.last();
+    let problems = if last.ok { 0 } else { last.diagnostics.len() as u64 };
+    let ready = database && flows > 0;
+    let (status, message) = match (ready, problems) {
+        (false, _) if !database => ("not_ready", "the database does not answer".to_string()),
+        (false, _) => ("not_ready", "no flows are loaded".to_string()),
+        (true, 0) => ("ready", "ready; the files on disk are in force".to_string()),
+        (true, n) => (
+            "stale",
+            format!(
+                "serving last good version; files on disk have {n} problem{}",
+                if n == 1 { "" } else { "s" }
+            ),
+        ),
+    };
+    Readiness {
+        ready,
+        status: status.into(),
+        message,
+        problems,
+        database,
+        flows,
+        clinics: None,
+    }
+}
+
 /// The metrics text: what /metrics answers on either address.
 async fn render(state: &AppState) -> String {
-    // A gauge read from the database at scrape time, so every replica reports the same
-    // queue and nothing has to keep it in step.
-    if let Ok(open) = state
-        .service
-        .store
-        .count_escalations(Some(EscalationStatus::Open))
-        .await
-    {
-        metrics::gauge!("clinicflow_open_escalations").set(open as f64);
+    match &state.every_clinic {
+        Some(all) => {
+            for clinic in all.running.iter() {
+                crate::clinics::scope::scope(clinic.clinic.clone(), refresh_gauges(clinic)).await;
+            }
+        }
+        None => crate::clinics::scope::scope(state.clinic.clone(), refresh_gauges(state)).await,
     }
     match install_metrics() {
         Some(handle) => {
@@ -154,15 +225,39 @@ async fn render(state: &AppState) -> String {
     }
 }
 
+/// Gauges read from the database at scrape time, so every replica reports the same queue and
+/// nothing has to keep it in step.
+async fn refresh_gauges(state: &AppState) {
+    if let Ok(open) = state
+        .service
+        .store
+        .count_escalations(Some(EscalationStatus::Open))
+        .await
+    {
+        metrics::gauge!("clinicflow_open_escalations").set(open as f64);
+    }
+}
+
 /// /metrics alone, without a key, for a listen address only the scraper reaches
 /// (`CLINICFLOW_METRICS_ADDR`, e.g. an internal interface). Everything else is 404.
-pub fn metrics_app(state: AppState) -> impl poem::Endpoint<Output = poem::Response> + 'static {
-    use poem::{EndpointExt, IntoResponse};
-    #[poem::handler]
-    async fn scrape(state: Data<&AppState>) -> poem::Response {
-        render(&state).await.into_response()
-    }
-    poem::Route::new().at("/metrics", poem::get(scrape)).data(state)
+/// `source` gives the state to report (every clinic's, when the server runs several).
+pub fn metrics_app(
+    source: impl Fn() -> Option<AppState> + Send + Sync + 'static,
+) -> impl poem::Endpoint<Output = poem::Response> + 'static {
+    use poem::IntoResponse;
+    let source = std::sync::Arc::new(source);
+    let scrape = poem::endpoint::make(move |_req| {
+        let state = source();
+        async move {
+            match state {
+                Some(state) => render(&state).await.into_response(),
+                None => poem::Response::builder()
+                    .status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+                    .body("no clinic is running\n"),
+            }
+        }
+    });
+    poem::Route::new().at("/metrics", poem::get(scrape))
 }
 
 /// Records one turn served over the API.

@@ -238,7 +238,7 @@ pub async fn sync_all(service: &Service, sender: &dyn Sender, now: &Zoned) -> Ve
 /// Polls the Google calendars every `poll_seconds` (the shortest configured; 60 s when there
 /// are none, so a reload that adds one is picked up) until `shutdown`.
 pub fn spawn(service: Arc<Service>, sender: Arc<dyn Sender>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    crate::clinics::scope::spawn(async move {
         let period = |service: &Service| {
             service
                 .bot()

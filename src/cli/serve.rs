@@ -5,15 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::api::{self, ApiKeys};
 use crate::outbound::{Sender, TurnLogOnly};
-use crate::reload::Reloader;
 use crate::server::{self, AppState};
-use crate::service::Service;
 use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
@@ -92,13 +89,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let Some(bot) = super::load(&args.dir.dir) else {
+    let (found, layout_problems) = crate::clinics::discover(&args.dir.dir);
+    for p in &layout_problems {
+        eprintln!("warning: {p}");
+    }
+    if found.is_empty() {
+        eprintln!(
+            "error: {} holds no clinic: put its flows in flows/ (one clinic) or in \
+             clinics/<slug>/flows/ (several; `clinicflow init <slug>` creates one)",
+            display_dir(&args.dir.dir)
+        );
         return Ok(ExitCode::FAILURE);
-    };
-    let flows = bot.flows.len();
+    }
     let store = Store::connect(&args.db).await?;
     let (llm, nlu_line) = crate::llm::from_env_with_banner()?;
-    let llm_for_voice_notes = llm.clone();
     match crate::identity::check_key() {
         Ok(true) => {}
         Ok(false) => eprintln!(
@@ -111,7 +115,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    let sender = outbound_sender(&store);
     // No SMTP settings: no email (src/email.rs). Wrong ones stop the server with the reason.
     let mailer = match crate::email::Mailer::from_env() {
         Ok(m) => m.map(Arc::new),
@@ -120,73 +123,85 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    if bot.clinic.email_confirmations && mailer.is_none() {
+    let twilio = crate::channels::twilio::TwilioConfig::from_env();
+    if let Some(warning) = twilio_warning(&twilio) {
+        eprintln!("{warning}");
+    }
+    let console = Arc::new(console(&args)?);
+    let finish_keys = keys.clone();
+    let shared = crate::clinics::Shared {
+        root: store,
+        limits,
+        llm_budget: llm_budget.map(|b| (b.max_calls, b.max_tokens)),
+        llm: llm.map(|l| l.config().clone()),
+        twilio,
+        senders: Arc::new(outbound_sender),
+        mailer: mailer.clone(),
+        watch: true,
+        workers: true,
+        finish: Arc::new(move |mut state: AppState| {
+            state.console = console.clone();
+            state.with_keys(finish_keys.clone())
+        }),
+    };
+    let clinics = crate::clinics::Clinics::start(&args.dir.dir, shared).await;
+    let running = clinics.running();
+    if running.is_empty() {
+        if let [only] = found.as_slice() {
+            // One clinic: its problems exactly as `clinicflow check` prints them.
+            let _ = super::load(&only.path);
+        } else {
+            for f in clinics.failures() {
+                eprintln!("clinic `{}`:\n{}", f.slug, f.message);
+            }
+            eprintln!("error: no clinic could start; fix the problems above (`clinicflow check` lists them)");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    for f in clinics.failures() {
         eprintln!(
-            "warning: clinic.email_confirmations is on but there are no SMTP settings \
-             (CLINICFLOW_SMTP_URL or CLINICFLOW_SMTP_HOST, and CLINICFLOW_SMTP_FROM): patients \
-             will be asked for an email and nothing will be sent to it."
+            "warning: clinic `{}` is not started; its files have problems (it starts as soon as they are fixed):\n{}",
+            f.slug, f.message
         );
     }
-    let service = Arc::new(
-        Service::new(store, Arc::new(bot))
-            .with_llm(llm)
-            .with_llm_budget(llm_budget)
-            .with_sender(sender.clone())
-            .with_mailer(mailer),
-    );
-    let reloader = Reloader::new(&args.dir.dir, service.clone());
-    // Dropping the guard stops watching: it lives until the server stops.
-    let _watch = match reloader.watch() {
-        Ok(guard) => Some(guard),
-        Err(e) => {
-            tracing::warn!(
-                "cannot watch {} for edits ({e}); POST /v1/reload still reloads",
-                args.dir.dir.display()
+    for r in running.iter() {
+        let bot = r.state.service.bot();
+        if bot.clinic.email_confirmations && mailer.is_none() {
+            eprintln!(
+                "warning: clinic `{}` has clinic.email_confirmations on but there are no SMTP settings \
+                 (CLINICFLOW_SMTP_URL or CLINICFLOW_SMTP_HOST, and CLINICFLOW_SMTP_FROM): patients \
+                 will be asked for an email and nothing will be sent to it.",
+                r.slug
             );
-            None
         }
-    };
-    let (stop_reminders, stopped) = tokio::sync::watch::channel(false);
-    for var in service.bot().clinic.calendars.missing_secrets() {
-        eprintln!("warning: {var} is not set: the calendars that need it will answer as unavailable");
+        for var in bot.clinic.calendars.missing_secrets() {
+            eprintln!("warning: {var} is not set: the calendars that need it will answer as unavailable");
+        }
     }
-    let calendars = crate::calendars::sync::spawn(service.clone(), sender.clone(), stopped.clone());
-    let reminders = crate::reminders::spawn(
-        service.clone(),
-        sender.clone(),
-        crate::background::worker_id(),
-        stopped.clone(),
-    );
-    let outbox = crate::outbox::spawn(
-        service.store.clone(),
-        sender.clone(),
-        crate::background::worker_id(),
-        stopped.clone(),
-    );
-    let retention = crate::retention::spawn(service.clone(), stopped);
+    describe_senders(&running);
+    let (stop_watching, stopped) = tokio::sync::watch::channel(false);
+    // Clinic folders added or removed while the server runs.
+    let rescan = clinics.watch(crate::clinics::registry::POLL, stopped);
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().unwrap_or(addr);
-    let twilio = crate::channels::twilio::TwilioConfig::from_env();
-    if let Some(warning) = twilio_warning(&twilio) {
-        eprintln!("{warning}");
-    }
-    let state = AppState::new(service, reloader)
-        .with_keys(keys.clone())
-        .with_sender(sender)
-        .with_twilio(twilio)
-        .with_limits(crate::limits::RateLimits::new(&limits))
-        .with_console(console(&args)?);
-    // Voice notes are transcribed by the same LLM that understands messages, when there is one.
-    let state = match llm_for_voice_notes {
-        Some(llm) => state.with_transcriber(llm),
-        None => state,
-    };
+    // Before the banner: whoever waits for it may send SIGTERM straight away.
+    let shutdown = shutdown_signal();
     eprintln!("clinicflow: {nlu_line}");
+    let what = match running.as_slice() {
+        [only] if only.slug.is_main() => format!("{} flows", only.state.service.bot().flows.len()),
+        many => format!(
+            "clinics {}",
+            many.iter()
+                .map(|r| format!("{} ({} flows)", r.slug, r.state.service.bot().flows.len()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     eprintln!(
-        "clinicflow: {flows} flows from {}, serving http://{local} (API docs at /docs{})",
+        "clinicflow: {what} from {}, serving http://{local} (API docs at /docs{})",
         display_dir(&args.dir.dir),
         if keys.is_empty() {
             "; no API keys: loopback only".to_string()
@@ -204,7 +219,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 "clinicflow: /metrics without a key on http://{}",
                 listener.local_addr().unwrap_or(addr)
             );
-            let app = api::metrics_app(state.clone());
+            let source = clinics.clone();
+            let app = api::metrics_app(move || source.reporting_state());
             let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
             Some(AbortOnDrop(tokio::spawn(async move {
                 let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
@@ -212,22 +228,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    server::run(listener, state, shutdown_signal()).await?;
+    server::run_clinics(listener, clinics.clone(), shutdown).await?;
 
-    // The server has drained; let the scheduler hand back what it has not started.
-    let _ = stop_reminders.send(true);
-    if tokio::time::timeout(Duration::from_secs(15), reminders).await.is_err() {
-        tracing::warn!("the reminder scheduler did not stop in time");
-    }
-    // A delivery cut short is one whose lease expires: another replica (or the next start)
-    // sends it.
-    if tokio::time::timeout(Duration::from_secs(15), outbox).await.is_err() {
-        tracing::warn!("the outbox worker did not stop in time");
-    }
-    // The retention sweep is one DELETE: stopping it mid-way loses nothing.
-    retention.abort();
-    // A sync pass applies each change in its own transaction: stopping between two is safe.
-    calendars.abort();
+    // The server has drained: stop looking for clinics, then let each clinic's workers hand
+    // back what they have not started. A delivery cut short is one whose lease expires:
+    // another replica (or the next start) sends it. A retention sweep is one DELETE and a
+    // calendar sync pass applies each change in its own transaction: stopping between is safe.
+    let _ = stop_watching.send(true);
+    let _ = rescan.await;
+    clinics.stop_all().await;
     eprintln!("clinicflow: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -265,49 +274,74 @@ async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("`{addr}` resolves to no address"))
 }
 
-/// Twilio's REST API when its account and token are set, else the turn log only; says
-/// which (no secrets).
-fn outbound_sender(store: &Store) -> Arc<dyn Sender> {
-    let cfg = crate::channels::twilio::TwilioConfig::from_env();
+/// Says where each clinic's reminders and staff replies go (no secrets).
+fn describe_senders(running: &[Arc<crate::clinics::registry::Running>]) {
+    for r in running {
+        let cfg = &r.state.twilio;
+        let whose = if running.len() == 1 {
+            String::new()
+        } else {
+            format!("clinic `{}`: ", r.slug)
+        };
+        if cfg.can_call_rest() {
+            eprintln!(
+                "clinicflow: {whose}reminders and staff replies go out through {}",
+                crate::channels::twilio::sender::describe(cfg)
+            );
+        } else {
+            eprintln!(
+                "clinicflow: {whose}reminders and staff replies are only recorded in the conversations \
+                 (set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to send them through Twilio)"
+            );
+        }
+    }
+}
+
+/// One clinic's sender: Twilio's REST API from its numbers when the account and token are
+/// set, else the turn log only.
+fn outbound_sender(cfg: &crate::channels::twilio::TwilioConfig, store: &Store) -> Arc<dyn Sender> {
     if cfg.can_call_rest()
-        && let Some(twilio) = crate::channels::twilio::TwilioSender::new(cfg, store.clone())
+        && let Some(twilio) = crate::channels::twilio::TwilioSender::new(cfg.clone(), store.clone())
     {
-        eprintln!(
-            "clinicflow: reminders and staff replies go out through {}",
-            twilio.describe()
-        );
         return Arc::new(twilio);
     }
-    eprintln!(
-        "clinicflow: reminders and staff replies are only recorded in the conversations \
-         (set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to send them through Twilio)"
-    );
     Arc::new(TurnLogOnly)
 }
 
-/// Completes on ctrl-c or SIGTERM (what `docker stop`, systemd and Kubernetes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on ctrl-c or SIGTERM (what `docker stop`, systemd and Kubernetes send). The
+/// handlers are installed when this is called, not when the future is first polled: a SIGTERM
+/// that arrives before the server polls its shutdown future must stop it, not kill it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let (term, int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {}
+                _ = wait(int) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        eprintln!("clinicflow: shutting down; finishing requests in flight");
     }
-    eprintln!("clinicflow: shutting down; finishing requests in flight");
 }
 
 fn display_dir(dir: &Path) -> String {

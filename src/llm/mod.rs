@@ -68,7 +68,8 @@ impl Llm {
 
 /// Exports one call's tokens, latency and outcome to /metrics.
 pub fn record_metrics(clinic: &str, call: &LlmCall) {
-    let clinic = clinic.to_string();
+    // The slug inside a clinic's scope (the label every other metric carries), else the name.
+    let clinic = crate::clinics::scope::current().map_or_else(|| clinic.to_string(), |s| s.to_string());
     let purpose = call.purpose.clone();
     metrics::counter!("clinicflow_llm_calls_total", "clinic" => clinic.clone(), "purpose" => purpose.clone(), "outcome" => call.outcome.clone())
         .increment(1);

@@ -147,7 +147,7 @@ pub fn spawn(
     owner: String,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    crate::clinics::scope::spawn(async move {
         tracing::info!(owner = %owner, "reminder scheduler started");
         let mut tick = crate::background::every(TICK);
         let mut failing = false;

@@ -8,8 +8,9 @@
 //! depends on the API to reach the service.
 //!
 //! `state` `AppState`, its builders, the in-flight guard (`spawn_turn`, `detached`), the
-//! clocks.
+//! clocks. `dispatch` which clinic's state a request gets when the server runs several.
 
+mod dispatch;
 mod state;
 
 use std::future::Future;
@@ -17,11 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::listener::TcpAcceptor;
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, Server};
 
 use crate::api::{self, ApiError};
-pub use state::AppState;
+use crate::clinics::Clinics;
+pub use dispatch::CalledAs;
 pub(crate) use state::clock;
+pub use state::{AppState, EveryClinic};
 
 /// Largest request body accepted. A patient's message over 4,000 characters gets a polite
 /// "write it shorter", so a pasted 100,000-character text (up to 4 bytes a character, JSON- or
@@ -32,11 +35,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// How long `run` waits for requests in flight after the shutdown signal.
 pub const GRACE: Duration = Duration::from_secs(30);
 
-/// The whole HTTP surface (tests call it in process): every route set, behind the body
-/// limit, with the state, and errors outside the route sets' own answered as API JSON.
-pub fn app(state: AppState) -> impl Endpoint<Output = Response> + 'static {
-    // Metrics recorded before the first scrape must not be lost: install now.
-    api::install_metrics();
+/// Every route set, mounted side by side; the state comes from around them.
+fn routes() -> Route {
     Route::new()
         .nest_no_strip("/twilio", crate::channels::twilio::routes::routes())
         .nest_no_strip("/calendars", crate::calendars::routes::routes())
@@ -44,8 +44,32 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> + 'static {
         .nest("/web", crate::console::widget::routes())
         // Everything else: the API answers, or 404s, as before there were siblings.
         .nest("/", api::routes())
-        .around(limit_body)
+}
+
+/// The whole HTTP surface of one clinic (tests call it in process): every route set, behind
+/// the body limit, with the state, and errors outside the route sets' own answered as API JSON.
+pub fn app(state: AppState) -> impl Endpoint<Output = Response> + 'static {
+    // Metrics recorded before the first scrape must not be lost: install now.
+    api::install_metrics();
+    let clinic = state.clinic.clone();
+    routes()
+        .around(move |next, req| {
+            crate::clinics::scope::scope(clinic.clone(), async move {
+                next.call(req).await.map(IntoResponse::into_response)
+            })
+        })
         .data(state)
+        .around(limit_body)
+        .catch_all_error(|err| async move { api::error::from_poem(err) })
+}
+
+/// The HTTP surface of every clinic in `clinics`: each request gets the state of the clinic
+/// it is for (`dispatch`), then goes to the same route sets as [`app`].
+pub fn app_clinics(clinics: Arc<Clinics>) -> impl Endpoint<Output = Response> + 'static {
+    api::install_metrics();
+    routes()
+        .around(move |next, req| dispatch::dispatch(clinics.clone(), next, req))
+        .around(limit_body)
         .catch_all_error(|err| async move { api::error::from_poem(err) })
 }
 
@@ -57,12 +81,31 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let inflight = state.inflight.clone();
-    // Dropped when `run` returns, which stops the upkeep task.
+    serve(listener, app(state), inflight, shutdown).await
+}
+
+/// [`run`] for every clinic of `clinics` ([`app_clinics`]).
+pub async fn run_clinics(
+    listener: tokio::net::TcpListener,
+    clinics: Arc<Clinics>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let inflight = clinics.inflight.clone();
+    serve(listener, app_clinics(clinics), inflight, shutdown).await
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: impl Endpoint<Output = Response> + 'static,
+    inflight: Arc<tokio::sync::RwLock<()>>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    // Dropped when `serve` returns, which stops the upkeep task.
     let (stop_upkeep, stopped) = tokio::sync::watch::channel(());
     metrics_upkeep(stopped);
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     let result = Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app(state).into_endpoint(), shutdown, Some(GRACE))
+        .run_with_graceful_shutdown(app.into_endpoint(), shutdown, Some(GRACE))
         .await;
     // A turn keeps running when its client hangs up; wait for those too.
     if tokio::time::timeout(GRACE, inflight.write()).await.is_err() {

@@ -26,9 +26,9 @@ pub struct AppState {
     pub keys: ApiKeys,
     /// The clinic this state serves (`main` for the clinic at the top of the folder).
     pub clinic: crate::clinics::Slug,
-    /// Set on the state /metrics is served with: it counts every clinic, so its key must
-    /// cover all of these.
-    pub every_clinic: Option<Arc<Vec<crate::clinics::Slug>>>,
+    /// Set on the state /metrics and /readyz are served with when the server runs several
+    /// clinics: they report every one, so a metrics key must cover all of them.
+    pub every_clinic: Option<Arc<EveryClinic>>,
     /// Tests only: honour the `now` field of a message (a pinned clinic-local time). `serve`
     /// leaves it false, and a `now` sent to it is refused.
     pub allow_clock_override: bool,
@@ -50,6 +50,12 @@ pub struct AppState {
     /// MessageSids of voice notes being downloaded or transcribed: Twilio's retry of one gets
     /// an empty answer (the first delivers the reply) instead of a second download.
     pub(crate) media_inflight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Every clinic a server runs, and the ones it could not start (with the reason).
+pub struct EveryClinic {
+    pub running: Vec<AppState>,
+    pub not_started: Vec<(crate::clinics::Slug, String)>,
 }
 
 impl AppState {
@@ -80,6 +86,7 @@ impl AppState {
 
     /// The clinic this state serves.
     pub fn with_clinic(mut self, clinic: crate::clinics::Slug) -> AppState {
+        self.reloader.set_clinic(clinic.clone());
         self.clinic = clinic;
         self
     }
@@ -87,9 +94,16 @@ impl AppState {
     /// What a presented key may do here: on this clinic, or (for /metrics) on every clinic.
     pub fn grant(&self, token: &str) -> crate::api::auth::Grant {
         match &self.every_clinic {
-            Some(all) => self.keys.role_on_all(token, all.iter()),
+            Some(all) => self.keys.role_on_all(token, all.running.iter().map(|s| &s.clinic)),
             None => self.keys.grant(token, &self.clinic),
         }
+    }
+
+    /// Shares the in-flight guard of other states (every clinic of one server), so `run`
+    /// waits for the turns of all of them.
+    pub(crate) fn with_inflight(mut self, inflight: Arc<RwLock<()>>) -> AppState {
+        self.inflight = inflight;
+        self
     }
 
     pub fn with_sender(mut self, sender: Arc<dyn Sender>) -> AppState {
@@ -142,7 +156,7 @@ impl AppState {
         work: impl Future<Output = T> + Send + 'static,
     ) -> JoinHandle<T> {
         let guard = self.hold_inflight().await;
-        tokio::spawn(async move {
+        crate::clinics::scope::spawn(async move {
             let out = work.await;
             drop(guard);
             out

@@ -50,6 +50,11 @@ impl Client {
         }
     }
 
+    /// A client of any endpoint (a server of several clinics: `server::app_clinics`).
+    pub fn over(ep: poem::endpoint::BoxEndpoint<'static, Response>) -> Client {
+        Client { ep, key: None }
+    }
+
     pub fn with_key(mut self, key: &str) -> Client {
         self.key = Some(key.to_string());
         self
@@ -375,7 +380,7 @@ async fn staff_take_over_reply_on_the_channel_and_hand_back() {
     assert!(
         metrics
             .as_str()
-            .is_some_and(|m| m.contains("clinicflow_open_escalations 1")),
+            .is_some_and(|m| m.contains("clinicflow_open_escalations{clinic=\"main\"} 1")),
         "{metrics}"
     );
 
@@ -524,7 +529,8 @@ async fn flows_reload_metrics_and_docs() {
     let (_, metrics) = client.get("/metrics").await;
     let metrics = metrics.as_str().unwrap_or_default();
     for name in [
-        "clinicflow_turns_total{outcome=\"ok\"}",
+        "clinicflow_turns_total{outcome=\"ok\",clinic=\"main\"}",
+        "clinicflow_reloads_total{outcome=\"ok\",clinic=\"main\"}",
         "clinicflow_turn_seconds_bucket",
         "clinicflow_nlu_total",
         "clinicflow_reloads_total",

@@ -5,6 +5,7 @@ mod atomic;
 mod browser;
 mod calendars;
 mod cli;
+mod clinics;
 mod clinics_cli;
 mod console;
 mod conversations;

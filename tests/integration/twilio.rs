@@ -89,6 +89,12 @@ impl Twilio {
         }
     }
 
+    /// Plays Twilio against any endpoint (a server of several clinics); `state` is the one
+    /// the helpers that need a state use.
+    pub fn over(ep: poem::endpoint::BoxEndpoint<'static, Response>, state: AppState) -> Twilio {
+        Twilio { ep, state }
+    }
+
     /// Posts `params` to `path` (with its query) signed as Twilio would.
     pub async fn post(&self, path: &str, params: &[(&str, &str)]) -> Answer {
         let pairs = Params::from_pairs(params.iter().copied());

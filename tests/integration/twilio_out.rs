@@ -661,7 +661,12 @@ async fn serve_says_which_sender_it_uses_without_secrets() {
     })
     .await
     .expect("serve starts within 60 s");
-    assert!(seen.contains("go out through Twilio REST (WhatsApp)"), "{seen}");
+    // San Rafael sends from its clinic.numbers (WhatsApp and SMS), Harbor Dental from its own.
+    assert!(
+        seen.contains("clinic `main`: reminders and staff replies go out through Twilio REST (WhatsApp and SMS)"),
+        "{seen}"
+    );
+    assert!(seen.contains("clinic `harbor-dental`: reminders"), "{seen}");
     assert!(!seen.contains(TOKEN) && !seen.contains(SID), "{seen}");
     child.kill().await.expect("kill");
 }

@@ -45,7 +45,15 @@ async fn verify<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Res
         Ok(b) => b,
         Err(_) => return Ok(forbidden("the request body cannot be read")),
     };
-    let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    // The URL Twilio called and signed: before a clinic's `/clinics/{clinic}` was taken off it.
+    let called = match req.extensions().get::<crate::server::CalledAs>() {
+        Some(c) => c.0.clone(),
+        None => req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |p| p.to_string()),
+    };
+    let path_and_query = called.as_str();
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -44,18 +44,7 @@ impl TwilioSender {
 
     /// One line for the start-up banner: which senders are set (never a secret).
     pub fn describe(&self) -> String {
-        let mut channels = Vec::new();
-        if self.cfg.whatsapp_from.is_some() {
-            channels.push("WhatsApp");
-        }
-        if self.cfg.sms_from.is_some() {
-            channels.push("SMS");
-        }
-        if channels.is_empty() {
-            "Twilio REST (no TWILIO_WHATSAPP_FROM or TWILIO_SMS_FROM set: nothing can be sent)".into()
-        } else {
-            format!("Twilio REST ({})", channels.join(" and "))
-        }
+        describe(&self.cfg)
     }
 
     /// Sends `msg` (a long text as several messages); returns the last MessageSid.
@@ -206,6 +195,22 @@ fn delivery_error(e: &RestError) -> DeliveryError {
 
 /// Splits `text` into parts of at most `max` characters, at a line break or a space when
 /// there is one in the second half of the part.
+/// Which channels a sender with `cfg` can send on, for the start-up banner (never a secret).
+pub fn describe(cfg: &TwilioConfig) -> String {
+    let mut channels = Vec::new();
+    if cfg.whatsapp_from.is_some() {
+        channels.push("WhatsApp");
+    }
+    if cfg.sms_from.is_some() {
+        channels.push("SMS");
+    }
+    if channels.is_empty() {
+        "Twilio REST (no clinic.numbers, TWILIO_WHATSAPP_FROM or TWILIO_SMS_FROM: nothing can be sent)".into()
+    } else {
+        format!("Twilio REST ({})", channels.join(" and "))
+    }
+}
+
 pub fn split_body(text: &str, max: usize) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut rest = text.trim();

@@ -206,7 +206,7 @@ async fn metrics_are_refused_without_their_key_and_served_on_their_own_address()
 
     // The separate address: /metrics without a key, nothing else at all.
     use poem::{Endpoint, EndpointExt};
-    let ep = api::metrics_app(state).boxed();
+    let ep = api::metrics_app(move || Some(state.clone())).boxed();
     let get = |path: &'static str| {
         let ep = &ep;
         async move {

@@ -58,6 +58,9 @@ async fn serve_warns_once_when_webhooks_are_not_verified() {
         .env_remove("TWILIO_AUTH_TOKEN")
         .env_remove("CLINICFLOW_PUBLIC_URL")
         .env_remove("CLINICFLOW_API_KEYS")
+        // The folder holds two clinics: the sandbox number the form writes to is the
+        // deployment's (San Rafael's) because the environment names it.
+        .env("TWILIO_WHATSAPP_FROM", "whatsapp:+14155238886")
         .env_remove("CLINICFLOW_ADDR")
         .env_remove("CLINICFLOW_DB")
         .stdout(Stdio::null())
