@@ -23,13 +23,15 @@ pub fn current() -> Option<Slug> {
 
 /// Runs `fut` as work of `clinic`: its metrics labelled, its logs in a `clinic` span.
 pub fn scope<F: Future>(clinic: Slug, fut: F) -> impl Future<Output = F::Output> {
-    let span = tracing::info_span!("clinic", clinic = %clinic);
+    // At error level so that it is kept whatever the log filter (the default is `warn`):
+    // a span's level only decides whether it is recorded, and every line must name its clinic.
+    let span = tracing::error_span!("clinic", clinic = %clinic);
     CLINIC.scope(clinic, fut.instrument(span))
 }
 
 /// Runs `f` (which spawns a clinic's workers through [`spawn`]) inside `clinic`'s scope.
 pub fn sync_scope<R>(clinic: Slug, f: impl FnOnce() -> R) -> R {
-    let _span = tracing::info_span!("clinic", clinic = %clinic).entered();
+    let _span = tracing::error_span!("clinic", clinic = %clinic).entered();
     CLINIC.sync_scope(clinic, f)
 }
 
