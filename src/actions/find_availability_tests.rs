@@ -362,3 +362,39 @@ async fn an_exact_time_wins_over_a_window_and_a_bad_window_is_refused() {
         (json!(false), json!("invalid_window"))
     );
 }
+
+/// The search reads 14 days of bookings first (`NEAR_DAYS`); when they are all taken it must
+/// search again over the whole horizon rather than answer from what it did not read.
+#[tokio::test]
+async fn a_full_fortnight_sends_the_search_to_the_rest_of_the_horizon() {
+    let env = Env::new().await;
+    let mut booked = 0;
+    let first_free = loop {
+        let out = env
+            .call(
+                "find_availability",
+                json!({ "specialty": "Clínica Médica", "date": "2025-06-10" }),
+            )
+            .await;
+        let first = alts(&out)
+            .first()
+            .cloned()
+            .unwrap_or_else(|| panic!("nothing offered: {out}"));
+        if first.0.as_str() > "2025-06-23" {
+            break first;
+        }
+        let out = env
+            .call(
+                "book_appointment",
+                json!({ "specialty": "Clínica Médica", "date": first.0, "time": first.1,
+                        "patient_name": "Ana Gómez", "document": format!("3{booked:07}") }),
+            )
+            .await;
+        assert_eq!(out["ok"], true, "{out}");
+        booked += 1;
+        assert!(booked < 100, "the search keeps offering the same slot: {out}");
+    };
+    // Ruiz: Tuesdays 10 and 17 (18:00–19:30) and Saturdays 14 and 21 (mornings), all taken.
+    assert!(booked >= 8, "{booked} bookings");
+    assert_eq!(first_free, a("2025-06-24", "18:00", RUIZ));
+}
