@@ -219,10 +219,7 @@ impl Reloader {
             Err(mut diags) => {
                 // A clinic under clinics/ names its files from the top of the folder, as
                 // `clinicflow check` does: the log and the report say which clinic's file.
-                let clinic = self.clinic.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                if !clinic.is_main() {
-                    diags.in_folder(&format!("{}/{clinic}", crate::clinics::layout::CLINICS));
-                }
+                diags.in_folder(&self.clinic.lock().unwrap_or_else(|p| p.into_inner()).folder());
                 let text = diags.to_string();
                 if compiled.warned.as_deref() == Some(text.as_str()) {
                     tracing::debug!(trigger, problems = diags.len(), "the same problems as before");

@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 use crate::clinics::{ClinicDir, LayoutProblem, Slug, discover, select};
 use crate::flow::bot::Bot;
-use crate::flow::compile::compile_dir;
-use crate::flow::diag::Diagnostics;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ClinicArg {
@@ -36,28 +34,10 @@ pub fn pick(dir: &Path, clinic: &ClinicArg) -> Option<ClinicDir> {
     }
 }
 
-/// The clinic's folder relative to `dir` ("" for the clinic at the top).
-fn folder(dir: &Path, clinic: &ClinicDir) -> String {
-    clinic
-        .path
-        .strip_prefix(dir)
-        .unwrap_or(&clinic.path)
-        .to_string_lossy()
-        .replace('\\', "/")
-}
-
-/// Compiles one clinic; its problems name its files from `dir` (`clinics/<slug>/flows/…`).
-pub fn compile_clinic(dir: &Path, clinic: &ClinicDir) -> Result<Bot, Diagnostics> {
-    compile_dir(&clinic.path).map_err(|mut d| {
-        d.in_folder(&folder(dir, clinic));
-        d
-    })
-}
-
 /// [`super::load`] for the clinic `--clinic` names: the bot, or every problem printed.
 pub fn load(dir: &Path, clinic: &ClinicArg) -> Option<(ClinicDir, Bot)> {
     let c = pick(dir, clinic)?;
-    match compile_clinic(dir, &c) {
+    match c.compile() {
         Ok(bot) => Some((c, bot)),
         Err(diags) => {
             eprintln!("{}", diags.render());
@@ -76,8 +56,8 @@ fn shown(dir: &Path, p: &LayoutProblem) -> String {
 }
 
 /// One line per clinic: `ok: …` or its problems then `N problem(s) found`.
-fn check_one(dir: &Path, clinic: &ClinicDir, label: &str) -> bool {
-    match compile_clinic(dir, clinic) {
+fn check_one(clinic: &ClinicDir, label: &str) -> bool {
+    match clinic.compile() {
         Ok(bot) => {
             let states: usize = bot.flows.iter().map(|f| f.states.len()).sum();
             println!(
@@ -109,7 +89,7 @@ pub fn check(dir: &Path, clinic: &ClinicArg) -> ExitCode {
         } else {
             format!("{}: ", c.slug)
         };
-        return exit(check_one(dir, &c, &label));
+        return exit(check_one(&c, &label));
     }
     let (clinics, problems) = discover(dir);
     if problems.is_empty() && clinics.len() <= 1 {
@@ -118,11 +98,11 @@ pub fn check(dir: &Path, clinic: &ClinicArg) -> ExitCode {
             slug: Slug::main(),
             path: dir.to_path_buf(),
         });
-        return exit(check_one(dir, &c, ""));
+        return exit(check_one(&c, ""));
     }
     let mut failed = 0;
     for c in &clinics {
-        if !check_one(dir, c, &format!("{}: ", c.slug)) {
+        if !check_one(c, &format!("{}: ", c.slug)) {
             failed += 1;
         }
     }
@@ -163,7 +143,7 @@ pub async fn test(dir: &Path, clinic: &ClinicArg, files: Vec<PathBuf>, verbose: 
     }
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     for c in &clinics {
-        let bot = match compile_clinic(dir, c) {
+        let bot = match c.compile() {
             Ok(b) => b,
             Err(diags) => {
                 print!("{}", diags.render());

@@ -46,6 +46,16 @@ impl Slug {
         self.0 == MAIN
     }
 
+    /// The clinic's folder from the top of `--dir`: "" for `main`, `clinics/<slug>` otherwise.
+    /// Problems name files from there (`clinics/harbor-dental/flows/clinic.yaml`).
+    pub fn folder(&self) -> String {
+        if self.is_main() {
+            String::new()
+        } else {
+            format!("{CLINICS}/{}", self.0)
+        }
+    }
+
     /// The SurrealDB database of this clinic (in the URL's namespace): `main` for the clinic at
     /// the top (today's database, so an upgrade keeps its data), the slug with `_` for `-`
     /// otherwise. Slugs have no `_`, so two slugs never share a database.
@@ -82,6 +92,16 @@ pub struct ClinicDir {
     pub slug: Slug,
     /// The folder holding its flows/, prompts/ and schemas/ (and tests/ of its own).
     pub path: PathBuf,
+}
+
+impl ClinicDir {
+    /// Compiles the clinic; its problems name its files from the top of `--dir`.
+    pub fn compile(&self) -> Result<crate::flow::bot::Bot, crate::flow::diag::Diagnostics> {
+        crate::flow::compile::compile_dir(&self.path).map_err(|mut d| {
+            d.in_folder(&self.slug.folder());
+            d
+        })
+    }
 }
 
 /// A folder under `clinics/` that cannot be a clinic, and why (reported, never fatal for the

@@ -277,21 +277,12 @@ impl Clinics {
     }
 
     async fn start_one(&self, dir: &ClinicDir, others: &[Arc<Running>]) -> Result<Running, String> {
-        let bot = match crate::flow::compile::compile_dir(&dir.path) {
-            Ok(bot) => bot,
-            Err(mut diags) => {
-                if !dir.slug.is_main() {
-                    diags.in_folder(&format!("{}/{}", super::layout::CLINICS, dir.slug));
-                }
-                return Err(diags.render());
-            }
-        };
+        let bot = dir.compile().map_err(|diags| diags.render())?;
         // A number is one clinic's: with two, a patient's message would go to either.
-        let file = if dir.slug.is_main() {
-            "flows/clinic.yaml".to_string()
-        } else {
-            format!("{}/{}/flows/clinic.yaml", super::layout::CLINICS, dir.slug)
-        };
+        let file = Path::new(&dir.slug.folder())
+            .join("flows/clinic.yaml")
+            .display()
+            .to_string();
         for (channel, n) in bot.clinic.numbers.all() {
             if let Some(o) = others
                 .iter()

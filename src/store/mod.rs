@@ -115,14 +115,7 @@ impl Store {
     /// (connection refused, 503).
     pub async fn connect_waiting(url: &str, wait: Duration) -> Result<Store, StoreError> {
         let db = connect::open(url, wait).await?;
-        schema::define(&db).await?;
-        let store = Store {
-            db,
-            txn: None,
-            faults: txn::Faults::default(),
-        };
-        store.seal_old_appointments().await?;
-        Ok(store)
+        Self::ready(db).await
     }
 
     /// The same connection on another database of the namespace (created and given the
@@ -143,6 +136,12 @@ impl Store {
         db.use_db(database.to_string())
             .await
             .map_err(|e| StoreError::Connect(e.message().to_string()))?;
+        Self::ready(db).await
+    }
+
+    /// A store on `db` (connected, its database chosen): the schema defined (idempotent) and
+    /// the appointments past their day sealed.
+    async fn ready(db: Surreal<Any>) -> Result<Store, StoreError> {
         schema::define(&db).await?;
         let store = Store {
             db,

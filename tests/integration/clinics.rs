@@ -17,7 +17,7 @@ use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api::{Client, NOW};
-use crate::support::{BOOKING, copy_tree, demo_copy, next_reload, root};
+use crate::support::{BOOKING, copy_tree, next_reload, two_clinics};
 use crate::twilio::{PATIENT_WA, Twilio, config};
 
 const SAN_RAFAEL_WA: &str = "whatsapp:+5491149015120";
@@ -25,16 +25,6 @@ const HARBOR_WA: &str = "whatsapp:+13125550100";
 const MAIN_KEY: &str = "admin@main:main-key-0123456789abcdef";
 const HARBOR_KEY: &str = "admin@harbor-dental:harbor-key-0123456789abcdef";
 const OPERATOR_KEY: &str = "admin@*:operator-key-0123456789abcdef";
-
-/// The demo at the top (San Rafael, `main`) and Harbor Dental under clinics/.
-fn two_clinics() -> tempfile::TempDir {
-    let tmp = demo_copy();
-    copy_tree(
-        &root().join("clinics/harbor-dental"),
-        &tmp.path().join("clinics/harbor-dental"),
-    );
-    tmp
-}
 
 /// Every clinic of `dir` on one fresh mem:// connection, clocks pinned, turn-log senders.
 async fn start(dir: &Path, watch: bool) -> Arc<Clinics> {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{bin, copy_tree, demo_copy, root};
+use crate::support::{bin, copy_tree, demo_copy, root, two_clinics};
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin()).args(args).output().expect("run clinicflow");
@@ -13,16 +13,6 @@ fn run(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
-}
-
-/// San Rafael at the top and Harbor Dental under clinics/, as in the repository.
-fn two_clinics() -> tempfile::TempDir {
-    let tmp = demo_copy();
-    copy_tree(
-        &root().join("clinics/harbor-dental"),
-        &tmp.path().join("clinics/harbor-dental"),
-    );
-    tmp
 }
 
 fn edit(path: &Path, from: &str, to: &str) {

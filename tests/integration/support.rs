@@ -35,6 +35,16 @@ pub fn demo_copy() -> tempfile::TempDir {
     tmp
 }
 
+/// San Rafael at the top (`main`) and Harbor Dental under clinics/, as in the repository.
+pub fn two_clinics() -> tempfile::TempDir {
+    let tmp = demo_copy();
+    copy_tree(
+        &root().join("clinics/harbor-dental"),
+        &tmp.path().join("clinics/harbor-dental"),
+    );
+    tmp
+}
+
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir") {
