@@ -339,10 +339,16 @@ impl<'a> Machine<'a> {
                     return Consumed::Answered;
                 }
                 if a.pending_invalid {
-                    self.s.failures += 1;
-                    if self.s.failures >= self.bot.global.max_attempts {
-                        self.escalate_after_failures();
-                        return Consumed::Invalid;
+                    // Invalid answers alone never hand over (docs/flows.md §2.2): the patient is
+                    // trying, and the `invalid` text says how. Right after a misunderstood
+                    // message one counts as the next misunderstood one. The same reply a third
+                    // time is still caught by the stall watch.
+                    if self.s.failures > 0 {
+                        self.s.failures += 1;
+                        if self.s.failures >= self.bot.global.max_attempts {
+                            self.escalate_after_failures();
+                            return Consumed::Invalid;
+                        }
                     }
                     let slot = flow.slot(&pending);
                     match slot.and_then(|s| s.invalid.as_ref()) {

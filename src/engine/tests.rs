@@ -187,7 +187,34 @@ fn a_value_failing_the_schema_gets_the_invalid_text_and_the_question_again() {
     let (s, out) = run(&b, &s, msg(None, &[(EntityKind::Date, json!("26 de algo"))]));
     assert_eq!(out.replies, ["FECHA MAL", "¿Día?"]);
     assert!(!s.top().expect("frame").slots.contains_key("date"));
-    assert_eq!(s.failures, 1);
+    assert_eq!(s.failures, 0, "an invalid answer alone is not a misunderstanding");
+}
+
+#[test]
+fn invalid_answers_alone_never_hand_over_but_one_after_a_misunderstood_message_does() {
+    let b = bot();
+    let start = || {
+        run(
+            &b,
+            &new_session(),
+            msg(Some("book"), &[(EntityKind::Specialty, json!("Cardiología"))]),
+        )
+        .0
+    };
+    // Two different typos in a row: explained twice, still asked, nobody called.
+    let (s, _) = run(&b, &start(), msg(None, &[(EntityKind::Date, json!("26 de algo"))]));
+    let (s, out) = run(&b, &s, msg(None, &[(EntityKind::Date, json!("32/13"))]));
+    assert_eq!(out.replies, ["FECHA MAL", "¿Día?"]);
+    assert!(!s.waiting_for_staff);
+    // The same reply a third time would repeat itself: the stall watch hands over instead.
+    let (s, out) = run(&b, &s, msg(None, &[(EntityKind::Date, json!("ayer no"))]));
+    assert!(s.waiting_for_staff && out.replies == ["ESCALO"], "{:?}", out.replies);
+
+    // A misunderstood message, then an invalid answer: the second failure hands over.
+    let (s, out) = run(&b, &start(), msg(None, &[]));
+    assert_eq!(out.replies.first().map(String::as_str), Some("NO ENTENDI"));
+    let (s, out) = run(&b, &s, msg(None, &[(EntityKind::Date, json!("26 de algo"))]));
+    assert!(s.waiting_for_staff && out.replies == ["ESCALO"], "{:?}", out.replies);
 }
 
 fn at_confirm(b: &Bot) -> Session {
