@@ -340,15 +340,11 @@ impl<'a> Machine<'a> {
                 }
                 if a.pending_invalid {
                     // Invalid answers alone never hand over (docs/flows.md §2.2): the patient is
-                    // trying, and the `invalid` text says how. Right after a misunderstood
-                    // message one counts as the next misunderstood one. The same reply a third
-                    // time is still caught by the stall watch.
-                    if self.s.failures > 0 {
-                        self.s.failures += 1;
-                        if self.s.failures >= self.bot.global.max_attempts {
-                            self.escalate_after_failures();
-                            return Consumed::Invalid;
-                        }
+                    // trying, and the `invalid` text says how. While a run of misunderstood
+                    // messages is counting, one extends it. The same reply a third time is still
+                    // caught by the stall watch.
+                    if self.s.failures > 0 && self.count_failure() {
+                        return Consumed::Invalid;
                     }
                     let slot = flow.slot(&pending);
                     match slot.and_then(|s| s.invalid.as_ref()) {
@@ -740,13 +736,21 @@ impl<'a> Machine<'a> {
     }
 
     fn fallback(&mut self) {
-        self.s.failures += 1;
-        if self.s.failures >= self.bot.global.max_attempts {
-            self.escalate_after_failures();
+        if self.count_failure() {
             return;
         }
         self.say_text(&self.bot.global.fallback);
         self.reask();
+    }
+
+    /// One more misunderstood message; the `max_attempts`-th hands over (true when it did).
+    fn count_failure(&mut self) -> bool {
+        self.s.failures += 1;
+        let escalate = self.s.failures >= self.bot.global.max_attempts;
+        if escalate {
+            self.escalate_after_failures();
+        }
+        escalate
     }
 
     fn escalate_after_failures(&mut self) {
