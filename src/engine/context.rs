@@ -2,6 +2,7 @@
 //! patient.
 
 use jiff::Zoned;
+use minijinja::value::Value as MjValue;
 use serde_json::{Value, json};
 
 use super::session::{Frame, Session};
@@ -45,21 +46,45 @@ pub fn session_value(s: &Session) -> Value {
     })
 }
 
+/// `slots`: the top frame's slots (`{}` outside any flow).
+pub fn slots_value(frame: Option<&Frame>) -> Value {
+    frame
+        .map(|f| serde_json::to_value(&f.slots).unwrap_or(Value::Null))
+        .unwrap_or_else(|| json!({}))
+}
+
 /// The JSON context for one render or evaluation.
 pub fn build(bot: &Bot, s: &Session, frame: Option<&Frame>, intent: &str, now: &Zoned) -> Value {
-    let slots = frame
-        .map(|f| serde_json::to_value(&f.slots).unwrap_or(Value::Null))
-        .unwrap_or_else(|| json!({}));
-    let result = frame.map(|f| f.result.clone()).unwrap_or(Value::Null);
     json!({
-        "slots": slots,
-        "result": result,
+        "slots": slots_value(frame),
+        "result": frame.map(|f| f.result.clone()).unwrap_or(Value::Null),
         "intent": intent,
         "session": session_value(s),
         "clinic": bot.clinic.value,
         "now": now_value(now),
         "patient": patient_value(s),
     })
+}
+
+/// The same context as `build()`, as a template value. Built from its parts so the clinic,
+/// converted once when the bot was compiled (`Bot::clinic_template`), is shared rather than
+/// copied and converted again for every text a turn says.
+pub fn template_context(bot: &Bot, s: &Session, frame: Option<&Frame>, intent: &str, now: &Zoned) -> MjValue {
+    let result = frame.map(|f| &f.result).unwrap_or(&Value::Null);
+    minijinja::context! {
+        slots => template_value(&slots_value(frame)),
+        result => template_value(result),
+        intent => intent,
+        session => template_value(&session_value(s)),
+        clinic => bot.clinic_template.clone(),
+        now => template_value(&now_value(now)),
+        patient => template_value(&patient_value(s)),
+    }
+}
+
+/// Any serializable value as a template value.
+pub fn template_value<T: serde::Serialize>(v: &T) -> MjValue {
+    MjValue::from(minijinja::value::Serde(v))
 }
 
 /// `patient` in guards and templates: whether this conversation proved who the patient is
@@ -95,5 +120,31 @@ mod tests {
         assert_eq!(keys(&build(&bot, &s, None, "", &now)), sorted(VARIABLES));
         assert_eq!(keys(&now_value(&now)), sorted(NOW_FIELDS));
         assert_eq!(keys(&session_value(&s)), sorted(SESSION_FIELDS));
+    }
+
+    /// Templates see exactly what expressions see: the template context, written back as
+    /// JSON, is the JSON context (slots, result, clinic and all).
+    #[test]
+    fn the_template_context_is_the_json_context() {
+        let bot = crate::flow::compile::compile_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).expect("demo");
+        let mut s = Session::new("s", "test", "u", Lang::En);
+        s.turns = 4;
+        let mut slots = crate::engine::session::Slots::new();
+        slots.insert("service".into(), json!("limpieza"));
+        s.stack.push(Frame {
+            flow: "book".into(),
+            state: "ask_date".into(),
+            slots,
+            wait: crate::engine::session::Wait::Intent,
+            result: json!({"available": false, "alternatives": [{"time": "10:30"}]}),
+        });
+        let now: Zoned = "2026-11-23T10:00[America/Argentina/Buenos_Aires]"
+            .parse()
+            .expect("zoned");
+        let json_ctx = build(&bot, &s, s.top(), "affirm", &now);
+        let template_ctx = template_context(&bot, &s, s.top(), "affirm", &now);
+        assert_eq!(serde_json::to_value(&template_ctx).expect("serializes"), json_ctx);
+        assert_eq!(json_ctx["slots"]["service"], "limpieza");
+        assert_ne!(json_ctx["clinic"], Value::Null);
     }
 }

@@ -14,6 +14,9 @@ use crate::nlu::{EntityKind, IntentDef};
 
 pub struct Bot {
     pub clinic: Clinic,
+    /// `clinic.value` as a template value, converted once here: every text a turn says
+    /// shares it (see engine/context.rs `template_context`).
+    pub clinic_template: minijinja::value::Value,
     pub intents: Vec<IntentDef>,
     pub flows: Vec<Flow>,
     pub flow_index: HashMap<String, usize>,

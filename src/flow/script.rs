@@ -20,6 +20,30 @@ pub struct Expr {
     pub source: String,
     pub file: String,
     pub line: usize,
+    /// Which of `VARIABLES` the source names (bit i for `VARIABLES[i]`): only those are built
+    /// and handed to Rhai when it runs, since converting the whole context (the clinic above
+    /// all) for every guard was most of a turn's engine time.
+    reads: u32,
+}
+
+impl Expr {
+    /// Whether the expression reads the context variable `name`.
+    pub fn reads(&self, name: &str) -> bool {
+        VARIABLES
+            .iter()
+            .position(|v| *v == name)
+            .is_some_and(|i| self.reads & (1 << i) != 0)
+    }
+}
+
+/// The context variables a source names, as `Expr::reads` bits. Every identifier token counts
+/// (also inside strings or after a dot), so this can only over-count, which is harmless: an
+/// expression cannot reach a variable without writing its name (`eval` is disabled).
+fn names_read(source: &str) -> u32 {
+    source
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter_map(|word| VARIABLES.iter().position(|v| *v == word))
+        .fold(0, |bits, i| bits | (1 << i))
 }
 
 /// A compile error inside an expression: message and 1-based (line, col) within it.
@@ -88,6 +112,7 @@ impl Scripts {
         match self.engine.compile_expression_with_scope(&scope, source) {
             Ok(ast) => Ok(Expr {
                 ast,
+                reads: names_read(source),
                 source: source.to_string(),
                 file: file.to_string(),
                 line,
@@ -121,6 +146,9 @@ impl Scripts {
             ("patient", ctx.patient),
         ];
         for (name, v) in vars {
+            if !expr.reads(name) {
+                continue;
+            }
             let d = rhai::serde::to_dynamic(v).map_err(|e| err(e.to_string()))?;
             scope.push_dynamic(name, d);
         }
@@ -181,6 +209,24 @@ mod tests {
         assert!(s.guard(&e, &c).unwrap());
         let e = s.compile("slots.time", "f.yaml", 3).unwrap();
         assert!(!s.guard(&e, &c).unwrap(), "missing is false");
+    }
+
+    #[test]
+    fn only_the_named_values_are_read() {
+        let s = Scripts::new();
+        let e = s.compile("slots.date != () && result.available", "f.yaml", 1).unwrap();
+        assert!(e.reads("slots") && e.reads("result"));
+        assert!(!e.reads("clinic") && !e.reads("session") && !e.reads("now"));
+        // A value the expression does not name is not handed over, so a context whose other
+        // parts are missing still evaluates it.
+        let slots = json!({"date": "2026-11-26"});
+        let result = json!({"available": true});
+        let null = Value::Null;
+        assert!(s.guard(&e, &ctx(&slots, &result, &null)).unwrap());
+        let e = s.compile("clinic_name_x == 1", "f.yaml", 1);
+        assert!(e.is_err(), "a longer word is not the variable");
+        let e = s.compile("clinic.name + now.date", "f.yaml", 1).unwrap();
+        assert!(e.reads("clinic") && e.reads("now") && !e.reads("slots") && !e.reads("patient"));
     }
 
     #[test]

@@ -86,13 +86,19 @@ impl Templates {
     }
 
     pub fn render(&self, text: &Text, lang: Lang, ctx: &serde_json::Value) -> Result<String, RenderError> {
+        self.render_value(text, lang, MjValue::from(minijinja::value::Serde(ctx)))
+    }
+
+    /// `render` with a context that is already a template value (a turn's, which shares the
+    /// clinic converted once at compile time).
+    pub fn render_value(&self, text: &Text, lang: Lang, ctx: MjValue) -> Result<String, RenderError> {
         let name = text.template_for(lang).unwrap_or_default();
         let err = |e: minijinja::Error| RenderError {
             name: name.to_string(),
             message: e.to_string(),
         };
         let tmpl = self.env.get_template(name).map_err(err)?;
-        let out = tmpl.render(MjValue::from(minijinja::value::Serde(ctx))).map_err(err)?;
+        let out = tmpl.render(ctx).map_err(err)?;
         Ok(out.trim().to_string())
     }
 }

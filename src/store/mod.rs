@@ -16,6 +16,7 @@ mod calendar_events;
 mod connect;
 mod escalations;
 mod file_versions;
+mod group;
 mod inbox;
 mod lease;
 mod messages;
@@ -89,6 +90,9 @@ pub struct Store {
     txn: Option<std::sync::Arc<txn::Open>>,
     /// The test-only fault hook (inert unless set), shared by every clone.
     faults: txn::Faults,
+    /// Turns committing at the same moment share a transaction (src/store/group.rs); one
+    /// group per database, shared by every clone.
+    group: std::sync::Arc<group::Group>,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,6 +151,7 @@ impl Store {
             db,
             txn: None,
             faults: txn::Faults::default(),
+            group: Default::default(),
         };
         store.seal_old_appointments().await?;
         Ok(store)

@@ -15,8 +15,9 @@ use surrealdb::engine::any::Any;
 use super::{StoreError, first_error};
 
 /// The whole schema. Sessions are SCHEMALESS because their body is the engine's `Session`,
-/// which evolves with the engine; every other table is SCHEMAFULL so that a typo in a field
-/// name is an error instead of silently stored data.
+/// which evolves with the engine, and turns because their only writer is a typed record and
+/// field checks were a large part of a turn's commit; every other table is SCHEMAFULL so that
+/// a typo in a field name is an error instead of silently stored data.
 pub(crate) const SCHEMA: &str = r#"
 DEFINE TABLE IF NOT EXISTS session SCHEMALESS;
 DEFINE FIELD IF NOT EXISTS version ON session TYPE int;
@@ -28,21 +29,26 @@ DEFINE INDEX IF NOT EXISTS session_updated ON session FIELDS updated_at;
 DEFINE INDEX IF NOT EXISTS session_channel ON session FIELDS channel, updated_at;
 DEFINE INDEX IF NOT EXISTS session_patient ON session FIELDS patient;
 
-DEFINE TABLE IF NOT EXISTS turn SCHEMAFULL;
-DEFINE FIELD IF NOT EXISTS session ON turn TYPE string;
-DEFINE FIELD IF NOT EXISTS seq ON turn TYPE int;
-DEFINE FIELD IF NOT EXISTS at ON turn TYPE string;
-DEFINE FIELD IF NOT EXISTS input ON turn TYPE string;
-DEFINE FIELD IF NOT EXISTS replies ON turn TYPE array<string>;
-DEFINE FIELD IF NOT EXISTS intent ON turn TYPE option<string>;
-DEFINE FIELD IF NOT EXISTS nlu_source ON turn TYPE option<string>;
-DEFINE FIELD IF NOT EXISTS state_before ON turn TYPE string;
-DEFINE FIELD IF NOT EXISTS state_after ON turn TYPE string;
-DEFINE FIELD IF NOT EXISTS latency_us ON turn TYPE int;
-DEFINE FIELD IF NOT EXISTS llm_tokens ON turn TYPE option<int>;
-DEFINE FIELD IF NOT EXISTS llm_calls ON turn TYPE array<object> FLEXIBLE;
-DEFINE FIELD IF NOT EXISTS effects ON turn TYPE array<object> FLEXIBLE;
-DEFINE FIELD IF NOT EXISTS problems ON turn TYPE option<array<string>>;
+-- The turn log is SCHEMALESS, unlike the other tables: it is written only from the typed
+-- `TurnRecord` (src/store/turns.rs), so a misspelt field cannot reach it, and checking its
+-- fourteen field types cost about a sixth of every turn's commit (docs/performance.md).
+-- Databases made before this change had those field definitions: they are removed here,
+-- which keeps every row (idempotent, like the rest of the schema).
+DEFINE TABLE OVERWRITE turn SCHEMALESS;
+REMOVE FIELD IF EXISTS session ON turn;
+REMOVE FIELD IF EXISTS seq ON turn;
+REMOVE FIELD IF EXISTS at ON turn;
+REMOVE FIELD IF EXISTS input ON turn;
+REMOVE FIELD IF EXISTS replies ON turn;
+REMOVE FIELD IF EXISTS intent ON turn;
+REMOVE FIELD IF EXISTS nlu_source ON turn;
+REMOVE FIELD IF EXISTS state_before ON turn;
+REMOVE FIELD IF EXISTS state_after ON turn;
+REMOVE FIELD IF EXISTS latency_us ON turn;
+REMOVE FIELD IF EXISTS llm_tokens ON turn;
+REMOVE FIELD IF EXISTS llm_calls ON turn;
+REMOVE FIELD IF EXISTS effects ON turn;
+REMOVE FIELD IF EXISTS problems ON turn;
 DEFINE INDEX IF NOT EXISTS turn_session_seq ON turn FIELDS session, seq UNIQUE;
 -- The retention sweep deletes by age.
 DEFINE INDEX IF NOT EXISTS turn_at ON turn FIELDS at;
@@ -245,6 +251,62 @@ pub(crate) async fn define(db: &Surreal<Any>) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::super::Store;
+    use serde_json::json;
+
+    /// A database made while the turn log was SCHEMAFULL: starting again drops the field
+    /// checks (an undeclared field is then accepted) and keeps every turn and index.
+    #[tokio::test]
+    async fn an_old_schemafull_turn_log_keeps_its_turns_and_loses_its_checks() {
+        let store = super::super::testing::mem().await;
+        let old = "DEFINE TABLE OVERWRITE turn SCHEMAFULL; \
+                   DEFINE FIELD session ON turn TYPE string; DEFINE FIELD seq ON turn TYPE int; \
+                   DEFINE FIELD at ON turn TYPE string;";
+        store.run(old, json!({})).await.unwrap();
+        store
+            .run(
+                "CREATE turn CONTENT {session: 's1', seq: 1, at: '2026-12-03T10:00:00.000000Z'}",
+                json!({}),
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .run(
+                    "CREATE turn CONTENT {session: 's1', seq: 2, at: 'x', extra: 1}",
+                    json!({})
+                )
+                .await
+                .is_err(),
+            "the old table refuses an undeclared field"
+        );
+        super::define(&store.db).await.unwrap();
+        let mut resp = store.run("INFO FOR TABLE turn", json!({})).await.unwrap();
+        let info = super::super::rows(&mut resp, 0).unwrap();
+        assert_eq!(info[0]["fields"], json!({}), "{info:?}");
+        assert_eq!(info[0]["indexes"].as_object().map(|i| i.len()), Some(3), "{info:?}");
+        store
+            .run(
+                "CREATE turn CONTENT {session: 's1', seq: 2, at: 'x', extra: 1}",
+                json!({}),
+            )
+            .await
+            .unwrap();
+        let mut resp = store
+            .run("SELECT seq FROM turn WHERE session = 's1' ORDER BY seq", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(
+            super::super::rows(&mut resp, 0).unwrap(),
+            vec![json!({"seq": 1}), json!({"seq": 2})]
+        );
+        // The unique (session, seq) index still holds.
+        assert!(
+            store
+                .run("CREATE turn CONTENT {session: 's1', seq: 2, at: 'y'}", json!({}))
+                .await
+                .is_err()
+        );
+    }
 
     /// The embedded file engine is the production default and stricter than mem://.
     #[tokio::test]

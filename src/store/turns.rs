@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::group::TurnCommit;
 use super::processed::Processed;
 use super::sessions::{save_statements, save_vars};
 use super::{PLAIN_ID, Store, StoreError, decode_rows, to_doc};
@@ -114,17 +115,31 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut vars = save_vars(session)?;
         vars.insert("turn".into(), to_doc(turn)?);
+        if let Some(p) = processed {
+            vars.insert("message_id".into(), json!(p.message_id));
+            vars.insert("processed".into(), to_doc(p)?);
+        }
+        let commit = TurnCommit { vars };
+        match &self.txn {
+            // Inside a turn's transaction it is one more statement of it.
+            Some(_) => self.commit_one(commit).await,
+            // Alone, it may share a transaction with turns committing at the same moment.
+            None => self.group.commit(self, commit).await,
+        }
+    }
+
+    /// The statement that stores one turn: the session under its version check, the turn
+    /// log and the processed message id.
+    pub(super) async fn commit_one(&self, commit: TurnCommit) -> Result<(), StoreError> {
         let mut sql = format!(
             "BEGIN TRANSACTION; {} CREATE turn CONTENT $turn RETURN NONE;",
             save_statements()
         );
-        if let Some(p) = processed {
-            vars.insert("message_id".into(), json!(p.message_id));
-            vars.insert("processed".into(), to_doc(p)?);
+        if commit.has_processed() {
             sql.push_str(" CREATE type::record('processed', $message_id) CONTENT $processed RETURN NONE;");
         }
         sql.push_str(" COMMIT TRANSACTION;");
-        self.run(&sql, serde_json::Value::Object(vars)).await.map(|_| ())
+        self.run(&sql, serde_json::Value::Object(commit.vars)).await.map(|_| ())
     }
 }
 

@@ -113,6 +113,7 @@ impl Store {
             db: self.db.clone(),
             txn: Some(Arc::new(Open(Some(tx)))),
             faults: self.faults.clone(),
+            group: self.group.clone(),
         })
     }
 

@@ -55,8 +55,10 @@ impl Machine<'_> {
                     .collect();
                 match slot.ambiguous.clone().or_else(|| slot.ask.clone()) {
                     Some(t) => {
-                        let mut ctx = self.ctx();
-                        ctx["matches"] = Value::Array(matches);
+                        let ctx = minijinja::context! {
+                            matches => crate::engine::context::template_value(&matches),
+                            ..self.ctx()
+                        };
                         self.render(&t, &ctx);
                     }
                     None => self.say_text(&self.bot.global.fallback),

@@ -2,6 +2,7 @@
 //! `set:` values, clearing slots and building action requests. Split from step.rs to keep
 //! files small; same `Machine`.
 
+use minijinja::value::Value as MjValue;
 use serde_json::{Map, Value};
 
 use super::{Machine, built_in_fallback};
@@ -24,8 +25,9 @@ impl Machine<'_> {
         self.reask();
     }
 
-    pub(super) fn ctx(&self) -> Value {
-        context::build(self.bot, &self.s, self.s.top(), &self.intent, self.now)
+    /// What a text renders with (the same values guards read, see engine/context.rs).
+    pub(super) fn ctx(&self) -> MjValue {
+        context::template_context(self.bot, &self.s, self.s.top(), &self.intent, self.now)
     }
 
     pub(super) fn say_text(&mut self, text: &Text) {
@@ -33,8 +35,8 @@ impl Machine<'_> {
         self.render(text, &ctx);
     }
 
-    pub(super) fn render(&mut self, text: &Text, ctx: &Value) {
-        match self.bot.templates.render(text, self.s.lang, ctx) {
+    pub(super) fn render(&mut self, text: &Text, ctx: &MjValue) {
+        match self.bot.templates.render_value(text, self.s.lang, ctx.clone()) {
             Ok(s) if !s.is_empty() => self.out.replies.push(s),
             Ok(_) => {}
             Err(e) => {
@@ -45,7 +47,7 @@ impl Machine<'_> {
                 // fallback itself is what failed.
                 let fallback = &self.bot.global.fallback;
                 let said = (!std::ptr::eq(text, fallback))
-                    .then(|| self.bot.templates.render(fallback, self.s.lang, ctx).ok())
+                    .then(|| self.bot.templates.render_value(fallback, self.s.lang, ctx.clone()).ok())
                     .flatten()
                     .filter(|s| !s.is_empty());
                 self.out
@@ -55,16 +57,23 @@ impl Machine<'_> {
         }
     }
 
+    /// Evaluates an expression with only the parts of the context it names built (the
+    /// clinic and the last result are lent, not copied).
     pub(super) fn eval(&self, e: &Expr) -> Result<Value, EvalError> {
-        let ctx = self.ctx();
+        let frame = self.s.top();
+        let part = |name: &str, build: &dyn Fn() -> Value| if e.reads(name) { build() } else { Value::Null };
+        let slots = part("slots", &|| context::slots_value(frame));
+        let session = part("session", &|| context::session_value(&self.s));
+        let now = part("now", &|| context::now_value(self.now));
+        let patient = part("patient", &|| context::patient_value(&self.s));
         let c = Context {
-            slots: &ctx["slots"],
+            slots: &slots,
             intent: &self.intent,
-            result: &ctx["result"],
-            session: &ctx["session"],
-            clinic: &ctx["clinic"],
-            now: &ctx["now"],
-            patient: &ctx["patient"],
+            result: frame.map(|f| &f.result).unwrap_or(&Value::Null),
+            session: &session,
+            clinic: &self.bot.clinic.value,
+            now: &now,
+            patient: &patient,
         };
         self.bot.scripts.eval(e, &c)
     }

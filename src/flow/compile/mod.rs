@@ -194,6 +194,7 @@ pub fn compile(sources: &Sources) -> Result<Bot, Diagnostics> {
             let nlu = crate::nlu::rules_for(&clinic, &intents);
             let flow_index = flows.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
             Ok(Bot {
+                clinic_template: crate::engine::context::template_value(&clinic.value),
                 clinic,
                 intents,
                 flows,
