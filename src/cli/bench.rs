@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::bench_http::{cpu_since, process_cpu};
 use crate::engine::session::Session;
 use crate::engine::{Input, nlu_context, step};
 use crate::flow::bot::Bot;
@@ -58,6 +59,7 @@ pub async fn run(
         .parse::<jiff::civil::DateTime>()?
         .to_zoned(bot.clinic.tz.clone())?;
     let mut lat = Vec::new();
+    let cpu = process_cpu();
     let started = Instant::now();
     for i in 0..conversations.max(1) {
         let mut s = Session::new(format!("b{i}"), "bench", "u", bot.clinic.language);
@@ -67,7 +69,12 @@ pub async fn run(
             lat.push(t.elapsed());
         }
     }
-    report("engine step + rules NLU (no I/O)", &mut lat, started.elapsed());
+    report(
+        "engine step + rules NLU (no I/O)",
+        &mut lat,
+        started.elapsed(),
+        cpu_since(cpu),
+    );
 
     // Whole turns through the service, `concurrency` conversations at a time.
     // A fixed folder, emptied at the start: removing it at the end would race SurrealKV's own
@@ -79,11 +86,13 @@ pub async fn run(
         .unwrap_or_else(|| format!("surrealkv://{}", tmp.display()));
     let store = Store::connect(&url).await?;
     let service = Arc::new(Service::new(store, bot.clone()));
+    let cpu = process_cpu();
     let (mut lat, wall) = super::bench_large::turns(service, now.clone(), &SCRIPT, conversations, concurrency).await?;
     report(
         &format!("service turn, {url}, {} concurrent", concurrency.max(1)),
         &mut lat,
         wall,
+        cpu_since(cpu),
     );
     if let Some(factor) = large_db {
         large_db_check(&bot, &tmp, &now, factor, conversations, concurrency).await?;
@@ -123,8 +132,8 @@ pub async fn run(
     .await;
     let _ = baseline_stop.send(());
     let c = concurrency.max(1);
-    let (e_rate, e_p99) = summary(&format!("HTTP turn (serve, surrealkv, {c} concurrent)"), engine);
-    let (b_rate, b_p99) = summary(
+    let (e_rate, e_p99, e_cpu) = summary(&format!("HTTP turn (serve, surrealkv, {c} concurrent)"), engine);
+    let (b_rate, b_p99, b_cpu) = summary(
         &format!("HTTP baseline (poem + one SurrealDB write, surrealkv, {c} concurrent)"),
         base_run,
     );
@@ -133,6 +142,14 @@ pub async fn run(
             "engine overhead: throughput {:.2}x lower than the baseline, p99 +{:.3} ms",
             b_rate / e_rate,
             e_p99 - b_p99
+        );
+    }
+    if let (Some(e), Some(b)) = (e_cpu, b_cpu)
+        && b > 0.0
+    {
+        println!(
+            "CPU per request: {:.2}x the baseline's ({e:.3} ms against {b:.3} ms)",
+            e / b
         );
     }
     Ok(())
@@ -164,6 +181,7 @@ async fn large_db_check(
             &format!("service turn, {label} database, {concurrency} concurrent"),
             &mut lat,
             wall,
+            None,
         );
         lat.sort();
         if let Some(p50) = lat.get(lat.len() / 2) {
@@ -209,15 +227,20 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn report(label: &str, lat: &mut [Duration], total: Duration) {
+/// Prints a phase: throughput, latencies and, when known, the CPU it used per turn (`cpu` is
+/// the phase's total; see `bench_http::process_cpu`).
+fn report(label: &str, lat: &mut [Duration], total: Duration, cpu: Option<Duration>) {
     if lat.is_empty() {
         println!("{label}: no turns");
         return;
     }
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    let cpu = cpu
+        .map(|c| format!(", CPU {:.3} ms/turn", ms(c) / lat.len() as f64))
+        .unwrap_or_default();
     println!(
-        "{label}: {} turns, {:.0} turns/s, p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms",
+        "{label}: {} turns, {:.0} turns/s, p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms{cpu}",
         lat.len(),
         lat.len() as f64 / total.as_secs_f64(),
         ms(pct(0.50)),
@@ -226,16 +249,17 @@ fn report(label: &str, lat: &mut [Duration], total: Duration) {
     );
 }
 
-/// Prints one HTTP run; returns (turns/s, p99 ms).
-fn summary(label: &str, mut run: super::bench_http::Run) -> (f64, f64) {
+/// Prints one HTTP run; returns (turns/s, p99 ms, CPU ms per request).
+fn summary(label: &str, mut run: super::bench_http::Run) -> (f64, f64, Option<f64>) {
     if run.errors > 0 {
         println!("{label}: {} requests failed", run.errors);
     }
     if run.latencies.is_empty() {
-        return (0.0, 0.0);
+        return (0.0, 0.0, None);
     }
-    report(label, &mut run.latencies, run.wall);
+    report(label, &mut run.latencies, run.wall, run.cpu);
     run.latencies.sort();
     let p99 = run.latencies[((run.latencies.len() as f64 * 0.99) as usize).min(run.latencies.len() - 1)];
-    (run.latencies.len() as f64 / run.wall.as_secs_f64(), ms(p99))
+    let cpu = run.cpu.map(|c| ms(c) / run.latencies.len() as f64);
+    (run.latencies.len() as f64 / run.wall.as_secs_f64(), ms(p99), cpu)
 }

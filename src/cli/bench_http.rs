@@ -17,6 +17,30 @@ pub struct Run {
     pub latencies: Vec<Duration>,
     pub wall: Duration,
     pub errors: usize,
+    /// CPU the whole process (server and client) used during the run.
+    pub cpu: Option<Duration>,
+}
+
+/// CPU time this process has used so far (user + system, all threads), from /proc/self/stat;
+/// None without /proc. On a shared 2-core VM the CPU a phase costs per turn varies far less
+/// between runs than its throughput does, so the bench prints both.
+pub fn process_cpu() -> Option<Duration> {
+    cpu_of_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line.
+fn cpu_of_stat(stat: &str) -> Option<Duration> {
+    // The fields after the command name, which is in parentheses and may hold spaces: the
+    // line's 14th and 15th fields (utime, stime) are the 12th and 13th of these.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // /proc counts in USER_HZ, which is 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The CPU used since `start` (a `process_cpu()` reading).
+pub fn cpu_since(start: Option<Duration>) -> Option<Duration> {
+    Some(process_cpu()?.saturating_sub(start?))
 }
 
 /// Sends `conversations` scripted conversations, `concurrency` at a time: each line of `script`
@@ -29,6 +53,7 @@ pub async fn drive(
     concurrency: usize,
 ) -> Run {
     let client = reqwest::Client::new();
+    let cpu = process_cpu();
     let started = Instant::now();
     let per_worker = conversations.div_ceil(concurrency.max(1));
     let mut tasks = tokio::task::JoinSet::new();
@@ -69,6 +94,7 @@ pub async fn drive(
         latencies,
         wall: started.elapsed(),
         errors,
+        cpu: cpu_since(cpu),
     }
 }
 
@@ -103,4 +129,17 @@ pub async fn start_baseline(store: Store) -> std::io::Result<(String, tokio::syn
             .await;
     });
     Ok((format!("http://{addr}"), tx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_read_past_a_command_name_with_spaces() {
+        let line = "4242 (clinic flow) R 1 4242 4242 0 -1 4194304 1200 0 0 0 250 37 0 0 20 0 9 0 100 0 0";
+        assert_eq!(cpu_of_stat(line), Some(Duration::from_millis(2870)));
+        assert_eq!(cpu_of_stat("4242 (x) R 1"), None);
+        assert!(process_cpu().is_some(), "Linux has /proc/self/stat");
+    }
 }
