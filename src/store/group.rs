@@ -11,8 +11,9 @@
 //! own version check: a turn whose conversation moved meanwhile is answered `Conflict` (the
 //! service runs it again, as it always has) and the others are stored. A batch that fails as
 //! a whole (a message id stored twice, a transaction conflict) is committed again one turn at
-//! a time, so each turn gets its own outcome. A batch of one is the plain statement, so a
-//! quiet system sends exactly what it did before. The batch runs in a task of its own: a
+//! a time, so each turn gets its own outcome. A batch of one is the same statement for one
+//! turn (also what a turn with actions sends inside its own transaction), so a quiet system
+//! sends one statement per turn as before. The batch runs in a task of its own: a
 //! caller that goes away (an HTTP request dropped) cannot leave the turns it took unanswered.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,15 +31,20 @@ const MAX_BATCH: usize = 16;
 
 /// One turn's commit, ready to send: the variables its statements read (`session_id`,
 /// `expected`, `session_doc`, `turn`, and `message_id` + `processed` when it has a message id).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct TurnCommit {
     pub(super) vars: Map<String, Value>,
 }
 
 impl TurnCommit {
-    pub(super) fn has_processed(&self) -> bool {
+    fn has_processed(&self) -> bool {
         self.vars.contains_key("processed")
     }
+}
+
+/// What a turn whose conversation moved since it was loaded is answered.
+fn moved() -> StoreError {
+    StoreError::Conflict("the session was saved by someone else".into())
 }
 
 struct Waiting {
@@ -106,41 +112,45 @@ impl Store {
         if batch.len() == 1
             && let Some(one) = batch.pop()
         {
-            let done = self.commit_one(one.commit).await;
+            let done = self.commit_one(&one.commit).await;
             let _ = one.answer.send(done);
             return;
         }
-        match self.commit_together(&batch).await {
+        let commits: Vec<&TurnCommit> = batch.iter().map(|w| &w.commit).collect();
+        match self.commit_together(&commits).await {
             Ok(stored) => {
                 metrics::histogram!("clinicflow_group_commit_turns").record(batch.len() as f64);
                 for (w, ok) in batch.into_iter().zip(stored) {
-                    let done = if ok {
-                        Ok(())
-                    } else {
-                        Err(StoreError::Conflict("the session was saved by someone else".into()))
-                    };
-                    let _ = w.answer.send(done);
+                    let _ = w.answer.send(if ok { Ok(()) } else { Err(moved()) });
                 }
             }
             Err(_) => {
                 for w in batch {
-                    let done = self.commit_one(w.commit).await;
+                    let done = self.commit_one(&w.commit).await;
                     let _ = w.answer.send(done);
                 }
             }
         }
     }
 
-    /// One transaction for the whole batch; whether each turn was stored (its version check
-    /// passed), in batch order.
-    async fn commit_together(&self, batch: &[Waiting]) -> Result<Vec<bool>, StoreError> {
+    /// Stores one turn: its session under the version check, its turn log and processed id.
+    pub(super) async fn commit_one(&self, commit: &TurnCommit) -> Result<(), StoreError> {
+        match self.commit_together(&[commit]).await?[..] {
+            [true] => Ok(()),
+            _ => Err(moved()),
+        }
+    }
+
+    /// One transaction for all of `commits`; whether each turn was stored (its version check
+    /// passed), in order.
+    async fn commit_together(&self, commits: &[&TurnCommit]) -> Result<Vec<bool>, StoreError> {
         let mut sql = String::from("BEGIN TRANSACTION;");
         let mut vars = Map::new();
-        for (k, w) in batch.iter().enumerate() {
-            for (name, v) in &w.commit.vars {
+        for (k, commit) in commits.iter().enumerate() {
+            for (name, v) in &commit.vars {
                 vars.insert(format!("{name}_{k}"), v.clone());
             }
-            let processed = if w.commit.has_processed() {
+            let processed = if commit.has_processed() {
                 format!(" CREATE type::record('processed', $message_id_{k}) CONTENT $processed_{k} RETURN NONE;")
             } else {
                 String::new()
@@ -152,7 +162,7 @@ impl Store {
                  CREATE turn CONTENT $turn_{k} RETURN NONE;{processed} }};"
             ));
         }
-        let oks: Vec<String> = (0..batch.len()).map(|k| format!("$ok_{k}")).collect();
+        let oks: Vec<String> = (0..commits.len()).map(|k| format!("$ok_{k}")).collect();
         sql.push_str(&format!(" RETURN [{}]; COMMIT TRANSACTION;", oks.join(", ")));
         let mut resp = self.run(&sql, Value::Object(vars)).await?;
         // The flags are the result of the RETURN, the last statement with a value.
@@ -163,7 +173,7 @@ impl Store {
             }
             let stored: Option<Vec<bool>> = flags.iter().map(Value::as_bool).collect();
             return match stored {
-                Some(stored) if stored.len() == batch.len() => Ok(stored),
+                Some(stored) if stored.len() == commits.len() => Ok(stored),
                 _ => Err(StoreError::Query(format!("a group commit returned {flags:?}"))),
             };
         }

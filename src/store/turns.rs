@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::group::TurnCommit;
 use super::processed::Processed;
-use super::sessions::{save_statements, save_vars};
+use super::sessions::save_vars;
 use super::{PLAIN_ID, Store, StoreError, decode_rows, to_doc};
 use crate::engine::session::Session;
 
@@ -122,24 +122,10 @@ impl Store {
         let commit = TurnCommit { vars };
         match &self.txn {
             // Inside a turn's transaction it is one more statement of it.
-            Some(_) => self.commit_one(commit).await,
+            Some(_) => self.commit_one(&commit).await,
             // Alone, it may share a transaction with turns committing at the same moment.
             None => self.group.commit(self, commit).await,
         }
-    }
-
-    /// The statement that stores one turn: the session under its version check, the turn
-    /// log and the processed message id.
-    pub(super) async fn commit_one(&self, commit: TurnCommit) -> Result<(), StoreError> {
-        let mut sql = format!(
-            "BEGIN TRANSACTION; {} CREATE turn CONTENT $turn RETURN NONE;",
-            save_statements()
-        );
-        if commit.has_processed() {
-            sql.push_str(" CREATE type::record('processed', $message_id) CONTENT $processed RETURN NONE;");
-        }
-        sql.push_str(" COMMIT TRANSACTION;");
-        self.run(&sql, serde_json::Value::Object(commit.vars)).await.map(|_| ())
     }
 }
 
