@@ -2,6 +2,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: a turn allocates and frees thousands of small values
+/// inside SurrealDB (parsed statements, documents, index keys), and on the bench glibc spent
+/// about a fifth of the turn's CPU in malloc/free and in waiting on its arena locks
+/// (docs/performance.md). SurrealDB's own server ships with mimalloc or jemalloc for the same
+/// reason.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Quiet by default. SurrealDB's storage engines log their own shutdown when a short-lived
 /// command (chat, check, test) exits before their background close finishes; committed data is
 /// already in the write-ahead log by then, so those lines are noise for an admin.

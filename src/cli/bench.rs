@@ -111,9 +111,12 @@ pub async fn run(
         let _ = stop_rx.await;
     }));
     let base = format!("http://{addr}");
-    let engine = super::bench_http::drive(
-        &base,
-        |b, id| format!("{b}/v1/conversations/{id}/messages"),
+    let (baseline_url, baseline_stop) = super::bench_http::start_baseline(Store::connect(&baseline_db).await?).await?;
+    let [engine, base_run] = super::bench_http::interleaved(
+        [
+            (&base, |b, id| format!("{b}/v1/conversations/{id}/messages")),
+            (&baseline_url, |b, id| format!("{b}/baseline/{id}")),
+        ],
         &SCRIPT,
         conversations,
         concurrency,
@@ -121,15 +124,6 @@ pub async fn run(
     .await;
     let _ = stop_tx.send(());
     let _ = server.await;
-    let (baseline_url, baseline_stop) = super::bench_http::start_baseline(Store::connect(&baseline_db).await?).await?;
-    let base_run = super::bench_http::drive(
-        &baseline_url,
-        |b, id| format!("{b}/baseline/{id}"),
-        &SCRIPT,
-        conversations,
-        concurrency,
-    )
-    .await;
     let _ = baseline_stop.send(());
     let c = concurrency.max(1);
     let (e_rate, e_p99, e_cpu) = summary(&format!("HTTP turn (serve, surrealkv, {c} concurrent)"), engine);

@@ -43,14 +43,66 @@ pub fn cpu_since(start: Option<Duration>) -> Option<Duration> {
     Some(process_cpu()?.saturating_sub(start?))
 }
 
+impl Run {
+    fn empty() -> Run {
+        Run {
+            latencies: Vec::new(),
+            wall: Duration::ZERO,
+            errors: 0,
+            cpu: Some(Duration::ZERO),
+        }
+    }
+
+    /// This run followed by `other`, as one.
+    fn and(mut self, other: Run) -> Run {
+        self.latencies.extend(other.latencies);
+        self.wall += other.wall;
+        self.errors += other.errors;
+        self.cpu = self.cpu.zip(other.cpu).map(|(a, b)| a + b);
+        self
+    }
+}
+
+/// Where a driven side is: its base URL and the URL of one conversation under it.
+pub type Target<'a> = (&'a str, fn(&str, &str) -> String);
+
+/// How many slices the HTTP turn and the baseline take turns in.
+const ROUNDS: usize = 4;
+
+/// Drives `conversations` scripted conversations through each of `targets` (base URL and the
+/// URL of a conversation under it), in [`ROUNDS`] alternating slices: a shared VM's speed
+/// drifts by tens of percent within a minute, and measured one after the other the two sides
+/// saw different machines. Alternating, each side sees the same drift.
+pub async fn interleaved(
+    targets: [Target<'_>; 2],
+    script: &[&'static str],
+    conversations: usize,
+    concurrency: usize,
+) -> [Run; 2] {
+    let mut runs = [Run::empty(), Run::empty()];
+    let slice = conversations.div_ceil(ROUNDS);
+    for round in 0..ROUNDS {
+        // Who goes first alternates too, so neither side always follows the other's writes.
+        for k in [round % 2, 1 - round % 2] {
+            let (base, url_for) = targets[k];
+            let run = drive(base, url_for, script, slice, concurrency, round).await;
+            let done = std::mem::replace(&mut runs[k], Run::empty());
+            runs[k] = done.and(run);
+        }
+    }
+    runs
+}
+
 /// Sends `conversations` scripted conversations, `concurrency` at a time: each line of `script`
-/// is POSTed as `{"text": line}` to `url_for(base, conversation_id)`.
-pub async fn drive(
+/// is POSTed as `{"text": line}` to `url_for(base, conversation_id)`. `round` keeps the ids of
+/// one slice apart from another's.
+async fn drive(
     base: &str,
     url_for: fn(&str, &str) -> String,
     script: &[&'static str],
     conversations: usize,
     concurrency: usize,
+    round: usize,
 ) -> Run {
     let client = reqwest::Client::new();
     let cpu = process_cpu();
@@ -66,7 +118,7 @@ pub async fn drive(
             let mut lat = Vec::new();
             let mut errors = 0;
             for c in 0..per_worker {
-                let id = format!("bench-{w}-{c}-{}", std::process::id());
+                let id = format!("bench-{round}-{w}-{c}-{}", std::process::id());
                 for line in lines.iter() {
                     let req = client.post(url_for(&base, &id)).json(&json!({ "text": line }));
                     let t = Instant::now();

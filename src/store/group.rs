@@ -156,10 +156,8 @@ impl Store {
                 String::new()
             };
             sql.push_str(&format!(
-                " LET $rec_{k} = type::record('session', $session_id_{k});
-                 LET $ok_{k} = ($rec_{k}.version ?? 0) == $expected_{k};
-                 IF $ok_{k} {{ UPSERT $rec_{k} CONTENT $session_doc_{k} RETURN NONE;
-                 CREATE turn CONTENT $turn_{k} RETURN NONE;{processed} }};"
+                " LET $ok_{k} = IF {} {{ CREATE turn CONTENT $turn_{k} RETURN NONE;{processed} true }} ELSE {{ false }};",
+                super::sessions::upsert_if_current(&format!("_{k}"))
             ));
         }
         let oks: Vec<String> = (0..commits.len()).map(|k| format!("$ok_{k}")).collect();

@@ -15,10 +15,17 @@ use crate::engine::session::Session;
 /// Statements (inside a transaction) that check the version and write the session. Shared
 /// with the turn commit, which adds its own writes to the same transaction.
 pub(super) fn save_statements() -> String {
+    format!("IF !{} {{ THROW '{VERSION_CONFLICT}' }};", upsert_if_current(""))
+}
+
+/// An expression that writes the session `$session_id{suffix}` as `$session_doc{suffix}` only
+/// if its stored version is still `$expected{suffix}`, and says whether it did. The check is
+/// the UPSERT's own WHERE, so the record is read once (a separate `LET $rec.version` read and
+/// decoded the whole document a second time, on every turn). A missing record has version 0.
+pub(super) fn upsert_if_current(suffix: &str) -> String {
     format!(
-        "LET $rec = type::record('session', $session_id);
-         IF ($rec.version ?? 0) != $expected {{ THROW '{VERSION_CONFLICT}' }};
-         UPSERT $rec CONTENT $session_doc RETURN NONE;"
+        "(array::len(UPSERT type::record('session', $session_id{suffix}) CONTENT $session_doc{suffix} \
+         WHERE (version ?? 0) == $expected{suffix} RETURN VALUE true) > 0)"
     )
 }
 
