@@ -2,11 +2,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's malloc: a turn allocates and frees thousands of small values
+/// jemalloc instead of glibc's malloc: a turn allocates and frees thousands of small values
 /// inside SurrealDB (parsed statements, documents, index keys), and on the bench glibc spent
-/// about a fifth of the turn's CPU in malloc/free and in waiting on its arena locks
-/// (docs/performance.md). SurrealDB's own server ships with mimalloc or jemalloc for the same
-/// reason.
+/// about a fifth of the turn's CPU in malloc/free and in waiting on its arena locks. mimalloc
+/// was tried and zeroes surrealkv's 100 MB memtable arenas page by page (docs/design-notes.md).
+/// SurrealDB's own `allocator` feature picks jemalloc on x86 Linux for the same reason.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
