@@ -53,13 +53,12 @@ impl Run {
         }
     }
 
-    /// This run followed by `other`, as one.
-    fn and(mut self, other: Run) -> Run {
+    /// Adds `other`, run after this one.
+    fn add(&mut self, other: Run) {
         self.latencies.extend(other.latencies);
         self.wall += other.wall;
         self.errors += other.errors;
         self.cpu = self.cpu.zip(other.cpu).map(|(a, b)| a + b);
-        self
     }
 }
 
@@ -85,9 +84,7 @@ pub async fn interleaved(
         // Who goes first alternates too, so neither side always follows the other's writes.
         for k in [round % 2, 1 - round % 2] {
             let (base, url_for) = targets[k];
-            let run = drive(base, url_for, script, slice, concurrency, round).await;
-            let done = std::mem::replace(&mut runs[k], Run::empty());
-            runs[k] = done.and(run);
+            runs[k].add(drive(base, url_for, script, slice, concurrency, round).await);
         }
     }
     runs

@@ -217,26 +217,10 @@ pub async fn turns(
 }
 
 /// Where a turn's database time goes: the average cost of each kind of statement a turn sends,
-/// on `store`, one at a time (`rounds` of each). Raw SurrealQL in the store's shapes, so the
-/// figures do not depend on how the service batches them.
+/// on `store`, one at a time (`rounds` of each), so nothing is batched: the baseline's raw
+/// UPSERT, and the store's own calls for the rest.
 pub async fn breakdown(store: &Store, bot: &Bot, rounds: usize) -> anyhow::Result<()> {
-    let session = serde_json::to_value(crate::engine::session::Session::new(
-        "breakdown",
-        "bench",
-        "u",
-        bot.clinic.language,
-    ))?;
-    let turn = json!({
-        "session": "breakdown", "seq": 0, "at": "2026-11-23T13:00:00.000000Z", "input": "hola",
-        "replies": ["Buenos días."], "state_before": "start", "state_after": "start",
-        "latency_us": 1, "llm_calls": [], "effects": [],
-    });
-    let commit = "BEGIN TRANSACTION;
-        LET $rec = type::record('session', 'breakdown');
-        IF ($rec.version ?? 0) != $expected { THROW 'version_conflict' };
-        UPSERT $rec CONTENT $doc RETURN NONE;
-        CREATE turn CONTENT $turn RETURN NONE;
-        COMMIT TRANSACTION;";
+    let mut session = crate::engine::session::Session::new("breakdown", "bench", "u", bot.clinic.language);
     let cardiology: Vec<&str> = bot
         .clinic
         .specialties
@@ -264,24 +248,18 @@ pub async fn breakdown(store: &Store, bot: &Bot, rounds: usize) -> anyhow::Resul
     }
     rows.push(time("load the session (SELECT by record id)", t.elapsed()));
     let t = Instant::now();
-    for i in 0..rounds {
-        let mut turn = turn.clone();
-        turn["seq"] = json!(i + 1);
-        let mut doc = session.clone();
-        doc["version"] = json!(i + 1);
-        if let Some(map) = doc.as_object_mut() {
-            map.remove("id");
-            map.insert("updated_at".into(), json!("2026-11-23T13:00:00.000000Z"));
-        }
-        store
-            .client()
-            .query(commit)
-            .bind(json!({ "expected": i, "doc": doc, "turn": turn }))
-            .await?
-            .check()?;
+    // The store's own commit (one at a time, so never grouped with another): the figure
+    // follows whatever statement the store sends.
+    for _ in 0..rounds {
+        session.version += 1;
+        session.turns += 1;
+        let mut turn = crate::store::TurnRecord::new(&session, jiff::Timestamp::now(), "start".into());
+        turn.input = "hola".into();
+        turn.replies = vec!["Buenos días.".into()];
+        store.commit_turn(&session, &turn, None).await?;
     }
     rows.push(time(
-        "commit a turn (version check + session UPSERT + turn CREATE, one transaction)",
+        "commit a turn (`Store::commit_turn`: session UPSERT with its version check + turn CREATE)",
         t.elapsed(),
     ));
     let t = Instant::now();

@@ -12,14 +12,9 @@ use super::time::fmt_instant;
 use super::{Store, StoreError, VERSION_CONFLICT, decode, rows, to_doc};
 use crate::engine::session::Session;
 
-/// Statements (inside a transaction) that check the version and write the session. Shared
-/// with the turn commit, which adds its own writes to the same transaction.
-pub(super) fn save_statements() -> String {
-    format!("IF !{} {{ THROW '{VERSION_CONFLICT}' }};", upsert_if_current(""))
-}
-
 /// An expression that writes the session `$session_id{suffix}` as `$session_doc{suffix}` only
-/// if its stored version is still `$expected{suffix}`, and says whether it did. The check is
+/// if its stored version is still `$expected{suffix}`, and says whether it did: `save_session`
+/// throws on false, the turn commit (`group.rs`) writes its log only on true. The check is
 /// the UPSERT's own WHERE, so the record is read once (a separate `LET $rec.version` read and
 /// decoded the whole document a second time, on every turn). A missing record has version 0.
 pub(super) fn upsert_if_current(suffix: &str) -> String {
@@ -29,7 +24,7 @@ pub(super) fn upsert_if_current(suffix: &str) -> String {
     )
 }
 
-/// The variables `save_statements` needs.
+/// The variables `upsert_if_current("")` needs (the turn commit suffixes them per turn).
 pub(super) fn save_vars(session: &Session) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
     if session.version == 0 {
         return Err(StoreError::Query(
@@ -64,7 +59,10 @@ impl Store {
 
     /// Saves under the optimistic contract described in the module docs.
     pub async fn save_session(&self, session: &Session) -> Result<(), StoreError> {
-        let sql = format!("BEGIN TRANSACTION; {} COMMIT TRANSACTION;", save_statements());
+        let sql = format!(
+            "BEGIN TRANSACTION; IF !{} {{ THROW '{VERSION_CONFLICT}' }}; COMMIT TRANSACTION;",
+            upsert_if_current("")
+        );
         self.run(&sql, serde_json::Value::Object(save_vars(session)?))
             .await
             .map(|_| ())
