@@ -267,7 +267,17 @@ pub async fn breakdown(store: &Store, bot: &Bot, rounds: usize) -> anyhow::Resul
         store.booked_between(&cardiology, from, to).await?;
     }
     rows.push(time(
-        "booked slots of a specialty for the horizon (availability)",
+        "booked slots of a specialty for the horizon, from the database",
+        t.elapsed(),
+    ));
+    // What a search costs now: the store's slot cache, read once above and kept.
+    store.held_slots(&cardiology, (from, to), (from, to)).await?;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        store.held_slots(&cardiology, (from, to), (from, to)).await?;
+    }
+    rows.push(time(
+        "the same from the slot cache (`Store::held_slots`, what a search reads)",
         t.elapsed(),
     ));
     println!("statement costs ({rounds} of each, one at a time):");

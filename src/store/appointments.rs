@@ -184,8 +184,15 @@ impl Store {
         // a clean SlotTaken (or succeeds if the winner rolled back).
         let doc = super::sealed::seal_appointment(to_doc(&appointment)?)?;
         let vars = json!({ "doc": doc, "slot_key": appointment.slot_key });
-        let mut resp = self.run_retry(&sql, vars).await?;
-        decode_appointments(&mut resp, 0)?
+        let result = self.run_retry(&sql, vars).await;
+        match &result {
+            Ok(_) => self.slots_changed(),
+            // Held since the cache was read (maybe by another replica): what is offered next
+            // must come from the database.
+            Err(StoreError::SlotTaken) => self.slots.forget(),
+            Err(_) => {}
+        }
+        decode_appointments(&mut result?, 0)?
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::Query("CREATE returned no appointment".into()))
@@ -258,7 +265,9 @@ impl Store {
              COMMIT TRANSACTION;"
         );
         let vars = json!({ "id": id, "now": fmt_instant(now) });
-        match self.run_retry(&sql, vars).await {
+        let result = self.run_retry(&sql, vars).await;
+        self.slots_changed();
+        match result {
             Ok(mut resp) => Ok(decode_appointments(&mut resp, 4)?.into_iter().next()),
             Err(e) if thrown(&e, NOT_BOOKED) => Ok(None),
             Err(e) => Err(e),
@@ -324,7 +333,14 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<Appointment>, StoreError> {
         for _ in 0..super::RETRIES {
-            match self.try_reschedule(id, to, now).await {
+            let result = self.try_reschedule(id, to, now).await;
+            match &result {
+                Ok(Some(_)) => self.slots_changed(),
+                // As for a booking: the cache did not know.
+                Err(StoreError::SlotTaken) => self.slots.forget(),
+                _ => {}
+            }
+            match result {
                 Err(e) if thrown(&e, REMINDERS_CHANGED) => continue,
                 Err(e) if thrown(&e, NOT_BOOKED) => return Ok(None),
                 other => return other,
@@ -406,6 +422,51 @@ impl Store {
             .into_iter()
             .map(|(_, _, t)| t)
             .collect())
+    }
+
+    /// The held (professional, date, time) of `professionals` from `want.0` through at least
+    /// `want.1`, and the last day the answer covers: the slot cache's entries where they are
+    /// current, else one read of the whole `span` (which must contain `want`; the booking
+    /// horizon) for the professionals missing, kept for the next search. A transaction that
+    /// has written appointments reads `want` from the database, through itself.
+    pub async fn held_slots(
+        &self,
+        professionals: &[&str],
+        want: (Date, Date),
+        span: (Date, Date),
+    ) -> Result<(Vec<(String, Date, Time)>, Date), StoreError> {
+        if self.txn.as_ref().is_some_and(|open| open.wrote_slots()) || span.0 > want.0 || span.1 < want.1 {
+            return Ok((self.booked_between(professionals, want.0, want.1).await?, want.1));
+        }
+        let mut out = Vec::new();
+        let mut covered = span.1;
+        let mut missing = Vec::new();
+        for p in professionals {
+            match self.slots.get(p, want.0, want.1) {
+                Some((held, to)) => {
+                    covered = covered.min(to);
+                    out.extend(held.into_iter().map(|(d, t)| (p.to_string(), d, t)));
+                }
+                None => missing.push(*p),
+            }
+        }
+        if missing.is_empty() {
+            return Ok((out, covered));
+        }
+        // Outside the turn's transaction: what is kept must be what is committed now, not
+        // the transaction's older snapshot.
+        let generation = self.slots.generation();
+        let plain = Store {
+            txn: None,
+            ..self.clone()
+        };
+        let rows = plain.booked_between(&missing, span.0, span.1).await?;
+        for p in &missing {
+            let held: Vec<(Date, Time)> = rows.iter().filter(|r| r.0 == *p).map(|r| (r.1, r.2)).collect();
+            self.slots.put(p, generation, span.0, span.1, held);
+        }
+        out.extend(rows.into_iter().filter(|r| r.1 >= want.0));
+        Ok((out, covered))
     }
 
     /// Every held (professional, date, time) — booked, attended or no-show — of `professionals`

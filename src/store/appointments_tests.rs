@@ -280,3 +280,73 @@ async fn attendance_is_marked_keeps_the_slot_and_stops_the_reminders() {
         None
     );
 }
+
+/// The slot cache (src/store/slot_cache.rs): a search after a booking, a cancellation or a
+/// move through the store sees it at once; a write it did not see (another replica's, made
+/// here straight on the database) is found by the booking it makes fail, and from then on.
+#[tokio::test]
+async fn held_slots_are_kept_between_searches_and_forgotten_on_every_write() {
+    let store = mem().await;
+    let d = |s: &str| s.parse::<Date>().unwrap();
+    let span = (d("2025-06-09"), d("2025-08-08"));
+    let want = (d("2025-06-10"), d("2025-06-23"));
+    let held = |store: Store| async move {
+        let (rows, covered) = store.held_slots(&["Dr. Juan Pérez"], want, span).await.unwrap();
+        let mut times: Vec<String> = rows.iter().map(|(_, d, t)| format!("{d} {}", fmt_hhmm(*t))).collect();
+        times.sort();
+        (times, covered)
+    };
+    assert_eq!(
+        held(store.clone()).await,
+        (vec![], span.1),
+        "the whole span is read once"
+    );
+
+    let a = store
+        .create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-10", "09:00"), "30111222"))
+        .await
+        .unwrap();
+    assert_eq!(held(store.clone()).await.0, ["2025-06-10 09:00"]);
+    store
+        .reschedule_appointment(&a.id, &slot("Dr. Juan Pérez", "2025-06-12", "10:00"), now())
+        .await
+        .unwrap();
+    assert_eq!(held(store.clone()).await.0, ["2025-06-12 10:00"]);
+    store.cancel_appointment(&a.id, now()).await.unwrap();
+    assert_eq!(held(store.clone()).await.0, Vec::<String>::new());
+
+    // Inside a transaction: its own booking at once, the others' after its commit.
+    let tx = store.begin().await.unwrap();
+    tx.create_appointment(&booking(slot("Dr. Juan Pérez", "2025-06-11", "09:00"), "30111222"))
+        .await
+        .unwrap();
+    assert_eq!(held(tx.clone()).await.0, ["2025-06-11 09:00"]);
+    assert_eq!(held(store.clone()).await.0, Vec::<String>::new());
+    tx.commit().await.unwrap();
+    assert_eq!(held(store.clone()).await.0, ["2025-06-11 09:00"]);
+
+    // Behind the store's back: not seen while the entry is current...
+    let mut other = booking(slot("Dr. Juan Pérez", "2025-06-13", "08:00"), "40222333");
+    let doc = serde_json::json!({
+        "specialty": other.specialty, "professional": other.slot.professional,
+        "date": "2025-06-13", "time": "08:00", "starts_at": "2025-06-13T11:00:00Z", "minutes": 30,
+        "patient_name": "x", "document": "x", "status": "booked", "channel": "api", "user": "u",
+        "session": "s9", "created_at": "2025-06-09T12:00:00Z", "slot_key": other.slot.key(),
+    });
+    store
+        .client()
+        .query("CREATE appointment CONTENT $doc")
+        .bind(serde_json::json!({ "doc": doc }))
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+    assert_eq!(held(store.clone()).await.0, ["2025-06-11 09:00"]);
+    // ...until booking it is refused, which forgets.
+    other.document = "50333444".into();
+    assert!(matches!(
+        store.create_appointment(&other).await,
+        Err(StoreError::SlotTaken)
+    ));
+    assert_eq!(held(store.clone()).await.0, ["2025-06-11 09:00", "2025-06-13 08:00"]);
+}

@@ -107,8 +107,9 @@ impl Store {
              COMMIT TRANSACTION;",
             json!({ "id": id }),
         )
-        .await
-        .map(|_| ())
+        .await?;
+        self.slots_changed();
+        Ok(())
     }
 
     /// Where the change feed of a calendar stands (Google's sync token).

@@ -27,6 +27,7 @@ mod reminders;
 mod schema;
 mod sealed;
 mod sessions;
+mod slot_cache;
 mod staff_sessions;
 mod stats;
 pub mod time;
@@ -93,6 +94,9 @@ pub struct Store {
     /// Turns committing at the same moment share a transaction (src/store/group.rs); one
     /// group per database, shared by every clone.
     group: std::sync::Arc<group::Group>,
+    /// The professionals' held slots between turns (src/store/slot_cache.rs); one per
+    /// database, shared by every clone.
+    slots: std::sync::Arc<slot_cache::SlotCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,7 +123,11 @@ impl Store {
     /// (connection refused, 503).
     pub async fn connect_waiting(url: &str, wait: Duration) -> Result<Store, StoreError> {
         let db = connect::open(url, wait).await?;
-        Self::ready(db).await
+        // Parsed already by `open`: an error here cannot happen, and would mean "shared".
+        let shared = connect::parse(url, None, None)
+            .map(|t| t.engine == connect::Engine::Remote)
+            .unwrap_or(true);
+        Self::ready(db, slot_cache::SlotCache::new(shared)).await
     }
 
     /// The same connection on another database of the namespace (created and given the
@@ -140,18 +148,19 @@ impl Store {
         db.use_db(database.to_string())
             .await
             .map_err(|e| StoreError::Connect(e.message().to_string()))?;
-        Self::ready(db).await
+        Self::ready(db, slot_cache::SlotCache::new(self.slots.shared())).await
     }
 
     /// A store on `db` (connected, its database chosen): the schema defined (idempotent) and
     /// the appointments past their day sealed.
-    async fn ready(db: Surreal<Any>) -> Result<Store, StoreError> {
+    async fn ready(db: Surreal<Any>, slots: slot_cache::SlotCache) -> Result<Store, StoreError> {
         schema::define(&db).await?;
         let store = Store {
             db,
             txn: None,
             faults: txn::Faults::default(),
             group: Default::default(),
+            slots: std::sync::Arc::new(slots),
         };
         store.seal_old_appointments().await?;
         Ok(store)

@@ -156,6 +156,7 @@ impl Store {
               COMMIT TRANSACTION;",
         );
         let mut resp = self.run_retry(&sql, vars).await?;
+        self.slots_changed();
         let count = |resp: &mut surrealdb::IndexedResults, i: usize| rows(resp, i).map(|r| r.len());
         let erased = Erased {
             reminders: count(&mut resp, 1)?,

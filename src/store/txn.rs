@@ -19,6 +19,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use surrealdb::engine::any::Any;
@@ -80,8 +81,10 @@ impl Faults {
     }
 }
 
-/// The open transaction; rolled back when dropped uncommitted.
-pub(super) struct Open(Option<Transaction<Any>>);
+/// The open transaction; rolled back when dropped uncommitted. The flag is set once it
+/// has written appointments: its reads of held slots then go to the database (they must see
+/// its own writes), and its commit makes the slot cache forget.
+pub(super) struct Open(Option<Transaction<Any>>, AtomicBool);
 
 impl Drop for Open {
     fn drop(&mut self) {
@@ -99,6 +102,10 @@ impl Open {
     pub(super) fn tx(&self) -> Option<&Transaction<Any>> {
         self.0.as_ref()
     }
+
+    pub(super) fn wrote_slots(&self) -> bool {
+        self.1.load(Ordering::Acquire)
+    }
 }
 
 impl Store {
@@ -111,9 +118,10 @@ impl Store {
         let tx = self.db.clone().begin().await.map_err(classify)?;
         Ok(Store {
             db: self.db.clone(),
-            txn: Some(Arc::new(Open(Some(tx)))),
+            txn: Some(Arc::new(Open(Some(tx), AtomicBool::new(false)))),
             faults: self.faults.clone(),
             group: self.group.clone(),
+            slots: self.slots.clone(),
         })
     }
 
@@ -131,7 +139,23 @@ impl Store {
         // On a fault `open` is dropped here, which rolls the transaction back.
         self.faults.check().await?;
         let Some(tx) = open.0.take() else { return Ok(()) };
-        tx.commit().await.map(|_| ()).map_err(classify)
+        let committed = tx.commit().await.map(|_| ()).map_err(classify);
+        // After the commit, so that no read between the two keeps the old rows as current;
+        // also when it failed (forgetting is only ever a cost).
+        if open.wrote_slots() {
+            self.slots.forget();
+        }
+        committed
+    }
+
+    /// Appointments were booked, cancelled, moved or deleted through this handle: the slot
+    /// cache forgets (now, or when the handle's transaction commits). Call it after the
+    /// statement.
+    pub(super) fn slots_changed(&self) {
+        match &self.txn {
+            Some(open) => open.1.store(true, Ordering::Release),
+            None => self.slots.forget(),
+        }
     }
 
     /// Sets the fault hook: the `at`-th statement from now (1 = the next) meets `fault`.
