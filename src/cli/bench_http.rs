@@ -44,7 +44,7 @@ pub fn cpu_since(start: Option<Duration>) -> Option<Duration> {
 }
 
 impl Run {
-    fn empty() -> Run {
+    pub(super) fn empty() -> Run {
         Run {
             latencies: Vec::new(),
             wall: Duration::ZERO,
@@ -54,7 +54,7 @@ impl Run {
     }
 
     /// Adds `other`, run after this one.
-    fn add(&mut self, other: Run) {
+    pub(super) fn add(&mut self, other: Run) {
         self.latencies.extend(other.latencies);
         self.wall += other.wall;
         self.errors += other.errors;
@@ -65,8 +65,9 @@ impl Run {
 /// Where a driven side is: its base URL and the URL of one conversation under it.
 pub type Target<'a> = (&'a str, fn(&str, &str) -> String);
 
-/// How many slices the HTTP turn and the baseline take turns in.
-const ROUNDS: usize = 4;
+/// How many slices the two sides of a comparison take turns in (the HTTP turn and the
+/// baseline; the empty and the large database).
+pub const ROUNDS: usize = 4;
 
 /// Drives `conversations` scripted conversations through each of `targets` (base URL and the
 /// URL of a conversation under it), in [`ROUNDS`] alternating slices: a shared VM's speed

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use jiff::civil::Date;
 use serde_json::{Value, json};
 
+use super::bench::SCRIPT;
+use super::bench_http::Run;
 use crate::actions::slots::grid;
 use crate::flow::bot::Bot;
 use crate::service::Service;
@@ -71,6 +73,7 @@ pub async fn seed(store: &Store, bot: &Bot, factor: f64) -> anyhow::Result<Durat
         if let Some(map) = s.as_object_mut() {
             map.insert("version".into(), json!(1));
             map.insert("updated_at".into(), json!(at));
+            map.insert("updated_day".into(), json!(&at[..10]));
         }
         s
     })
@@ -171,13 +174,81 @@ pub async fn explain(store: &Store) -> anyhow::Result<Vec<&'static str>> {
     Ok(scans)
 }
 
-/// The same scripted turns on `service`; (latencies, wall time).
+/// Service turns on `stores` (an empty and a large database) in alternating slices, as the
+/// HTTP bench does, so both see the same drift of a shared machine; prints each side's figures
+/// and returns how the large one compares.
+pub async fn compare(
+    stores: [Store; 2],
+    bot: &Arc<Bot>,
+    now: &jiff::Zoned,
+    conversations: usize,
+    concurrency: usize,
+) -> anyhow::Result<String> {
+    let services = stores.map(|store| Arc::new(Service::new(store, bot.clone())));
+    let mut runs = [Run::empty(), Run::empty()];
+    let slice = conversations.div_ceil(super::bench_http::ROUNDS);
+    for round in 0..super::bench_http::ROUNDS {
+        for k in [round % 2, 1 - round % 2] {
+            let cpu = super::bench_http::process_cpu();
+            let (latencies, wall) = turns(services[k].clone(), now.clone(), &SCRIPT, slice, concurrency, round).await?;
+            let cpu = super::bench_http::cpu_since(cpu);
+            runs[k].add(Run {
+                latencies,
+                wall,
+                errors: 0,
+                cpu,
+            });
+        }
+    }
+    let mut figures = Vec::new();
+    for (label, mut run) in ["empty", "large"].into_iter().zip(runs) {
+        let label = format!("  service turn, {label} database, {concurrency} concurrent");
+        super::bench::report(&label, &mut run.latencies, run.wall, run.cpu);
+        let rate = run.latencies.len() as f64 / run.wall.as_secs_f64();
+        figures.push((rate, super::bench::quantile(&run.latencies, 0.5)));
+    }
+    let [(e_rate, e_p50), (l_rate, l_p50)] = figures[..] else {
+        anyhow::bail!("no turns");
+    };
+    Ok(format!(
+        "throughput {:+.1} %, p50 {:+.1} % against the empty one (budget: within 10 %)",
+        (l_rate / e_rate - 1.0) * 100.0,
+        (l_p50.as_secs_f64() / e_p50.as_secs_f64().max(1e-9) - 1.0) * 100.0
+    ))
+}
+
+/// Opens `url` again once the last handle on it is gone: the engine shuts down in the
+/// background (surrealkv writes its memtable to disk, then frees the folder's lock), so the
+/// first attempts may find it still locked.
+pub async fn reopen(url: &str) -> anyhow::Result<Store> {
+    let started = Instant::now();
+    loop {
+        match Store::connect(url).await {
+            Ok(store) => {
+                println!(
+                    "large database: restarted in {:.1} s (the memtable written to disk)",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(store);
+            }
+            Err(e) if started.elapsed() < Duration::from_secs(300) => {
+                tracing::debug!("the large database is not free yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The same scripted turns on `service`; (latencies, wall time). `round` keeps the
+/// conversation ids of one slice apart from another's.
 pub async fn turns(
     service: Arc<Service>,
     now: jiff::Zoned,
     script: &'static [&'static str],
     conversations: usize,
     concurrency: usize,
+    round: usize,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -188,7 +259,7 @@ pub async fn turns(
         tasks.spawn(async move {
             let mut lat = Vec::new();
             for c in 0..per_task {
-                let id = format!("bench-{w}-{c}-{}", std::process::id());
+                let id = format!("bench-{round}-{w}-{c}-{}", std::process::id());
                 for text in script {
                     let req = crate::service::TurnRequest {
                         session_id: id.clone(),

@@ -24,9 +24,19 @@ DEFINE FIELD IF NOT EXISTS version ON session TYPE int;
 DEFINE FIELD IF NOT EXISTS channel ON session TYPE string;
 DEFINE FIELD IF NOT EXISTS user ON session TYPE string;
 DEFINE FIELD IF NOT EXISTS updated_at ON session TYPE string;
-DEFINE INDEX IF NOT EXISTS session_updated ON session FIELDS updated_at;
+-- Sessions are indexed by the UTC day of their last save, not its instant: SurrealDB skips an
+-- index whose value did not change, and an instant changes on every turn (two index entries
+-- rewritten per turn, about a tenth of its cost). Databases made before this change get the
+-- day once, while their old index still exists, and then lose the old indexes.
+DEFINE FIELD IF NOT EXISTS updated_day ON session TYPE option<string>;
+IF (INFO FOR TABLE session).indexes.session_updated != NONE {
+    UPDATE session SET updated_day = string::slice(updated_at, 0, 10) WHERE updated_day = NONE RETURN NONE;
+};
+REMOVE INDEX IF EXISTS session_updated ON session;
+REMOVE INDEX IF EXISTS session_channel ON session;
+DEFINE INDEX IF NOT EXISTS session_day ON session FIELDS updated_day;
 -- The console's conversation search: by channel, by the verified patient (document hash).
-DEFINE INDEX IF NOT EXISTS session_channel ON session FIELDS channel, updated_at;
+DEFINE INDEX IF NOT EXISTS session_by_channel ON session FIELDS channel;
 DEFINE INDEX IF NOT EXISTS session_patient ON session FIELDS patient;
 
 -- The turn log is SCHEMALESS, unlike the other tables: it is written only from the typed
@@ -52,8 +62,9 @@ REMOVE FIELD IF EXISTS problems ON turn;
 DEFINE INDEX IF NOT EXISTS turn_session_seq ON turn FIELDS session, seq UNIQUE;
 -- The retention sweep deletes by age.
 DEFINE INDEX IF NOT EXISTS turn_at ON turn FIELDS at;
--- Conversations started per day: their first turn (the dashboard).
-DEFINE INDEX IF NOT EXISTS turn_seq_at ON turn FIELDS seq, at;
+-- The dashboard counts first turns on `turn_at` (it reads a day's turns for the LLM figures
+-- anyway); an index of its own was one more entry written on every turn.
+REMOVE INDEX IF EXISTS turn_seq_at ON turn;
 
 DEFINE TABLE IF NOT EXISTS appointment SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS specialty ON appointment TYPE string;
@@ -283,7 +294,7 @@ mod tests {
         let mut resp = store.run("INFO FOR TABLE turn", json!({})).await.unwrap();
         let info = super::super::rows(&mut resp, 0).unwrap();
         assert_eq!(info[0]["fields"], json!({}), "{info:?}");
-        assert_eq!(info[0]["indexes"].as_object().map(|i| i.len()), Some(3), "{info:?}");
+        assert_eq!(info[0]["indexes"].as_object().map(|i| i.len()), Some(2), "{info:?}");
         store
             .run(
                 "CREATE turn CONTENT {session: 's1', seq: 2, at: 'x', extra: 1}",
@@ -306,6 +317,40 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// A database made while sessions were indexed by the instant of their last save: starting
+    /// again gives its sessions the day (the dashboard's drop-off finds them), drops the two
+    /// indexes that were rewritten on every turn, and a second start changes nothing.
+    #[tokio::test]
+    async fn old_sessions_get_their_day_and_lose_the_per_turn_indexes() {
+        let store = super::super::testing::mem().await;
+        let old = "REMOVE INDEX session_day ON session; REMOVE INDEX session_by_channel ON session; \
+                   DEFINE INDEX session_updated ON session FIELDS updated_at; \
+                   DEFINE INDEX session_channel ON session FIELDS channel, updated_at; \
+                   CREATE session:old CONTENT {version: 3, channel: 'api', user: 'u', \
+                       updated_at: '2026-11-20T10:00:00.000000Z', stack: []};";
+        store.run(old, json!({})).await.unwrap();
+        for _ in 0..2 {
+            super::define(&store.db).await.unwrap();
+            let mut resp = store
+                .run(
+                    "SELECT VALUE updated_day FROM session WHERE updated_day >= '2026-11-20'",
+                    json!({}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(super::super::rows(&mut resp, 0).unwrap(), vec![json!("2026-11-20")]);
+            let mut resp = store.run("INFO FOR TABLE session", json!({})).await.unwrap();
+            let info = super::super::rows(&mut resp, 0).unwrap();
+            let mut names: Vec<&String> = info[0]["indexes"].as_object().unwrap().keys().collect();
+            names.sort();
+            assert_eq!(
+                names,
+                ["session_by_channel", "session_day", "session_patient"],
+                "{info:?}"
+            );
+        }
     }
 
     /// The embedded file engine is the production default and stricter than mem://.

@@ -33,7 +33,10 @@ pub(super) fn save_vars(session: &Session) -> Result<serde_json::Map<String, ser
     }
     let mut doc = to_doc(session)?;
     if let Some(map) = doc.as_object_mut() {
-        map.insert("updated_at".into(), json!(fmt_instant(Timestamp::now())));
+        let at = fmt_instant(Timestamp::now());
+        // The indexed field (schema.rs): the UTC day, which changes once a day, not every turn.
+        map.insert("updated_day".into(), json!(at.get(..10).unwrap_or(&at)));
+        map.insert("updated_at".into(), json!(at));
     }
     let mut vars = serde_json::Map::new();
     vars.insert("session_id".into(), json!(session.id));

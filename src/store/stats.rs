@@ -59,7 +59,7 @@ pub struct Stats {
 pub const SOURCES: [(&str, &str); 7] = [
     (
         "first turns (conversations started)",
-        "SELECT at FROM turn WHERE seq = 1 AND at >= $from AND at < $to",
+        "SELECT at FROM turn WHERE at >= $from AND at < $to AND seq = 1",
     ),
     (
         "appointments booked",
@@ -83,14 +83,14 @@ pub const SOURCES: [(&str, &str); 7] = [
     ),
     (
         "conversations active since (drop-off)",
-        "SELECT stack, waiting_for_staff FROM session WHERE updated_at >= $from",
+        "SELECT stack, waiting_for_staff FROM session WHERE updated_day >= $from_day AND updated_at >= $from",
     ),
 ];
 
 /// One statement per figure, in the order [`fold`] reads them.
 const AGGREGATES: &str = "
 SELECT time::floor(<datetime> at, 15m) AS b, count() AS n FROM turn
-    WHERE seq = 1 AND at >= $from AND at < $to GROUP BY b;
+    WHERE at >= $from AND at < $to AND seq = 1 GROUP BY b;
 SELECT time::floor(<datetime> created_at, 15m) AS b, count() AS n FROM appointment
     WHERE created_at >= $from AND created_at < $to GROUP BY b;
 SELECT time::floor(<datetime> cancelled_at, 15m) AS b, count() AS n FROM appointment
@@ -111,7 +111,7 @@ SELECT b, math::sum(calls) AS calls, math::sum(tin) AS tin, math::sum(tout) AS t
 ) GROUP BY b;
 SELECT flow, state, count() AS n FROM (
     SELECT array::last(stack).flow AS flow, array::last(stack).state AS state FROM session
-    WHERE updated_at >= $from AND waiting_for_staff = false AND array::len(stack) > 0
+    WHERE updated_day >= $from_day AND updated_at >= $from AND waiting_for_staff = false AND array::len(stack) > 0
 ) GROUP BY flow, state;
 ";
 
@@ -128,8 +128,11 @@ impl Store {
         let after = last
             .tomorrow()
             .map_err(|e| StoreError::Query(format!("the day after {last}: {e}")))?;
+        let from = fmt_instant(midnight(first, tz)?);
         let vars = json!({
-            "from": fmt_instant(midnight(first, tz)?),
+            // Sessions are indexed by the UTC day of their last save (schema.rs).
+            "from_day": from.get(..10).unwrap_or(&from),
+            "from": from,
             "to": fmt_instant(midnight(after, tz)?),
         });
         let mut resp = self.run(AGGREGATES, vars).await?;
@@ -223,7 +226,8 @@ mod tests {
     #[tokio::test]
     async fn every_source_is_an_index_range() {
         let store = mem().await;
-        let vars = json!({ "from": "2026-11-01T03:00:00.000Z", "to": "2026-11-15T03:00:00.000Z" });
+        let vars =
+            json!({ "from": "2026-11-01T03:00:00.000Z", "to": "2026-11-15T03:00:00.000Z", "from_day": "2026-11-01" });
         for (what, sql) in SOURCES {
             let mut resp = store.run(&format!("{sql} EXPLAIN"), vars.clone()).await.unwrap();
             let plan = Value::Array(rows(&mut resp, 0).unwrap()).to_string();
