@@ -15,6 +15,9 @@ use crate::nlu::Understand;
 use crate::service::Service;
 use crate::store::Store;
 
+/// Conversations a run has unless told (see `--conversations`).
+pub const CONVERSATIONS: usize = 400;
+
 /// A whole Cardiología booking in Spanish, from "hola" to "sí" (the integration tests use it too).
 pub const SCRIPT: [&str; 8] = [
     "hola",
@@ -175,6 +178,13 @@ async fn large_db_check(
     let as_loaded = super::bench_large::compare([empty.clone(), large], bot, now, conversations, concurrency).await?;
     println!("large database, just loaded (the seed still in the memtable): {as_loaded}");
     let large = super::bench_large::reopen(&large_url).await?;
+    match super::bench_large::settle(Duration::from_secs(600)).await {
+        Some(t) => println!(
+            "large database: its background compaction ended after {:.1} s",
+            t.as_secs_f64()
+        ),
+        None => println!("large database: still compacting after 600 s; measuring anyway"),
+    }
     let restarted =
         super::bench_large::compare([empty.clone(), large.clone()], bot, now, conversations, concurrency).await?;
     println!("large database, after a restart (the seed on disk): {restarted}");

@@ -217,6 +217,22 @@ pub async fn compare(
     ))
 }
 
+/// Waits until this process has been nearly idle (under 5 % of a core) for a whole second,
+/// up to `max`: how long that took, or None if it never was. Reopened after a bulk load,
+/// surrealkv compacts the tables it just wrote in background threads for a while.
+pub async fn settle(max: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let window = Duration::from_secs(1);
+    while started.elapsed() < max {
+        let before = super::bench_http::process_cpu()?;
+        tokio::time::sleep(window).await;
+        if super::bench_http::cpu_since(Some(before))? < window / 20 {
+            return Some(started.elapsed());
+        }
+    }
+    None
+}
+
 /// Opens `url` again once the last handle on it is gone: the engine shuts down in the
 /// background (surrealkv writes its memtable to disk, then frees the folder's lock), so the
 /// first attempts may find it still locked.

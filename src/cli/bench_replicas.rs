@@ -32,6 +32,9 @@ use crate::store::{AppointmentFilter, AppointmentStatus, NewAppointment, NewRemi
 
 /// Conversations that confirm one slot at the same moment.
 pub const RACE: usize = 9;
+/// Conversations a replica run has unless told (issue 12: 200 at once).
+pub const CONVERSATIONS: usize = 200;
+
 /// How many races run among the conversations.
 const RACES: usize = 10;
 /// Reminders seeded to fall due during the run.
