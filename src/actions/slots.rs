@@ -44,9 +44,14 @@ pub(crate) fn grid(clinic: &Clinic, prof: &Professional, date: Date) -> Vec<Time
     out
 }
 
+/// The clinic's local date at `now`.
+fn today(clinic: &Clinic, now: Timestamp) -> Date {
+    now.to_zoned(clinic.tz.clone()).date()
+}
+
 /// The last day appointments can be booked on: `booking_horizon_days` after today.
 pub(crate) fn last_day(clinic: &Clinic, now: Timestamp) -> Date {
-    let today = now.to_zoned(clinic.tz.clone()).date();
+    let today = today(clinic, now);
     today
         .checked_add(jiff::Span::new().days(i64::from(clinic.booking_horizon_days)))
         .unwrap_or(today)
@@ -157,8 +162,8 @@ impl<'a> Finder<'a> {
         // The store answers from its slot cache when it can, and then covers the whole
         // horizon, which spares a near search its second read.
         let names: Vec<&str> = pros.iter().map(|p| p.name.as_str()).collect();
-        let today = now.to_zoned(clinic.tz.clone()).date().min(from);
-        let (held, loaded_to) = store.held_slots(&names, (from, wanted_to), (today, to)).await?;
+        let span = (today(clinic, now).min(from), to);
+        let (held, loaded_to) = store.held_slots(&names, (from, wanted_to), span).await?;
         let mut booked: HashSet<_> = held.into_iter().collect();
         let current = moving.map(|a| (a.professional.clone(), a.date, a.time));
         if let Some(c) = &current {

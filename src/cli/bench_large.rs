@@ -73,7 +73,7 @@ pub async fn seed(store: &Store, bot: &Bot, factor: f64) -> anyhow::Result<Durat
         if let Some(map) = s.as_object_mut() {
             map.insert("version".into(), json!(1));
             map.insert("updated_at".into(), json!(at));
-            map.insert("updated_day".into(), json!(&at[..10]));
+            map.insert("updated_day".into(), json!(crate::store::time::utc_day(at)));
         }
         s
     })

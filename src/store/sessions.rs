@@ -8,7 +8,7 @@
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::time::fmt_instant;
+use super::time::{fmt_instant, utc_day};
 use super::{Store, StoreError, VERSION_CONFLICT, decode, rows, to_doc};
 use crate::engine::session::Session;
 
@@ -35,7 +35,7 @@ pub(super) fn save_vars(session: &Session) -> Result<serde_json::Map<String, ser
     if let Some(map) = doc.as_object_mut() {
         let at = fmt_instant(Timestamp::now());
         // The indexed field (schema.rs): the UTC day, which changes once a day, not every turn.
-        map.insert("updated_day".into(), json!(at.get(..10).unwrap_or(&at)));
+        map.insert("updated_day".into(), json!(utc_day(&at)));
         map.insert("updated_at".into(), json!(at));
     }
     let mut vars = serde_json::Map::new();

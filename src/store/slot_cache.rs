@@ -17,7 +17,6 @@
 //!   (which also forgets the cache, so the alternatives offered next are read afresh).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -36,7 +35,7 @@ struct Entry {
     read_at: Instant,
     from: Date,
     to: Date,
-    held: Arc<Vec<(Date, Time)>>,
+    held: Vec<(Date, Time)>,
 }
 
 /// One per database, shared by every clone of its store.
@@ -99,7 +98,7 @@ impl SlotCache {
                 read_at: Instant::now(),
                 from,
                 to,
-                held: Arc::new(held),
+                held,
             },
         );
     }

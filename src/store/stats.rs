@@ -131,7 +131,7 @@ impl Store {
         let from = fmt_instant(midnight(first, tz)?);
         let vars = json!({
             // Sessions are indexed by the UTC day of their last save (schema.rs).
-            "from_day": from.get(..10).unwrap_or(&from),
+            "from_day": super::time::utc_day(&from),
             "from": from,
             "to": fmt_instant(midnight(after, tz)?),
         });

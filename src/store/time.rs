@@ -14,6 +14,12 @@ pub fn fmt_instant(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// The UTC day of an instant stored with [`fmt_instant`], `2025-06-09` (what SurrealQL's
+/// `string::slice(at, 0, 10)` gives): the sessions' indexed `updated_day` and its bounds.
+pub fn utc_day(instant: &str) -> &str {
+    instant.get(..10).unwrap_or(instant)
+}
+
 /// Serde adapter for `jiff::Timestamp` fields stored with [`fmt_instant`].
 pub mod instant {
     use jiff::Timestamp;
@@ -92,6 +98,7 @@ mod tests {
         assert_eq!(fc, "2025-06-10T01:00:00.123Z");
         assert!(fa < fb && fb < fc);
         assert_eq!(fa.parse::<Timestamp>().unwrap(), a);
+        assert_eq!(utc_day(&fc), "2025-06-10");
     }
 
     #[test]
